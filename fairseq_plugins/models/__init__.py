@@ -1,0 +1,3 @@
+"""Models of the memtr plugin (imported for their registrations)."""
+
+from . import mem_transformer  # noqa: F401

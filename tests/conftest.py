@@ -1,0 +1,45 @@
+"""Shared fixtures: a tiny binarized parallel corpus built with the real fairseq-preprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PLUGIN_DIR = REPO / "fairseq_plugins"
+sys.path.insert(0, str(REPO))
+
+
+def run_cli(module: str, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a fairseq command-line entry point (``fairseq_cli.<module>``) in a subprocess."""
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    proc = subprocess.run(
+        [sys.executable, "-m", f"fairseq_cli.{module}", *args],
+        cwd=cwd or REPO, env=env, capture_output=True, text=True,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"fairseq_cli.{module} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def reverse_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A binarized reversal task (joined dictionary), src -> tgt, with raw text beside it."""
+    from memtr.synthetic import write_parallel_corpus
+
+    root = tmp_path_factory.mktemp("reverse")
+    raw = write_parallel_corpus(
+        root / "raw", "reverse", {"train": 4000, "valid": 200, "test": 100},
+        vocab_size=12, min_len=3, max_len=8, seed=1,
+    )
+    run_cli(
+        "preprocess", "--source-lang", "src", "--target-lang", "tgt",
+        "--trainpref", str(raw / "train"), "--validpref", str(raw / "valid"),
+        "--testpref", str(raw / "test"), "--destdir", str(root / "bin"),
+        "--joined-dictionary", "--workers", "1",
+    )
+    return root
