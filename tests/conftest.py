@@ -14,15 +14,22 @@ PLUGIN_DIR = REPO / "fairseq_plugins"
 sys.path.insert(0, str(REPO))
 
 
-def run_cli(module: str, *args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def run_cli(
+    module: str, *args: str, cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run a fairseq command-line entry point (``fairseq_cli.<module>``) in a subprocess."""
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
     proc = subprocess.run(
         [sys.executable, "-m", f"fairseq_cli.{module}", *args],
-        cwd=cwd or REPO, env=env, capture_output=True, text=True,
+        cwd=cwd or REPO,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"fairseq_cli.{module} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"fairseq_cli.{module} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -33,13 +40,30 @@ def reverse_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("reverse")
     raw = write_parallel_corpus(
-        root / "raw", "reverse", {"train": 4000, "valid": 200, "test": 100},
-        vocab_size=12, min_len=3, max_len=8, seed=1,
+        root / "raw",
+        "reverse",
+        {"train": 4000, "valid": 200, "test": 100},
+        vocab_size=12,
+        min_len=3,
+        max_len=8,
+        seed=1,
     )
     run_cli(
-        "preprocess", "--source-lang", "src", "--target-lang", "tgt",
-        "--trainpref", str(raw / "train"), "--validpref", str(raw / "valid"),
-        "--testpref", str(raw / "test"), "--destdir", str(root / "bin"),
-        "--joined-dictionary", "--workers", "1",
+        "preprocess",
+        "--source-lang",
+        "src",
+        "--target-lang",
+        "tgt",
+        "--trainpref",
+        str(raw / "train"),
+        "--validpref",
+        str(raw / "valid"),
+        "--testpref",
+        str(raw / "test"),
+        "--destdir",
+        str(root / "bin"),
+        "--joined-dictionary",
+        "--workers",
+        "1",
     )
     return root

@@ -6,16 +6,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from fairseq import options, tasks
-
 from conftest import PLUGIN_DIR
+from fairseq import options, tasks
 
 # One small size for every model in the unit tests (d=32, 2+2 layers).
 SMALL = [
-    "--encoder-embed-dim", "32", "--encoder-ffn-embed-dim", "64",
-    "--encoder-layers", "2", "--encoder-attention-heads", "4",
-    "--decoder-embed-dim", "32", "--decoder-ffn-embed-dim", "64",
-    "--decoder-layers", "2", "--decoder-attention-heads", "4",
+    "--encoder-embed-dim",
+    "32",
+    "--encoder-ffn-embed-dim",
+    "64",
+    "--encoder-layers",
+    "2",
+    "--encoder-attention-heads",
+    "4",
+    "--decoder-embed-dim",
+    "32",
+    "--decoder-ffn-embed-dim",
+    "64",
+    "--decoder-layers",
+    "2",
+    "--decoder-attention-heads",
+    "4",
 ]
 
 
@@ -37,7 +48,14 @@ def build_model(data_dir: Path, *extra: str, seed: int = 0) -> tuple[Any, Any]:
 def memory_model(data_dir: Path, mem_tokens: int, *extra: str, seed: int = 0) -> tuple[Any, Any]:
     """A MemTransformer of the SMALL size with ``mem_tokens`` memory tokens."""
     return build_model(
-        data_dir, "--arch", "mem_transformer", *SMALL, "--mem-tokens", str(mem_tokens), *extra, seed=seed
+        data_dir,
+        "--arch",
+        "mem_transformer",
+        *SMALL,
+        "--mem-tokens",
+        str(mem_tokens),
+        *extra,
+        seed=seed,
     )
 
 
@@ -52,7 +70,7 @@ def sample_batch(task: Any, sizes: list[int], seed: int = 0) -> dict[str, torch.
     n = max(sizes)
     src = torch.full((len(sizes), n), vocab.pad(), dtype=torch.long)
     for row, size in enumerate(sizes):
-        src[row, n - size:] = torch.randint(first, last, (size,), generator=gen)
+        src[row, n - size :] = torch.randint(first, last, (size,), generator=gen)
         src[row, -1] = vocab.eos()
     prev = torch.randint(first, last, (len(sizes), 5), generator=gen)
     prev[:, 0] = vocab.eos()

@@ -63,7 +63,8 @@ def test_padded_batch_gives_the_same_outputs_as_each_sentence_alone(data):
     with torch.no_grad():
         together, _ = model(**batch)
         alone, _ = model(
-            src_tokens=batch["src_tokens"][1:, -3:], src_lengths=batch["src_lengths"][1:],
+            src_tokens=batch["src_tokens"][1:, -3:],
+            src_lengths=batch["src_lengths"][1:],
             prev_output_tokens=batch["prev_output_tokens"][1:],
         )
     torch.testing.assert_close(together[1:], alone, atol=1e-5, rtol=1e-5)
@@ -103,7 +104,9 @@ def test_incremental_decoding_matches_full_forward(data, hide):
         full, _ = model.decoder(batch["prev_output_tokens"], encoder_out=enc)
         state: dict = {}
         steps = [
-            model.decoder(batch["prev_output_tokens"][:, : t + 1], encoder_out=enc, incremental_state=state)[0]
+            model.decoder(
+                batch["prev_output_tokens"][:, : t + 1], encoder_out=enc, incremental_state=state
+            )[0]
             for t in range(batch["prev_output_tokens"].size(1))
         ]
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)

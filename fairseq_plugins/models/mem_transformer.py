@@ -40,6 +40,7 @@ Choices the paper leaves open (see README, "Design choices"):
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 import torch
@@ -55,6 +56,8 @@ from fairseq.models.transformer import (
 from torch import Tensor, nn
 
 from .memory import MemoryTokens, check_mem_tokens, encoder_layer_forward
+
+logger = logging.getLogger(__name__)
 
 LAYOUTS = ("prepend", "ctrl", "ctrl_shared", "bottleneck")
 
@@ -119,20 +122,25 @@ class MemTransformerEncoder(TransformerEncoderBase):
             return slice(self.num_memory, None)
         return slice(None)
 
-    def forward_scriptable(
+    def encode_all(
         self,
         src_tokens: Tensor,
-        src_lengths: Tensor | None = None,
-        return_all_hiddens: bool = False,
         token_embeddings: Tensor | None = None,
-    ) -> dict[str, list[Tensor]]:
+        return_all_hiddens: bool = False,
+    ) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
+        """Run the encoder and return every position, memory included.
+
+        Returns:
+            x (T, B, C), padding mask (B, T), embedding (B, T, C), states list of (T, B, C),
+            with T = m + n and the memory at positions ``0 .. m-1``.
+        """
         padding_mask = src_tokens.eq(self.padding_idx)  # (B, n), True at padding
         x, embedding = self.forward_embedding(src_tokens, token_embeddings)  # (B, n, C)
         x = x * (1 - padding_mask.unsqueeze(-1).type_as(x))  # zero the pads, as fairseq does
         if self.memory is not None:
             embedding, _ = self.memory.prepend(embedding, padding_mask)  # (B, m + n, C)
             x, padding_mask = self.memory.prepend(x, padding_mask)  # (B, m + n, C), (B, m + n)
-        x = x.transpose(0, 1)  # (T, B, C), T = m + n
+        x = x.transpose(0, 1)  # (T, B, C)
         layer_mask = padding_mask if padding_mask.any() else None
 
         states = [x] if return_all_hiddens else []
@@ -142,8 +150,20 @@ class MemTransformerEncoder(TransformerEncoderBase):
                 states.append(x)
         if self.layer_norm is not None:
             x = self.layer_norm(x)
+        return x, padding_mask, embedding, states
 
+    def forward_scriptable(
+        self,
+        src_tokens: Tensor,
+        src_lengths: Tensor | None = None,
+        return_all_hiddens: bool = False,
+        token_embeddings: Tensor | None = None,
+    ) -> dict[str, list[Tensor]]:
+        x, padding_mask, embedding, states = self.encode_all(
+            src_tokens, token_embeddings, return_all_hiddens
+        )
         seen = self.decoder_positions()
+        lengths = src_tokens.ne(self.padding_idx).sum(dim=1, dtype=torch.int32).view(-1, 1)
         return {
             "encoder_out": [x[seen]],  # (T', B, C)
             "encoder_padding_mask": [padding_mask[:, seen]],  # (B, T')
@@ -151,7 +171,7 @@ class MemTransformerEncoder(TransformerEncoderBase):
             "encoder_states": [s[seen] for s in states],  # list of (T', B, C)
             "fc_results": [],
             "src_tokens": [],
-            "src_lengths": [src_tokens.ne(self.padding_idx).sum(dim=1, dtype=torch.int32).view(-1, 1)],
+            "src_lengths": [lengths],  # (B, 1): real source tokens, memory not counted
         }
 
     def run_layer(self, index: int, layer: nn.Module, x: Tensor, mask: Tensor | None) -> Tensor:
@@ -168,16 +188,41 @@ class MemTransformerEncoder(TransformerEncoderBase):
         memory, sequence = x[:m], x[m:]  # (m, B, C), (n, B, C)
         if self.layout == "bottleneck":
             new_memory, mem_probs = encoder_layer_forward(layer, memory, x, mask, record)
-            new_sequence, seq_probs = encoder_layer_forward(layer, sequence, new_memory, None, record)
+            new_sequence, seq_probs = encoder_layer_forward(
+                layer, sequence, new_memory, None, record
+            )
         else:
             memory_layer = self.memory_layers[index if self.layout == "ctrl" else 0]
             new_memory, mem_probs = encoder_layer_forward(memory_layer, memory, x, mask, record)
             new_sequence, seq_probs = encoder_layer_forward(layer, sequence, x, mask, record)
         if record:
             if self.layout == "bottleneck":  # sequence rows put no weight on sequence keys
-                seq_probs = torch.cat([seq_probs, seq_probs.new_zeros(*seq_probs.shape[:3], x.size(0) - m)], dim=-1)
+                seq_probs = torch.cat(
+                    [seq_probs, seq_probs.new_zeros(*seq_probs.shape[:3], x.size(0) - m)], dim=-1
+                )
             self.recorded_attention.append(torch.cat([mem_probs, seq_probs], dim=2))  # (B, H, T, T)
         return torch.cat([new_memory, new_sequence], dim=0)
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameter counts: total, memory vectors, dedicated memory layers."""
+    encoder = model.encoder
+    memory = encoder.memory.vectors.numel() if encoder.memory is not None else 0
+    return {
+        "total": sum(p.numel() for p in model.parameters()),
+        "memory_tokens": memory,
+        "memory_layers": sum(p.numel() for p in encoder.memory_layers.parameters()),
+    }
+
+
+def describe_parameters(model: nn.Module) -> str:
+    counts = count_parameters(model)
+    encoder = model.encoder
+    return (
+        f"memtr: layout={encoder.layout} mem_tokens={encoder.num_memory} | "
+        f"params total={counts['total']:,} memory_tokens={counts['memory_tokens']:,} "
+        f"memory_layers={counts['memory_layers']:,}"
+    )
 
 
 def _mem_tokens_arg(value: str) -> int:
@@ -204,23 +249,41 @@ class MemTransformerModel(TransformerModel):
     @classmethod
     def add_args(cls, parser: argparse.ArgumentParser) -> None:
         super().add_args(parser)
-        parser.add_argument("--mem-tokens", type=_mem_tokens_arg, metavar="M",
-                            help="number of trainable memory tokens (0 = plain transformer)")
-        parser.add_argument("--mem-layout", choices=LAYOUTS,
-                            help="prepend (MemTransformer), ctrl (MemCtrl), ctrl_shared, bottleneck")
-        parser.add_argument("--mem-init-std", type=_positive_float_arg, metavar="STD",
-                            help="std of the memory's normal init (default: a scaled token's)")
-        parser.add_argument("--mem-hide-from-decoder", action="store_true",
-                            help="the decoder's cross-attention sees the sequence outputs only")
+        parser.add_argument(
+            "--mem-tokens",
+            type=_mem_tokens_arg,
+            metavar="M",
+            help="number of trainable memory tokens (0 = plain transformer)",
+        )
+        parser.add_argument(
+            "--mem-layout",
+            choices=LAYOUTS,
+            help="prepend (MemTransformer), ctrl (MemCtrl), ctrl_shared, bottleneck",
+        )
+        parser.add_argument(
+            "--mem-init-std",
+            type=_positive_float_arg,
+            metavar="STD",
+            help="std of the memory's normal init (default: a scaled token's)",
+        )
+        parser.add_argument(
+            "--mem-hide-from-decoder",
+            action="store_true",
+            help="the decoder's cross-attention sees the sequence outputs only",
+        )
 
     @classmethod
     def build_model(cls, args: argparse.Namespace, task: Any) -> MemTransformerModel:
         mem_base_architecture(args)  # fill options missing from older checkpoints
         validate_memory_options(args)
-        return super().build_model(args, task)
+        model = super().build_model(args, task)
+        logger.info(describe_parameters(model))
+        return model
 
     @classmethod
-    def build_encoder(cls, cfg: Any, src_dict: Any, embed_tokens: nn.Embedding) -> MemTransformerEncoder:
+    def build_encoder(
+        cls, cfg: Any, src_dict: Any, embed_tokens: nn.Embedding
+    ) -> MemTransformerEncoder:
         return MemTransformerEncoder(cfg, src_dict, embed_tokens)
 
 

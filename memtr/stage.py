@@ -1,0 +1,73 @@
+"""Shared plumbing of the data stage scripts: common options and one-line error reports."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from memtr.dataconfig import ConfigError, DataParams, load_data_params
+from memtr.download import DataError
+from memtr.registry import Dataset, get_dataset
+from memtr.textio import AlignmentError
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 1
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """Parser with ``--params``, ``--dataset`` and ``--quiet``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--params", type=Path, default=Path("params.yaml"),
+        help="parameter file; its 'data:' section is read (default: params.yaml, "
+        "defaults if that file is absent)",
+    )  # fmt: skip
+    parser.add_argument("--dataset", help="registry key; overrides data.dataset")
+    parser.add_argument("--quiet", action="store_true", help="log warnings only, no progress bars")
+    return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type for a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def load(args: argparse.Namespace) -> tuple[DataParams, Dataset]:
+    """Validated params and the registry entry they select."""
+    params = load_data_params(args.params, args.dataset)
+    return params, get_dataset(params.dataset)
+
+
+def default_path(value: Path | None, layer: str, dataset: str) -> Path:
+    """``value`` or the standard ``data/<layer>/<dataset>``."""
+    return value if value is not None else Path("data") / layer / dataset
+
+
+def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:
+    """Parse arguments, run ``main``, and turn known errors into ``error: ...`` exits."""
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        main(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    except (DataError, AlignmentError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,38 @@
+"""Preprocessing stage: clean, BPE-encode (sentencepiece) and split into data/prep/<dataset>/.
+
+python workflow/scripts/prepare.py [--params params.yaml] [--dataset NAME]
+    [--raw data/raw/NAME] [--out data/prep/NAME] [--workers N] [--quiet]
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from memtr import stage  # noqa: E402
+from memtr.binarize import default_workers  # noqa: E402
+from memtr.prepare import prepare  # noqa: E402
+
+
+def main(args) -> None:
+    """Preprocess the selected dataset."""
+    params, ds = stage.load(args)
+    raw = stage.default_path(args.raw, "raw", ds.name)
+    out = stage.default_path(args.out, "prep", ds.name)
+    stats = prepare(ds, raw, out, params, args.workers or default_workers())
+    print(f"{ds.name}: prepared in {out} ({stats['seconds']} s): {stats['lines']}")
+
+
+def parser():
+    """Command-line options."""
+    p = stage.base_parser(__doc__.splitlines()[0])
+    p.add_argument("--raw", type=Path, help="raw data folder (default: data/raw/<dataset>)")
+    p.add_argument("--out", type=Path, help="output folder (default: data/prep/<dataset>)")
+    p.add_argument("--workers", type=stage.positive_int, help="threads (default: cores, max 8)")
+    return p
+
+
+if __name__ == "__main__":
+    stage.run(main, parser())
