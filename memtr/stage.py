@@ -65,7 +65,7 @@ def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentPar
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
-    except (DataError, AlignmentError) as exc:
+    except (DataError, AlignmentError, RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:

@@ -1,0 +1,306 @@
+"""Figures of attention over memory (matplotlib, Agg backend, PNG).
+
+Per model folder (see ``plot_model``):
+
+* ``encoder_layer{L}.png``: a grid with one heatmap per head of encoder layer ``L`` for
+  the sample sentence; rows = queries, columns = keys, both ``[M0 .. M{m-1} ; subwords]``,
+  white lines between memory and sequence. For MemBottleneck the sequence->sequence
+  block is grey and labelled empty (its tokens attend to the memory only).
+* ``cross_layer{L}.png``: the decoder's cross-attention per head of decoder layer ``L``;
+  rows = output subwords, columns = the decoder's keys (memory first when it sees them).
+* ``summary.png``: per-layer shares on memory and memory-row entropy over the sample
+  sentences, and the head-averaged last-layer maps of the sample sentence.
+
+Figure sizes are fixed by the token counts (no tight bounding box), so a PNG's pixel size
+is ``figure_pixels(...)`` of its figure size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+
+if TYPE_CHECKING:
+    from memtr.attention import ModelInfo, SampleAttention
+
+DPI = 100
+CMAP = "viridis"
+EMPTY_COLOUR = "0.85"
+MAX_PLOT_TOKENS = 40  # the sample sentence plotted is the first with at most this many
+MAX_LABEL_CHARS = 12
+HEAD_COLUMNS = 4
+SUMMARY_SIZE = (14.0, 11.0)  # inches
+BOTTLENECK_NOTE = "MemBottleneck: seq→seq is empty by construction (grey)"
+
+
+def memory_labels(m: int) -> list[str]:
+    return [f"M{i}" for i in range(m)]
+
+
+def short(label: str) -> str:
+    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
+
+
+def tick_fontsize(count: int) -> float:
+    """Tick-label font size for an axis with ``count`` labels."""
+    return 8 if count <= 20 else 6.5 if count <= 40 else 5
+
+
+def grid_shape(heads: int) -> tuple[int, int]:
+    """(rows, columns) of a grid with one panel per head."""
+    cols = min(heads, HEAD_COLUMNS)
+    return math.ceil(heads / cols), cols
+
+
+def panel_inches(rows: int, cols: int) -> tuple[float, float]:
+    """(width, height) of one heatmap panel with ``rows`` x ``cols`` cells and its labels."""
+    cell = 0.17
+    return max(2.6, cell * cols + 1.1), max(2.6, cell * rows + 1.2)
+
+
+def grid_figsize(rows: int, cols: int, heads: int) -> tuple[float, float]:
+    """Figure size (inches) of a per-head grid of ``rows`` x ``cols`` heatmaps."""
+    grid_rows, grid_cols = grid_shape(heads)
+    width, height = panel_inches(rows, cols)
+    return grid_cols * width + 1.2, grid_rows * height + 1.0  # colour bar, titles
+
+
+def figure_pixels(figsize: tuple[float, float]) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG saved from a figure of ``figsize`` inches."""
+    return round(figsize[0] * DPI), round(figsize[1] * DPI)
+
+
+def pick_sample(samples: Sequence[SampleAttention]) -> int:
+    """Index of the sentence to plot: the first short enough, else the shortest."""
+    for i, s in enumerate(samples):
+        if len(s.src_tokens) <= MAX_PLOT_TOKENS:
+            return i
+    return min(range(len(samples)), key=lambda i: len(samples[i].src_tokens))
+
+
+def cross_key_labels(sample: SampleAttention) -> tuple[list[str], int]:
+    """Labels of the decoder's keys (memory slots first) and how many are memory."""
+    m_keys = int(sample.key_is_memory.sum())
+    src = list(sample.src_tokens) if m_keys < len(sample.key_is_memory) else []
+    return memory_labels(m_keys) + src, m_keys
+
+
+def title_of(info: ModelInfo) -> str:
+    return f"{info.name} ({info.layout}, m={info.num_memory})"
+
+
+# --------------------------------------------------------------------------------------------
+# Heatmaps
+
+
+def draw_heatmap(
+    ax: Axes,
+    probs: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    split: tuple[int, int],
+    vmax: float,
+    empty_block: bool = False,
+) -> matplotlib.image.AxesImage:
+    """One attention map (R, K) with labelled axes.
+
+    ``split`` = (memory rows, memory columns): lines are drawn after them. With
+    ``empty_block`` the block below and right of the split is greyed and labelled empty.
+    """
+    rows, cols = split
+    data = np.ma.masked_array(probs, mask=np.zeros_like(probs, dtype=bool))
+    cmap = plt.get_cmap(CMAP).with_extremes(bad=EMPTY_COLOUR)
+    if empty_block:
+        data.mask[rows:, cols:] = True
+    image = ax.imshow(data, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto", interpolation="none")
+    if empty_block and rows < probs.shape[0] and cols < probs.shape[1]:
+        centre = ((cols + probs.shape[1] - 1) / 2, (rows + probs.shape[0] - 1) / 2)
+        ax.text(*centre, "seq→seq:\nnone", ha="center", va="center", fontsize=8, color="0.3")
+    if 0 < rows < probs.shape[0]:
+        ax.axhline(rows - 0.5, color="white", linewidth=1.2)
+    if 0 < cols < probs.shape[1]:
+        ax.axvline(cols - 0.5, color="white", linewidth=1.2)
+    label_axes(ax, row_labels, col_labels)
+    return image
+
+
+def label_axes(ax: Axes, row_labels: Sequence[str], col_labels: Sequence[str]) -> None:
+    ax.set_xticks(range(len(col_labels)))
+    ax.set_xticklabels([short(x) for x in col_labels], fontsize=tick_fontsize(len(col_labels)))
+    ax.tick_params(axis="x", labelrotation=90)
+    ax.set_yticks(range(len(row_labels)))
+    ax.set_yticklabels([short(x) for x in row_labels], fontsize=tick_fontsize(len(row_labels)))
+    ax.tick_params(length=2, pad=1)
+
+
+def plot_head_grid(
+    path: Path,
+    probs: np.ndarray,
+    labels: tuple[Sequence[str], Sequence[str]],
+    split: tuple[int, int],
+    title: str,
+    empty_block: bool = False,
+    row_name: str = "query",
+) -> tuple[float, float]:
+    """One heatmap per head of ``probs`` (H, R, K) with one colour bar; return the figsize."""
+    heads, rows, cols = probs.shape
+    figsize = grid_figsize(rows, cols, heads)
+    fig = plt.figure(figsize=figsize, dpi=DPI, layout="constrained")
+    grid_rows, grid_cols = grid_shape(heads)
+    axes = np.atleast_1d(fig.subplots(grid_rows, grid_cols, squeeze=False)).ravel()
+    vmax = max(float(probs.max()), 1e-6)
+    image = None
+    for h, ax in enumerate(axes):
+        if h >= heads:
+            ax.axis("off")
+            continue
+        image = draw_heatmap(ax, probs[h], *labels, split, vmax, empty_block)
+        ax.set_title(f"head {h + 1}", fontsize=9)
+        ax.set_xlabel("key", fontsize=8)
+        ax.set_ylabel(row_name, fontsize=8)
+    fig.colorbar(image, ax=list(axes), label="attention probability", shrink=0.8)
+    fig.suptitle(title, fontsize=11)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return figsize
+
+
+def plot_encoder_layer(
+    path: Path, probs: np.ndarray, src_tokens: Sequence[str], info: ModelInfo, layer: int
+) -> tuple[float, float]:
+    """Encoder self-attention of one layer, (H, T, T) with T = m + n; return the figsize."""
+    m = info.num_memory
+    labels = memory_labels(m) + list(src_tokens)
+    bottleneck = info.layout == "bottleneck"
+    title = f"{title_of(info)}: encoder self-attention, layer {layer}, heads 1-{probs.shape[0]}"
+    if bottleneck:
+        title += f"\n{BOTTLENECK_NOTE}"
+    return plot_head_grid(path, probs, (labels, labels), (m, m), title, empty_block=bottleneck)
+
+
+def plot_cross_layer(
+    path: Path, probs: np.ndarray, sample: SampleAttention, info: ModelInfo, layer: int
+) -> tuple[float, float]:
+    """Decoder cross-attention of one layer, (H, t, k); return the figsize."""
+    keys, m_keys = cross_key_labels(sample)
+    title = (
+        f"{title_of(info)}: decoder cross-attention, layer {layer}, heads 1-{probs.shape[0]}"
+        f"\nkeys: {m_keys} memory slots, {len(keys) - m_keys} source subwords"
+    )
+    labels = (sample.tgt_tokens, keys)
+    return plot_head_grid(path, probs, labels, (0, m_keys), title, row_name="output token")
+
+
+# --------------------------------------------------------------------------------------------
+# Summary
+
+
+def plot_shares(ax: Axes, table: pd.DataFrame) -> None:
+    """Attention mass on memory per layer: encoder rows and decoder cross-attention."""
+    series = {
+        "sequence → memory (encoder)": "seq_to_memory",
+        "memory → memory (encoder)": "memory_to_memory",
+        "decoder cross-attn → memory": "decoder_to_memory",
+    }
+    styles = (("o", "-"), ("s", "--"), ("^", ":"))  # lines on top of each other stay visible
+    for (label, column), (marker, line) in zip(series.items(), styles, strict=True):
+        values = table[["layer", column]].dropna()
+        ax.plot(values["layer"], values[column], marker=marker, linestyle=line, label=label)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xticks(table["layer"])
+    ax.set_xlabel("layer")
+    ax.set_ylabel("share of attention mass on memory")
+    ax.set_title("Attention mass on memory (mean over sentences, heads, rows)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+
+def plot_entropy(ax: Axes, table: pd.DataFrame) -> None:
+    """Entropy of the memory rows per encoder layer, normalised by ln T."""
+    values = table[["layer", "memory_entropy_norm"]].dropna()
+    ax.bar(values["layer"], values["memory_entropy_norm"], color="tab:purple", width=0.6)
+    ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1)
+    ax.text(values["layer"].min() - 0.3, 1.01, "uniform", fontsize=8, color="0.3", va="bottom")
+    ax.set_ylim(0, 1.12)
+    ax.set_xticks(values["layer"])
+    ax.set_xlabel("encoder layer")
+    ax.set_ylabel("entropy / ln T")
+    ax.set_title("Entropy of memory rows (0 = one key, 1 = uniform)", fontsize=10)
+
+
+def plot_mean_map(
+    ax: Axes,
+    fig: plt.Figure,
+    probs: np.ndarray,
+    labels: tuple[Sequence[str], Sequence[str]],
+    split: tuple[int, int],
+    title: str,
+    empty_block: bool = False,
+    row_name: str = "query",
+) -> None:
+    """Head-averaged map (H, R, K) -> (R, K) with its own colour bar."""
+    mean = probs.mean(axis=0)  # (R, K)
+    image = draw_heatmap(ax, mean, *labels, split, max(float(mean.max()), 1e-6), empty_block)
+    fig.colorbar(image, ax=ax, label="attention probability", shrink=0.8)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("key", fontsize=9)
+    ax.set_ylabel(row_name, fontsize=9)
+
+
+def plot_summary(
+    path: Path, samples: Sequence[SampleAttention], table: pd.DataFrame, info: ModelInfo
+) -> tuple[float, float]:
+    """One figure per model: shares and entropy per layer, last-layer maps of the sample."""
+    sample = samples[pick_sample(samples)]
+    m = info.num_memory
+    bottleneck = info.layout == "bottleneck"
+    fig = plt.figure(figsize=SUMMARY_SIZE, dpi=DPI, layout="constrained")
+    (ax_share, ax_ent), (ax_enc, ax_dec) = fig.subplots(2, 2)
+    plot_shares(ax_share, table)
+    plot_entropy(ax_ent, table)
+    enc_labels = memory_labels(m) + list(sample.src_tokens)
+    last = sample.encoder.shape[0]
+    plot_mean_map(
+        ax_enc, fig, sample.encoder[-1], (enc_labels, enc_labels), (m, m),
+        f"Sample sentence: encoder layer {last}, mean of heads", empty_block=bottleneck,
+    )  # fmt: skip
+    keys, m_keys = cross_key_labels(sample)
+    plot_mean_map(
+        ax_dec, fig, sample.cross[-1], (sample.tgt_tokens, keys), (0, m_keys),
+        f"Sample sentence: decoder layer {sample.cross.shape[0]} cross-attention, mean of heads",
+        row_name="output token",
+    )  # fmt: skip
+    count = int(table["num_sentences"].iloc[0])
+    title = f"{title_of(info)}: attention over memory ({count} sentences)"
+    if bottleneck:
+        title += f"\n{BOTTLENECK_NOTE}"
+    fig.suptitle(title, fontsize=12)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return SUMMARY_SIZE
+
+
+def plot_model(
+    folder: Path, samples: Sequence[SampleAttention], table: pd.DataFrame, info: ModelInfo
+) -> dict[str, tuple[float, float]]:
+    """Every figure of one model into ``folder``; return {file name: figsize in inches}."""
+    sample = samples[pick_sample(samples)]
+    sizes = {}
+    for layer, probs in enumerate(sample.encoder, start=1):
+        name = f"encoder_layer{layer}.png"
+        sizes[name] = plot_encoder_layer(folder / name, probs, sample.src_tokens, info, layer)
+    for layer, probs in enumerate(sample.cross, start=1):
+        name = f"cross_layer{layer}.png"
+        sizes[name] = plot_cross_layer(folder / name, probs, sample, info, layer)
+    sizes["summary.png"] = plot_summary(folder / "summary.png", samples, table, info)
+    return sizes

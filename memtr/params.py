@@ -1,0 +1,256 @@
+"""``params.yaml``: the one source of truth of the pipeline, loaded and validated.
+
+Every stage script calls :func:`load_params` first, so a typo or an inconsistent value
+is a one-line ``error: ...`` (exit status 2) before any long work starts. DVC and
+Snakemake read the same file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memtr.dataconfig import ConfigError, DataParams, _build, validate
+from memtr.registry import get_dataset
+
+LAYOUTS = ("none", "prepend", "ctrl", "ctrl_shared", "bottleneck")
+SIZES = ("base", "tiny", "iwslt_de_en", "wmt_en_de", "vaswani_wmt_en_de_big")
+ARCH_PREFIX = {
+    "none": "transformer",
+    "prepend": "mem_transformer",
+    "ctrl": "mem_ctrl",
+    "ctrl_shared": "mem_ctrl_shared",
+    "bottleneck": "mem_bottleneck",
+}
+DATA_KEYS = ("dataset", "bpe_vocab_size", "clean", "synthetic")
+TOP_LEVEL = ("data", "model", "variants", "experiment", "train", "eval", "attention")
+NAME = re.compile(r"^[A-Za-z0-9_]+$")
+# fairseq options the pipeline sets itself: params must not set them through model.args
+RESERVED_ARGS = {"arch", "seed", "save-dir", "user-dir", "mem-tokens", "mem-layout", "cpu"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model of the study: a name, an encoder layout and a number of memory tokens."""
+
+    name: str
+    layout: str
+    mem_tokens: int
+
+    def arch(self, size: str) -> str:
+        """fairseq architecture name, e.g. ``mem_ctrl_iwslt_de_en`` or ``transformer``."""
+        if size == "tiny" and self.layout == "none":
+            raise ConfigError("model.size tiny has no fairseq baseline; use base with model.args")
+        suffix = "" if size == "base" else f"_{size}"
+        return ARCH_PREFIX[self.layout] + suffix
+
+
+@dataclass(frozen=True)
+class Params:
+    """The validated parameters (plain dicts where the stage passes them through)."""
+
+    data: DataParams
+    model: dict[str, Any]
+    variants: dict[str, Variant]
+    experiment: dict[str, Any]
+    train: dict[str, Any]
+    eval: dict[str, Any]
+    attention: dict[str, Any]
+    raw: dict[str, Any]
+
+    def run_variants(self) -> list[Variant]:
+        return [self.variants[name] for name in self.experiment["variants"]]
+
+
+def _require(section: Any, where: str, keys: dict[str, type | tuple[type, ...]]) -> dict:
+    """Check that ``section`` is a mapping with exactly ``keys`` of the given types."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(section).__name__}")
+    unknown = sorted(set(section) - set(keys))
+    if unknown:
+        raise ConfigError(f"unknown key {where}.{unknown[0]}; allowed: {', '.join(keys)}")
+    missing = [k for k in keys if k not in section]
+    if missing:
+        raise ConfigError(f"missing key {where}.{missing[0]}")
+    for key, kind in keys.items():
+        value = section[key]
+        bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
+        if bad_bool or not isinstance(value, kind):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise ConfigError(f"{where}.{key} must be {names}, got {value!r}")
+    return section
+
+
+def _positive(section: dict, where: str, *keys: str, allow_zero: bool = False) -> None:
+    for key in keys:
+        value = section[key]
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"{where}.{key} must be {bound}, got {value}")
+
+
+NUMBER = (int, float)
+
+
+def _model(section: Any) -> dict:
+    model = _require(section, "model", {"size": str, "args": dict})
+    if model["size"] not in SIZES:
+        raise ConfigError(f"model.size must be one of {', '.join(SIZES)}, got {model['size']!r}")
+    for key in model["args"]:
+        if key in RESERVED_ARGS or key.replace("_", "-") in RESERVED_ARGS:
+            raise ConfigError(f"model.args.{key} is set by the pipeline; remove it")
+    return model
+
+
+def _variants(section: Any) -> dict[str, Variant]:
+    if not isinstance(section, dict) or not section:
+        raise ConfigError("variants must be a non-empty mapping of name -> {layout, mem_tokens}")
+    variants = {}
+    for name, spec in section.items():
+        if not isinstance(name, str) or not NAME.match(name):
+            raise ConfigError(f"variant name {name!r} must use letters, digits and _ only")
+        where = f"variants.{name}"
+        spec = _require(spec, where, {"layout": str, "mem_tokens": int})
+        if spec["layout"] not in LAYOUTS:
+            raise ConfigError(
+                f"{where}.layout must be one of {', '.join(LAYOUTS)}, got {spec['layout']!r}"
+            )
+        m = spec["mem_tokens"]
+        if not 0 <= m <= 1024:
+            raise ConfigError(f"{where}.mem_tokens must be between 0 and 1024, got {m}")
+        if spec["layout"] == "none" and m != 0:
+            raise ConfigError(f"{where}: layout none (the baseline) needs mem_tokens 0, got {m}")
+        if spec["layout"] not in ("none", "prepend") and m == 0:
+            raise ConfigError(f"{where}: layout {spec['layout']} needs mem_tokens >= 1")
+        variants[name] = Variant(name, spec["layout"], m)
+    return variants
+
+
+def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
+    exp = _require(section, "experiment", {"variants": list, "seeds": list, "reference": str})
+    if not exp["variants"]:
+        raise ConfigError("experiment.variants must name at least one variant")
+    for name in exp["variants"]:
+        if name not in variants:
+            raise ConfigError(f"experiment.variants names {name!r}, which is not under variants:")
+    if len(set(exp["variants"])) != len(exp["variants"]):
+        raise ConfigError("experiment.variants lists a variant twice")
+    if exp["reference"] not in exp["variants"]:
+        raise ConfigError(
+            f"experiment.reference {exp['reference']!r} must be one of experiment.variants"
+        )
+    seeds = exp["seeds"]
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(
+            f"experiment.seeds must be a non-empty list of integers >= 0, got {seeds!r}"
+        )
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("experiment.seeds lists a seed twice")
+    return exp
+
+
+def _train(section: Any) -> dict:
+    keys = {
+        "max_update": int, "max_tokens": int, "lr": NUMBER, "warmup_updates": int,
+        "dropout": NUMBER, "label_smoothing": NUMBER, "weight_decay": NUMBER,
+        "clip_norm": NUMBER, "validate_interval_updates": int, "threads": int, "extra_args": list,
+    }  # fmt: skip
+    train = _require(section, "train", keys)
+    _positive(train, "train", "max_update", "max_tokens", "lr", "threads")
+    _positive(train, "train", "warmup_updates", "weight_decay", "clip_norm",
+              "validate_interval_updates", allow_zero=True)  # fmt: skip
+    for key in ("dropout", "label_smoothing"):
+        if not 0 <= train[key] < 1:
+            raise ConfigError(f"train.{key} must be in [0, 1), got {train[key]}")
+    if train["warmup_updates"] >= train["max_update"]:
+        raise ConfigError(
+            f"train.warmup_updates ({train['warmup_updates']}) must be below train.max_update "
+            f"({train['max_update']}): the schedule would never leave warm-up"
+        )
+    if not all(isinstance(a, str) for a in train["extra_args"]):
+        raise ConfigError("train.extra_args must be a list of strings")
+    return train
+
+
+def _eval(section: Any) -> dict:
+    keys = {"splits": list, "beam": int, "lenpen": NUMBER, "max_len_a": NUMBER, "max_len_b": int,
+            "batch_size": int, "sacrebleu_tokenize": str, "bootstrap_resamples": int}  # fmt: skip
+    ev = _require(section, "eval", keys)
+    _positive(ev, "eval", "beam", "batch_size", "bootstrap_resamples")
+    _positive(ev, "eval", "max_len_a", "max_len_b", allow_zero=True)
+    if not ev["splits"] or any(s not in ("valid", "test") for s in ev["splits"]):
+        raise ConfigError(f"eval.splits must list valid and/or test, got {ev['splits']!r}")
+    from sacrebleu.metrics.bleu import _TOKENIZERS
+
+    if ev["sacrebleu_tokenize"] not in _TOKENIZERS:
+        raise ConfigError(
+            f"eval.sacrebleu_tokenize must be one of {', '.join(_TOKENIZERS)}, got {ev['sacrebleu_tokenize']!r}"
+        )
+    return ev
+
+
+def _attention(section: Any) -> dict:
+    att = _require(section, "attention", {"num_sentences": int, "seeds": list})
+    _positive(att, "attention", "num_sentences")
+    return att
+
+
+def parse_params(doc: Any, where: str = "params.yaml") -> Params:
+    """Validate a loaded params document; raise ConfigError with a one-line message."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where} must hold a mapping at top level")
+    unknown = sorted(set(doc) - set(TOP_LEVEL))
+    if unknown:
+        raise ConfigError(
+            f"unknown section {unknown[0]!r} in {where}; allowed: {', '.join(TOP_LEVEL)}"
+        )
+    missing = [k for k in TOP_LEVEL if k not in doc]
+    if missing:
+        raise ConfigError(f"missing section {missing[0]!r} in {where}")
+    data = validate(_build(DataParams, doc["data"], "data"))
+    for key in DATA_KEYS:  # dvc.yaml names these keys: they must be written out
+        if key not in doc["data"]:
+            raise ConfigError(f"missing key data.{key}")
+    if get_dataset(data.dataset).kind not in ("mt", "synthetic"):
+        raise ConfigError(f"data.dataset {data.dataset!r} is not a translation dataset")
+    model = _model(doc["model"])
+    variants = _variants(doc["variants"])
+    experiment = _experiment(doc["experiment"], variants)
+    for variant in experiment["variants"]:
+        variants[variant].arch(model["size"])  # raises for an impossible combination
+    params = Params(
+        data=data, model=model, variants=variants, experiment=experiment,
+        train=_train(doc["train"]), eval=_eval(doc["eval"]),
+        attention=_attention(doc["attention"]), raw=doc,
+    )  # fmt: skip
+    for seed in params.attention["seeds"]:
+        if seed not in experiment["seeds"]:
+            raise ConfigError(f"attention.seeds has {seed!r}, which is not in experiment.seeds")
+    return params
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and validate a params file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    return parse_params(doc, str(path))
+
+
+def variant_and_seed(params: Params, name: str, seed: int) -> Variant:
+    """The variant ``name`` of the experiment, checking that it and ``seed`` are in it."""
+    if name not in params.variants:
+        raise ConfigError(f"unknown variant {name!r}; defined: {', '.join(params.variants)}")
+    if seed not in params.experiment["seeds"]:
+        raise ConfigError(f"seed {seed} is not in experiment.seeds {params.experiment['seeds']}")
+    return params.variants[name]

@@ -1,0 +1,118 @@
+"""The tables stage: one row per variant with mean, std and 95% CI over seeds, the paired
+bootstrap p-value against the reference variant, parameter counts, training time, and
+the paper's number beside ours (labelled as the paper's)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from scipy import stats
+
+from memtr.evaluation import paired_bootstrap, read_lines
+from memtr.params import Params
+
+PAPER_REFERENCE = Path(__file__).resolve().parents[1] / "workflow" / "paper_reference.yaml"
+
+
+def mean_std_ci(values: list[float]) -> tuple[float, float, float, float]:
+    """Mean, sample std and the two ends of the 95% t-interval (NaN std/CI for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, math.nan, math.nan, math.nan
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half
+
+
+def load_run(metrics: Path, variant: str, seed: int) -> tuple[dict, dict]:
+    """train.json and eval.json of one run; a missing file is an error naming it."""
+    folder = metrics / variant / f"seed{seed}"
+    for name in ("train.json", "eval.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"missing {folder / name}: run the train/evaluate stages first")
+    return (
+        json.loads((folder / "train.json").read_text()),
+        json.loads((folder / "eval.json").read_text()),
+    )
+
+
+def paper_numbers(dataset: str) -> dict[str, float]:
+    """BLEU reported in the paper per variant name for ``dataset`` (empty if none)."""
+    if not PAPER_REFERENCE.is_file():
+        return {}
+    doc = yaml.safe_load(PAPER_REFERENCE.read_text()) or {}
+    return {
+        row["variant"]: row["bleu"] for row in doc.get("mt") or [] if row.get("dataset") == dataset
+    }
+
+
+def pooled_p_value(
+    params: Params, metrics: Path, refs: list[str], variant: str, split: str
+) -> float:
+    """Paired bootstrap of ``variant`` against the reference variant on all seeds pooled.
+
+    Seed s of the variant is paired with seed s of the reference, and the test sets of all
+    seeds are concatenated, so the test sees the seed-to-seed variation of both systems.
+    """
+    reference = params.experiment["reference"]
+    system, baseline = [], []
+    for seed in params.experiment["seeds"]:
+        system += read_lines(metrics / variant / f"seed{seed}" / f"hyps.{split}.txt")
+        baseline += read_lines(metrics / reference / f"seed{seed}" / f"hyps.{split}.txt")
+    pooled_refs = refs * len(params.experiment["seeds"])
+    ev = params.eval
+    return paired_bootstrap(
+        system, baseline, pooled_refs, ev["sacrebleu_tokenize"], ev["bootstrap_resamples"]
+    )
+
+
+def results_table(params: Params, metrics: Path, prep: Path, tgt: str) -> pd.DataFrame:
+    """One row per (variant, split) of the experiment."""
+    paper = paper_numbers(params.data.dataset)
+    rows = []
+    for split in params.eval["splits"]:
+        refs = read_lines(prep / f"{split}.ref.{tgt}")
+        for variant in params.run_variants():
+            runs = [load_run(metrics, variant.name, s) for s in params.experiment["seeds"]]
+            bleu = [ev[split]["bleu"] for _, ev in runs]
+            mean, std, lo, hi = mean_std_ci(bleu)
+            is_ref = variant.name == params.experiment["reference"]
+            rows.append({
+                "split": split, "variant": variant.name, "layout": variant.layout,
+                "mem_tokens": variant.mem_tokens, "seeds": len(runs),
+                "bleu_mean": round(mean, 2), "bleu_std": round(std, 2),
+                "bleu_ci95_low": round(lo, 2), "bleu_ci95_high": round(hi, 2),
+                "chrf_mean": round(sum(ev[split]["chrf"] for _, ev in runs) / len(runs), 2),
+                "p_vs_reference": math.nan if is_ref else round(pooled_p_value(params, metrics, refs, variant.name, split), 4),
+                "params_total": runs[0][0]["params"]["total"],
+                "train_wall_s_mean": round(sum(tr["train_wall_s"] for tr, _ in runs) / len(runs), 1),
+                "updates": runs[0][0]["updates"],
+                "paper_bleu": paper.get(variant.name, math.nan),
+                "bleu_signature": runs[0][1][split]["bleu_signature"],
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def to_markdown(table: pd.DataFrame, params: Params) -> str:
+    """The Markdown version of the table, with a legend."""
+    shown = table.drop(columns=["bleu_signature"]).copy()
+    shown["paper_bleu"] = shown["paper_bleu"].map(lambda v: "n/a" if pd.isna(v) else v)
+    shown = shown.rename(columns={"paper_bleu": "paper's BLEU (reference, not ours)"})
+    signature = table["bleu_signature"].iloc[0]
+    return (
+        f"# Machine translation: {params.data.dataset}\n\n"
+        f"Generated by `workflow/scripts/tables.py` from the pipeline's runs; do not edit.\n\n"
+        f"{shown.to_markdown(index=False)}\n\n"
+        f"- BLEU/chrF: sacrebleu on detokenized output, signature `{signature}`.\n"
+        f"- mean, sample std and 95% t-interval over {len(params.experiment['seeds'])} seed(s) "
+        f"(std and CI need at least 2 seeds).\n"
+        f"- p_vs_reference: sacrebleu's paired bootstrap ({params.eval['bootstrap_resamples']} "
+        f"resamples) against `{params.experiment['reference']}`, seeds paired and pooled.\n"
+        f"- paper's BLEU: typed in from the paper (workflow/paper_reference.yaml); n/a where "
+        f"the paper has no number for this setting or it is not transcribed yet.\n"
+    )

@@ -1,0 +1,81 @@
+"""A throw-away copy of the repository with a tiny params.yaml, for real pipeline runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = REPO.parent / "shared" / "data"
+VENV_BIN = Path(sys.executable).parent
+
+TINY_PARAMS = {
+    "data": {"dataset": "multi30k_de_en", "mirror": None, "bpe_vocab_size": 1000,
+             "clean": {"min_len": 1, "max_len": 250, "ratio": 1.5},
+             "synthetic": {"task": "reverse", "train": 2000, "valid": 100, "test": 100,
+                           "vocab_size": 20, "min_len": 3, "max_len": 12, "seed": 0}},
+    "model": {"size": "base", "args": {
+        "encoder_layers": 1, "decoder_layers": 1, "encoder_embed_dim": 32, "decoder_embed_dim": 32,
+        "encoder_ffn_embed_dim": 64, "decoder_ffn_embed_dim": 64, "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2, "share_all_embeddings": True}},
+    "variants": {"baseline": {"layout": "none", "mem_tokens": 0},
+                 "mem4": {"layout": "prepend", "mem_tokens": 4}},
+    "experiment": {"variants": ["baseline", "mem4"], "seeds": [1], "reference": "baseline"},
+    "train": {"max_update": 30, "max_tokens": 4096, "lr": 0.003, "warmup_updates": 10,
+              "dropout": 0.1, "label_smoothing": 0.1, "weight_decay": 0.0, "clip_norm": 0.0,
+              "validate_interval_updates": 10, "threads": 2, "extra_args": []},
+    "eval": {"splits": ["test"], "beam": 2, "lenpen": 1.0, "max_len_a": 1.0, "max_len_b": 5,
+             "batch_size": 256, "sacrebleu_tokenize": "13a", "bootstrap_resamples": 100},
+    "attention": {"num_sentences": 2, "seeds": [1]},
+}  # fmt: skip
+
+
+def tracked_files() -> list[str]:
+    """Files of the working tree that git tracks or would track (not ignored)."""
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout
+    return [f for f in out.split("\0") if f and (REPO / f).is_file()]
+
+
+def make_workspace(dest: Path, params: dict | None = None) -> Path:
+    """Copy the repository to ``dest`` (a fresh git repo) with ``params`` as params.yaml."""
+    for rel in tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / rel, target)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params or TINY_PARAMS, sort_keys=False))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=dest, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "workspace"], cwd=dest, check=True)
+    return dest
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """Environment for dvc/snakemake: the venv first on PATH, the local data mirror."""
+    return {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+        "MEMTR_DATA_MIRROR": str(MIRROR),
+        "OMP_NUM_THREADS": "2",
+        **extra,
+    }
+
+
+def run_tool(
+    args: list[str], cwd: Path, timeout: float = 900, **extra_env: str
+) -> subprocess.CompletedProcess:
+    """Run a command of the venv (dvc, snakemake) in ``cwd``; return the finished process."""
+    return subprocess.run(
+        args, cwd=cwd, env=tool_env(**extra_env), capture_output=True, text=True, timeout=timeout
+    )

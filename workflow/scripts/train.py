@@ -1,0 +1,54 @@
+"""Training stage: train one variant with one seed (resumes a killed run of the same settings).
+
+    python workflow/scripts/train.py --variant mem10 --seed 1 [--params params.yaml]
+        --data data/bin/<dataset> --out runs/mem10/seed1 --metrics metrics/mem10/seed1
+
+Writes <out>/model.pt, <metrics>/train.json (parameter counts, wall time, losses) and
+<metrics>/train_log.csv (the learning curve); checkpoints stay in <out>/checkpoints/.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import _bootstrap  # noqa: F401
+
+from memtr import stage
+from memtr.params import load_params, variant_and_seed
+from memtr.training import parse_log, train, write_learning_curve
+
+
+def main(args: argparse.Namespace) -> None:
+    params = load_params(args.params)
+    variant = variant_and_seed(params, args.variant, args.seed)
+    if not any(args.data.glob("dict.*.txt")):
+        raise FileNotFoundError(f"binarized data not found (no dict.*.txt): {args.data}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.metrics.mkdir(parents=True, exist_ok=True)
+    summary = train(params, variant, args.seed, args.data, args.out)
+    summary.update(
+        variant=variant.name, layout=variant.layout, mem_tokens=variant.mem_tokens, seed=args.seed
+    )
+    write_learning_curve(
+        parse_log(args.out / "checkpoints" / "train.log"), args.metrics / "train_log.csv"
+    )
+    (args.metrics / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--variant", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--data", type=Path, required=True, help="fairseq-preprocess output folder")
+    p.add_argument("--out", type=Path, required=True, help="run folder (model.pt, checkpoints/)")
+    p.add_argument(
+        "--metrics", type=Path, required=True, help="folder for train.json, train_log.csv"
+    )
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+if __name__ == "__main__":
+    stage.run(main, parser())
