@@ -1,0 +1,130 @@
+"""params.yaml validation: the committed file is valid; each mistake is one clear line."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from pipeline_helpers import REPO, TINY_PARAMS
+
+from memtr.dataconfig import ConfigError
+from memtr.params import load_params, parse_params
+
+
+def test_committed_params_and_presets_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert params.experiment["reference"] in params.experiment["variants"]
+    presets = sorted((REPO / "workflow" / "presets").glob("*.yaml"))
+    assert presets, "the paper's presets live in workflow/presets/"
+    for preset in presets:
+        load_params(preset)
+
+
+def mutate(path: str, value) -> dict:
+    """TINY_PARAMS with the dotted key ``path`` set to ``value`` (DELETE removes it)."""
+    doc = copy.deepcopy(TINY_PARAMS)
+    *parents, last = path.split(".")
+    node = doc
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return doc
+
+
+DELETE = object()
+
+BAD = [
+    ("train.max_update", -5, "train.max_update must be > 0, got -5"),
+    ("train.lr", "fast", "train.lr must be int or float, got 'fast'"),
+    ("train.warmup_updates", 100, "train.warmup_updates (100) must be below train.max_update (30)"),
+    ("train.dropuot", 0.1, "unknown key train.dropuot"),
+    ("train.dropout", 1.5, "train.dropout must be in [0, 1), got 1.5"),
+    ("experiment.variants", ["baseline", "mem99"], "experiment.variants names 'mem99'"),
+    (
+        "experiment.reference",
+        "mem99",
+        "experiment.reference 'mem99' must be one of experiment.variants",
+    ),
+    ("experiment.seeds", [], "experiment.seeds must be a non-empty list"),
+    ("variants.mem4.layout", "sideways", "variants.mem4.layout must be one of none, prepend"),
+    ("variants.mem4.mem_tokens", -1, "variants.mem4.mem_tokens must be between 0 and 1024, got -1"),
+    (
+        "variants.baseline.mem_tokens",
+        4,
+        "variants.baseline: layout none (the baseline) needs mem_tokens 0",
+    ),
+    (
+        "variants.mem4",
+        {"layout": "bottleneck", "mem_tokens": 0},
+        "layout bottleneck needs mem_tokens >= 1",
+    ),
+    ("model.size", "huge", "model.size must be one of"),
+    ("model.args.arch", "lstm", "model.args.arch is set by the pipeline"),
+    ("data.dataset", "wmt99", "unknown dataset 'wmt99'"),
+    ("data.dataset", "wikitext2", "data.dataset 'wikitext2' is not a translation dataset"),
+    ("data.bpe_vocab_size", 0, "data.bpe_vocab_size must be positive"),
+    ("data.clean", DELETE, "missing key data.clean"),
+    ("eval.sacrebleu_tokenize", "moses", "eval.sacrebleu_tokenize must be one of"),
+    ("eval.splits", ["train"], "eval.splits must list valid and/or test"),
+    ("attention.seeds", [7], "attention.seeds has 7, which is not in experiment.seeds"),
+    ("eval", DELETE, "missing section 'eval'"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_params_are_one_clear_line(path, value, message):
+    with pytest.raises(ConfigError) as err:
+        parse_params(mutate(path, value))
+    text = str(err.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_unknown_section_and_non_mapping():
+    with pytest.raises(ConfigError, match="unknown section 'trian'"):
+        parse_params({**TINY_PARAMS, "trian": {}})
+    with pytest.raises(ConfigError, match="must hold a mapping at top level"):
+        parse_params(["not", "a", "mapping"])
+
+
+def test_stage_script_reports_bad_params_in_one_line_and_writes_nothing(tmp_path: Path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(mutate("train.max_update", 0)))
+    out = tmp_path / "build" / "params.ok"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "workflow/scripts/check_params.py"),
+            "--params",
+            str(params),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: train.max_update must be > 0, got 0"
+    assert not out.exists()
+    params.write_text("train: [unclosed\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "workflow/scripts/check_params.py"),
+            "--params",
+            str(params),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: cannot parse") and proc.stderr.count("\n") == 1

@@ -1,0 +1,212 @@
+"""The real pipeline on a tiny config: dvc repro, snakemake, same DAG, faults, bad params."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from pipeline_helpers import TINY_PARAMS, make_workspace, run_tool, tool_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
+
+RESULTS = ["results/mt_results.csv", "results/mt_results.md", "results/memory_mass.csv",
+           "results/memory_mass.md", "results/README.md"]  # fmt: skip
+
+
+def check(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, (
+        f"{proc.args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    return proc
+
+
+def digest(folder: Path, paths: list[str]) -> dict[str, str]:
+    return {p: hashlib.sha256((folder / p).read_bytes()).hexdigest() for p in paths}
+
+
+def assert_results(ws: Path) -> pd.DataFrame:
+    """The tables exist, hold one row per variant, with real numbers from the runs."""
+    table = pd.read_csv(ws / "results/mt_results.csv")
+    assert list(table["variant"]) == ["baseline", "mem4"]
+    assert table["bleu_mean"].between(0, 100).all()
+    assert (table["params_total"].iloc[1] - table["params_total"].iloc[0]) == 4 * 32
+    for variant in ("baseline", "mem4"):
+        scores = json.loads((ws / f"metrics/{variant}/seed1/eval.json").read_text())
+        assert scores["test"]["sentences"] == 1000
+        assert "tok:13a" in scores["test"]["bleu_signature"]
+    mass = pd.read_csv(ws / "results/memory_mass.csv")
+    assert set(mass["model"]) == {"mem4_seed1"}
+    assert len(mass) == 1, "one row per encoder layer of mem4 (1 layer)"
+    assert list((ws / "results/attention/mem4_seed1").glob("*.png"))
+    return table
+
+
+@pytest.fixture(scope="module")
+def dvc_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = make_workspace(tmp_path_factory.mktemp("dvc"))
+    check(run_tool(["dvc", "repro"], ws))
+    return ws
+
+
+def test_dvc_repro_runs_the_whole_dag_then_nothing(dvc_workspace: Path):
+    assert_results(dvc_workspace)
+    start = time.perf_counter()
+    again = check(run_tool(["dvc", "repro"], dvc_workspace))
+    assert "Running stage" not in again.stdout
+    assert "Data and pipelines are up to date" in again.stdout + again.stderr
+    print(f"no-op dvc repro: {time.perf_counter() - start:.1f} s")
+    shown = check(run_tool(["dvc", "metrics", "show", "--json"], dvc_workspace))
+    assert "metrics/mem4/seed1/eval.json" in shown.stdout
+    check(run_tool(["dvc", "plots", "show", "--json"], dvc_workspace))
+
+
+BAD_PARAMS = [
+    (lambda d: d["train"].update(max_update=-1), "error: train.max_update must be > 0, got -1"),
+    (lambda d: d["train"].update(dropuot=0.2), "error: unknown key train.dropuot"),
+    (lambda d: d["experiment"].update(reference="mem99"),
+     "error: experiment.reference 'mem99' must be one of experiment.variants"),
+    (lambda d: d["variants"]["mem4"].update(mem_tokens=-4),
+     "error: variants.mem4.mem_tokens must be between 0 and 1024, got -4"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("break_params", "message"), BAD_PARAMS)
+def test_bad_params_stop_dvc_before_any_work_and_keep_results(dvc_workspace, break_params, message):
+    ws = dvc_workspace
+    kept = RESULTS + ["metrics/mem4/seed1/eval.json", "runs/mem4/seed1/model.pt"]
+    before = digest(ws, kept)
+    good = (ws / "params.yaml").read_text()
+    doc = copy.deepcopy(TINY_PARAMS)
+    break_params(doc)
+    (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        proc = run_tool(["dvc", "repro"], ws)
+    finally:
+        (ws / "params.yaml").write_text(good)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert "Running stage 'train" not in proc.stdout
+    assert digest(ws, kept) == before
+
+
+def test_unparseable_params_stop_dvc_and_keep_results(dvc_workspace):
+    ws = dvc_workspace
+    before = digest(ws, RESULTS)
+    good = (ws / "params.yaml").read_text()
+    (ws / "params.yaml").write_text(good + "\ntrain: [unclosed\n")
+    try:
+        proc = run_tool(["dvc", "repro"], ws)
+    finally:
+        (ws / "params.yaml").write_text(good)
+    assert proc.returncode != 0
+    assert "params.yaml" in proc.stderr
+    assert digest(ws, RESULTS) == before
+
+
+def snakemake_jobs(ws: Path) -> dict[str, set[str]]:
+    """Rule name -> output files of a forced dry run (the whole DAG)."""
+    proc = check(run_tool(["snakemake", "--forceall", "--dry-run", "--cores", "1"], ws))
+    jobs: dict[str, set[str]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout):
+        name = re.match(r"(?:local)?rule (\w+):", block)
+        outputs = re.search(r"^\s+output: (.*)$", block, flags=re.M)
+        if name and outputs and name.group(1) != "all":
+            jobs.setdefault(name.group(1), set()).update(
+                o.strip() for o in outputs.group(1).split(",")
+            )
+    return jobs
+
+
+def dvc_jobs(ws: Path) -> dict[str, set[str]]:
+    """Stage name (without its matrix suffix) -> declared outputs, metrics and plots."""
+    from dvc.repo import Repo
+
+    jobs: dict[str, set[str]] = {}
+    with Repo(str(ws)) as repo:
+        for stage in repo.index.stages:
+            outs = {os.path.relpath(o.fs_path, ws) for o in stage.outs}
+            jobs.setdefault(stage.name.split("@")[0], set()).update(outs)
+    return jobs
+
+
+def test_dvc_and_snakemake_have_the_same_stages_and_outputs(dvc_workspace):
+    assert dvc_jobs(dvc_workspace) == snakemake_jobs(dvc_workspace)
+
+
+def test_snakemake_runs_the_same_dag_locally(tmp_path):
+    ws = make_workspace(tmp_path)
+    check(run_tool(["snakemake", "--profile", "local"], ws))
+    assert_results(ws)
+    again = check(run_tool(["snakemake", "--profile", "local", "--dry-run"], ws))
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_bad_params_stop_snakemake_in_one_line(tmp_path):
+    doc = copy.deepcopy(TINY_PARAMS)
+    doc["eval"]["beam"] = 0
+    ws = make_workspace(tmp_path, doc)
+    proc = run_tool(["snakemake", "--profile", "local"], ws)
+    assert proc.returncode != 0
+    assert "error: eval.beam must be > 0, got 0" in proc.stderr
+    assert not (ws / "data").exists() and not (ws / "build").exists()
+
+
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    doc = copy.deepcopy(TINY_PARAMS)
+    doc["train"].update(max_update=160, validate_interval_updates=20)
+    ws = make_workspace(tmp_path, doc)
+    last = ws / "runs/baseline/seed1/checkpoints/checkpoint_last.pt"
+    proc = subprocess.Popen(["dvc", "repro"], cwd=ws, env=tool_env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 600
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert last.exists(), "training never wrote a checkpoint"
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole dvc process group, training included
+    proc.wait()
+    assert not (ws / "runs/baseline/seed1/model.pt").exists()
+
+    rerun = check(run_tool(["dvc", "repro"], ws))
+    for done in ("download", "prepare", "binarize"):
+        assert f"Stage '{done}' didn't change, skipping" in rerun.stdout
+    log = (ws / "runs/baseline/seed1/checkpoints/train.log").read_text()
+    resumed_at = re.findall(
+        r"Loaded checkpoint \S+checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", log
+    )
+    assert resumed_at and int(resumed_at[-1]) > 0, log[-2000:]
+    summary = json.loads((ws / "metrics/baseline/seed1/train.json").read_text())
+    assert summary["resumed"] is True and summary["updates"] == 160
+    assert json.loads((ws / "metrics/mem4/seed1/train.json").read_text())["resumed"] is False
+
+
+def test_changed_settings_never_resume_a_stale_checkpoint(dvc_workspace):
+    ws = dvc_workspace
+    work = ws / "runs/mem4/seed1/checkpoints"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "fingerprint.txt").write_text("settings of another run\n")
+    (work / "checkpoint_last.pt").write_bytes(b"not a checkpoint of this run")
+    doc = yaml.safe_load((ws / "params.yaml").read_text())
+    doc["train"]["max_update"] = 31
+    good = (ws / "params.yaml").read_text()
+    (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        check(run_tool(["dvc", "repro", "train@mem4-1"], ws))
+    finally:
+        (ws / "params.yaml").write_text(good)
+    stale = list(work.parent.glob("checkpoints.stale-*"))
+    assert (
+        len(stale) == 1
+        and (stale[0] / "checkpoint_last.pt").read_bytes() == b"not a checkpoint of this run"
+    )
+    assert json.loads((ws / "metrics/mem4/seed1/train.json").read_text())["updates"] == 31
