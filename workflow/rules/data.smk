@@ -33,7 +33,7 @@ rule prepare:
         directory(PREP),
     log:
         "logs/prepare.log",
-    threads: workflow.cores
+    threads: 2
     shell:
         "python workflow/scripts/prepare.py --params params.yaml --raw {input[0]} --out {output}"
         " --workers {threads} > {log} 2>&1"
@@ -47,7 +47,7 @@ rule binarize:
         directory(BIN),
     log:
         "logs/binarize.log",
-    threads: workflow.cores
+    threads: 2
     shell:
         "python workflow/scripts/binarize.py --params params.yaml --prep {input[0]} --out {output}"
         " --workers {threads} > {log} 2>&1"
