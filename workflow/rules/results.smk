@@ -15,7 +15,7 @@ rule attention:
         sentences=config["attention"]["num_sentences"],
     shell:
         "python workflow/scripts/attention.py --checkpoint {input.model} --data {input.data}"
-        " --spm {input.prep}/spm.model --sentences {input.prep}/test.raw.de"
+        " --spm {input.prep}/spm.model --sentences {input.prep}"
         " --num-sentences {params.sentences} --name {wildcards.variant}_seed{wildcards.seed}"
         " --out results/attention > {log} 2>&1"
 

@@ -7,6 +7,7 @@ Writes ``OUT/NAME/``: ``attention.npz``, ``encoder_layer{L}.png``, ``cross_layer
 ``summary.png``, ``memory_mass.csv`` and ``memory_mass.json`` (see memtr/attention.py).
 ``--sentences`` is raw text with ``--spm`` (e.g. data/prep/<ds>/test.raw.de with
 data/prep/<ds>/spm.model), else already tokenized text (e.g. data/prep/<ds>/test.de).
+A prepared-data folder as ``--sentences`` means its raw test sources, ``test.raw.<src>``.
 A model with 0 memory tokens prints "no memory to plot: NAME has 0 memory tokens", writes
 only memory_mass.json ("status": "no_memory") and a header-only memory_mass.csv, exits 0.
 """
@@ -47,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         if path is not None and not path.exists():
             print(f"error: {path} does not exist", file=sys.stderr)
             return 1
+    if args.sentences.is_dir():
+        found = sorted(args.sentences.glob("test.raw.*"))
+        if len(found) != 1:
+            print(f"error: expected one test.raw.<src> file in {args.sentences}", file=sys.stderr)
+            return 1
+        args.sentences = found[0]
     try:
         message, table = attention.run(
             args.checkpoint, args.data, args.sentences, args.name, args.out,
