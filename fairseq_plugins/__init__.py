@@ -4,7 +4,9 @@ Importing the package registers the models (registration is a side effect of imp
 """
 
 import argparse
+import types
 
+import numpy as np
 import torch
 
 # torch >= 2.6 loads checkpoints with ``weights_only=True``; fairseq's translation
@@ -12,4 +14,9 @@ import torch
 # plain-data class rather than turning the protection off for everything.
 torch.serialization.add_safe_globals([argparse.Namespace])
 
-from . import models  # noqa: E402,F401  (registers architectures)
+# fairseq 0.12.x still uses ``np.compat.long`` (token_block_dataset.py, used by LM
+# generation and ``--sample-break-mode eos``), which numpy 2 removed. Provide that one alias.
+if not hasattr(np, "compat"):
+    np.compat = types.SimpleNamespace(long=np.int64)
+
+from . import models, tasks  # noqa: E402,F401  (registers architectures and tasks)

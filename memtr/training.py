@@ -62,6 +62,9 @@ def train_command(
         "--validate-interval-updates", str(t["validate_interval_updates"]),
         "--save-interval-updates", str(t["validate_interval_updates"] or t["max_update"]),
         "--keep-interval-updates", "1", "--no-epoch-checkpoints",
+        # fairseq's prefetch thread can abort the process at exit after a mid-epoch stop
+        # (exit 134 after the checkpoint is written); without it the exit is clean.
+        "--data-buffer-size", "0",
         "--log-format", "json", "--log-interval", "10",
         *device_args(),
         *t["extra_args"],

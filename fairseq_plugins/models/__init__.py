@@ -1,3 +1,3 @@
 """Models of the memtr plugin (imported for their registrations)."""
 
-from . import mem_transformer  # noqa: F401
+from . import mem_lm, mem_roberta, mem_transformer  # noqa: F401
