@@ -56,7 +56,7 @@ from typing import Any, Optional
 import torch
 from fairseq import options
 from fairseq.dataclass.utils import gen_parser_from_dataclass
-from fairseq.models import register_model, register_model_architecture
+from fairseq.models import register_model
 from fairseq.models.transformer import TransformerDecoder
 from fairseq.models.transformer_lm import (
     DEFAULT_MAX_TARGET_POSITIONS,
@@ -71,7 +71,7 @@ from fairseq.utils import safe_getattr
 from torch import Tensor, nn
 
 from .mem_transformer import MemoryConfigError, _mem_tokens_arg, _positive_float_arg
-from .memory import MemoryTokens, check_mem_tokens
+from .memory import MemoryTokens, check_mem_tokens, register_architectures
 
 logger = logging.getLogger(__name__)
 
@@ -475,15 +475,6 @@ LM_SIZES = {
 }
 
 
-def _register(name: str, size_fn: Any) -> None:
-    def architecture(args: Any) -> None:
-        mem_lm_base_architecture(args)
-        size_fn(args)
-
-    architecture.__name__ = name
-    architecture.__doc__ = f"{name}: memory LM, sizes of fairseq's {size_fn.__name__}."
-    register_model_architecture("mem_transformer_lm", name)(architecture)
-
-
-for _suffix, _size_fn in LM_SIZES.items():
-    _register("mem_transformer_lm" + _suffix, _size_fn)
+register_architectures(
+    "mem_transformer_lm", "mem_transformer_lm", LM_SIZES, mem_lm_base_architecture
+)

@@ -28,7 +28,7 @@ import argparse
 import logging
 from typing import Any
 
-from fairseq.models import register_model, register_model_architecture
+from fairseq.models import register_model
 from fairseq.models.roberta.model import (
     RobertaEncoder,
     RobertaModel,
@@ -48,6 +48,7 @@ from .mem_transformer import (
     _positive_float_arg,
     validate_memory_options,
 )
+from .memory import register_architectures
 
 logger = logging.getLogger(__name__)
 
@@ -158,15 +159,6 @@ ROBERTA_SIZES = {
 }
 
 
-def _register(name: str, size_fn: Any) -> None:
-    def architecture(args: Any) -> None:
-        size_fn(args)
-        mem_roberta_base_architecture(args)
-
-    architecture.__name__ = name
-    architecture.__doc__ = f"{name}: RoBERTa with memory, sizes of fairseq's {size_fn.__name__}."
-    register_model_architecture("mem_roberta", name)(architecture)
-
-
-for _suffix, _size_fn in ROBERTA_SIZES.items():
-    _register("mem_roberta" + _suffix, _size_fn)
+register_architectures(
+    "mem_roberta", "mem_roberta", ROBERTA_SIZES, mem_roberta_base_architecture, sizes_first=True
+)

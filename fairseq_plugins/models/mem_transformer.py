@@ -40,11 +40,12 @@ Choices the paper leaves open (see README, "Design choices"):
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from typing import Any
 
 import torch
-from fairseq.models import register_model, register_model_architecture
+from fairseq.models import register_model
 from fairseq.models.transformer import (
     TransformerEncoderBase,
     TransformerModel,
@@ -55,7 +56,12 @@ from fairseq.models.transformer import (
 )
 from torch import Tensor, nn
 
-from .memory import MemoryTokens, check_mem_tokens, encoder_layer_forward
+from .memory import (
+    MemoryTokens,
+    check_mem_tokens,
+    encoder_layer_forward,
+    register_architectures,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -323,16 +329,7 @@ VARIANTS = {
 }
 
 
-def _register(name: str, layout: str, size_fn: Any) -> None:
-    def architecture(args: argparse.Namespace) -> None:
-        mem_base_architecture(args, layout)
-        size_fn(args)
-
-    architecture.__name__ = name
-    architecture.__doc__ = f"{name}: {layout} memory, sizes of fairseq's {size_fn.__name__}."
-    register_model_architecture("mem_transformer", name)(architecture)
-
-
 for _prefix, _layout in VARIANTS.items():
-    for _suffix, _size_fn in SIZES.items():
-        _register(_prefix + _suffix, _layout, _size_fn)
+    register_architectures(
+        "mem_transformer", _prefix, SIZES, functools.partial(mem_base_architecture, layout=_layout)
+    )

@@ -7,9 +7,12 @@ the memory is always the *first* ``m`` positions, ``[memory ; sequence]``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from fairseq.models import register_model_architecture
 from torch import Tensor, nn
 
 MAX_MEM_TOKENS = 1024  # above this a "memory" is longer than any source the paper uses
@@ -144,3 +147,25 @@ def encoder_layer_forward(
     if not layer.normalize_before:
         x = layer.final_layer_norm(x)
     return x, probs
+
+
+def register_architectures(
+    model: str,
+    prefix: str,
+    sizes: dict[str, Callable[[Any], None]],
+    memory_defaults: Callable[[Any], None],
+    sizes_first: bool = False,
+) -> None:
+    """Register ``prefix + suffix`` for each model size of ``sizes`` (suffix -> fairseq's
+    architecture function): each fills in ``memory_defaults`` and the size's defaults only."""
+    for suffix, size_fn in sizes.items():
+        name = prefix + suffix
+
+        def architecture(args: Any, size_fn: Callable[[Any], None] = size_fn) -> None:
+            steps = (size_fn, memory_defaults) if sizes_first else (memory_defaults, size_fn)
+            for step in steps:
+                step(args)
+
+        architecture.__name__ = name
+        architecture.__doc__ = f"{name}: {prefix} with the sizes of fairseq's {size_fn.__name__}."
+        register_model_architecture(model, name)(architecture)
