@@ -101,7 +101,7 @@ def results_table(params: Params, metrics: Path, prep: Path, tgt: str) -> pd.Dat
 def to_markdown(table: pd.DataFrame, params: Params) -> str:
     """The Markdown version of the table, with a legend."""
     shown = table.drop(columns=["bleu_signature"]).copy()
-    shown["paper_bleu"] = shown["paper_bleu"].map(lambda v: "n/a" if pd.isna(v) else v)
+    shown = shown.astype(object).where(shown.notna(), "n/a")  # e.g. std of a single seed
     shown = shown.rename(columns={"paper_bleu": "paper's BLEU (reference, not ours)"})
     signature = table["bleu_signature"].iloc[0]
     return (

@@ -2,7 +2,8 @@
 
 Checkpoints live in ``<run>/checkpoints/``, which neither DVC nor Snakemake declares as an
 output (both delete declared outputs of a job before rerunning it), so a killed run
-resumes from ``checkpoint_last.pt`` when the DAG is run again. A fingerprint of the
+resumes from ``checkpoint_last.pt`` when the DAG is run again. After a successful run the
+best checkpoint becomes ``<run>/model.pt`` and only the log stays in ``checkpoints/``. A fingerprint of the
 command guards that folder: a checkpoint written with other settings is moved aside to
 ``checkpoints.stale-<time>/`` (never deleted, never resumed).
 """
@@ -192,8 +193,9 @@ def train(params: Params, variant: Variant, seed: int, data: Path, out: Path) ->
     log_path = save_dir / "train.log"
     wall = run_training(command, log_path, params.train["threads"])
     records = parse_log(log_path)
-    best = save_dir / "checkpoint_best.pt"
     tmp = out / "model.pt.tmp"
-    shutil.copyfile(best, tmp)
+    shutil.copyfile(save_dir / "checkpoint_best.pt", tmp)
     tmp.replace(out / "model.pt")
+    for finished in save_dir.glob("*.pt"):  # model.pt is the product; keep the log only
+        finished.unlink()
     return summarize(records, wall, parameter_counts(out / "model.pt"), resumed)

@@ -128,3 +128,25 @@ def test_stage_script_reports_bad_params_in_one_line_and_writes_nothing(tmp_path
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: cannot parse") and proc.stderr.count("\n") == 1
+
+
+def test_use_preset_validates_switches_and_keeps_the_old_params(tmp_path: Path):
+    script = REPO / "workflow/scripts/use_preset.py"
+    target = tmp_path / "params.yaml"
+    target.write_text(yaml.safe_dump(TINY_PARAMS))
+    run = [sys.executable, str(script), "--params", str(target)]
+    proc = subprocess.run([*run, "nonesuch"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "error: no preset 'nonesuch'; available: " in proc.stderr
+    assert yaml.safe_load(target.read_text()) == TINY_PARAMS
+    proc = subprocess.run([*run, "cpu_replication"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text() == (REPO / "workflow/presets/cpu_replication.yaml").read_text()
+    (backup,) = tmp_path.glob("params.yaml.bak-*")
+    assert yaml.safe_load(backup.read_text()) == TINY_PARAMS
+
+
+def test_readme_headline_table_is_the_generated_one():
+    """The README shows results/mt_results.md as the pipeline wrote it (no hand edits)."""
+    generated = (REPO / "results/mt_results.md").read_text()
+    table = "\n".join(line for line in generated.splitlines() if line.startswith("|"))
+    assert table and table in (REPO / "README.md").read_text()
