@@ -96,36 +96,20 @@ def test_unknown_section_and_non_mapping():
 
 def test_stage_script_reports_bad_params_in_one_line_and_writes_nothing(tmp_path: Path):
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump(mutate("train.max_update", 0)))
     out = tmp_path / "build" / "params.ok"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "workflow/scripts/check_params.py"),
-            "--params",
-            str(params),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    script = str(REPO / "workflow/scripts/check_params.py")
+
+    def check_params() -> subprocess.CompletedProcess:
+        run = [sys.executable, script, "--params", str(params), "--out", str(out)]
+        return subprocess.run(run, capture_output=True, text=True)
+
+    params.write_text(yaml.safe_dump(mutate("train.max_update", 0)))
+    proc = check_params()
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: train.max_update must be > 0, got 0"
     assert not out.exists()
     params.write_text("train: [unclosed\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "workflow/scripts/check_params.py"),
-            "--params",
-            str(params),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = check_params()
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: cannot parse") and proc.stderr.count("\n") == 1
 
