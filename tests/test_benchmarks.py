@@ -1,0 +1,161 @@
+"""The benchmark (benchmarks/run.py): its FLOP counter by hand, and a seconds-long smoke run.
+
+No timing is asserted: the smoke checks that every row and column is there and that
+the numbers are usable (positive, finite), not how fast anything is.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from benchmarks.flops import Dims, forward_flops, generate_flops, predicted_ratio, train_flops
+
+# One layer each side, d=2, ffn 4, vocabulary 10; a sentence pair of n=3 source and
+# t=2 target positions. Every matmul (rows x inner @ inner x cols) costs 2*rows*inner*cols.
+TINY = Dims(d=2, ffn=4, enc_layers=1, dec_layers=1, vocab=10)
+
+
+def mm(rows: int, inner: int, cols: int) -> int:
+    return 2 * rows * inner * cols
+
+
+def encoder_layer_by_hand(q: int, k: int) -> int:
+    """q query rows over k key rows, d=2, ffn 4, written out matmul by matmul."""
+    return (
+        mm(q, 2, 2)  # Q projection
+        + mm(k, 2, 2)  # K projection
+        + mm(k, 2, 2)  # V projection
+        + mm(q, 2, k)  # scores Q K^T
+        + mm(q, k, 2)  # probabilities @ V
+        + mm(q, 2, 2)  # output projection
+        + mm(q, 2, 4)  # fc1
+        + mm(q, 4, 2)  # fc2
+    )
+
+
+def decoder_by_hand(t: int, keys: int) -> int:
+    self_attention = 4 * mm(t, 2, 2) + mm(t, 2, t) + mm(t, t, 2)
+    cross_attention = 2 * mm(t, 2, 2) + 2 * mm(keys, 2, 2) + mm(t, 2, keys) + mm(t, keys, 2)
+    feed_forward = mm(t, 2, 4) + mm(t, 4, 2)
+    output = mm(t, 2, 10)
+    return self_attention + cross_attention + feed_forward + output
+
+
+def test_flops_baseline_one_layer_by_hand():
+    assert encoder_layer_by_hand(3, 3) == 264
+    assert decoder_by_hand(2, 3) == 368
+    assert forward_flops(TINY, "baseline", n=3, t=2) == 264 + 368
+    assert train_flops(TINY, "baseline", batch=5, n=3, t=2) == 3 * 5 * 632
+
+
+def test_flops_memory_layouts_by_hand():
+    m = 1
+    # prepend: the encoder on n + m rows, the decoder over n + m keys.
+    assert forward_flops(TINY, "prepend", 3, 2, m) == encoder_layer_by_hand(4, 4) + decoder_by_hand(
+        2, 4
+    )
+    assert forward_flops(TINY, "prepend", 3, 2, m) == 384 + 400
+    # ctrl: memory layer (m rows over n + m) + sequence layer (n rows over n + m).
+    ctrl = encoder_layer_by_hand(1, 4) + encoder_layer_by_hand(3, 4) + decoder_by_hand(2, 4)
+    assert ctrl == 144 + 304 + 400
+    assert forward_flops(TINY, "ctrl", 3, 2, m) == ctrl
+    assert forward_flops(TINY, "ctrl_shared", 3, 2, m) == ctrl
+    # bottleneck: m rows over n + m, then n rows over the m memory rows; decoder over m.
+    bottleneck = encoder_layer_by_hand(1, 4) + encoder_layer_by_hand(3, 1) + decoder_by_hand(2, 1)
+    assert forward_flops(TINY, "bottleneck", 3, 2, m) == bottleneck
+    # --mem-hide-from-decoder: the decoder reads the n sequence rows only.
+    assert forward_flops(TINY, "prepend", 3, 2, m, hide=True) == 384 + decoder_by_hand(2, 3)
+
+
+def test_flops_generation_by_hand():
+    # Beam 1, two decoder steps of one row: per step Q/K/V/out of the new row, attention
+    # over the s cached positions, cross-attention over 3 keys, ffn, output projection.
+    step = 4 * mm(1, 2, 2) + 2 * mm(1, 2, 2) + mm(1, 2, 3) + mm(1, 3, 2) + 2 * mm(1, 2, 4)
+    step += mm(1, 2, 10)
+    self_attention = sum(mm(1, 2, s) + mm(1, s, 2) for s in (1, 2))
+    cross_kv = 2 * mm(3, 2, 2)  # once per sentence
+    expected = encoder_layer_by_hand(3, 3) + cross_kv + 2 * step + self_attention
+    assert generate_flops(TINY, "baseline", batch=1, n=3, steps=2, beam=1) == expected == 624
+
+
+def test_predicted_ratio_is_one_without_memory():
+    shapes = [(104, 19, 18), (128, 16, 14)]
+    dims = Dims(256, 1024, 3, 3, 7792)
+    assert predicted_ratio(dims, "prepend", shapes, 0) == 1.0
+    assert predicted_ratio(dims, "prepend", shapes, 20) > predicted_ratio(
+        dims, "prepend", shapes, 5
+    )
+    with pytest.raises(ValueError, match="unknown layout"):
+        forward_flops(dims, "sideways", 3, 2, 1)
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_row(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    with open(tmp_path / "benchmarks.csv") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+        columns = reader.fieldnames
+    from benchmarks.run import CSV_COLUMNS
+
+    assert columns == CSV_COLUMNS
+    sections = {s: [r for r in rows if r["section"] == s] for s in ("train", "generate", "xt")}
+    fairseq_models = ["transformer", "mem_transformer m=0"] + [
+        f"{arch} m={m}"
+        for arch in ("mem_transformer", "mem_ctrl", "mem_ctrl_shared", "mem_bottleneck")
+        for m in (5, 10, 20)
+    ]
+    fairseq_models.append("transformer, +20 source tokens (reference)")
+    assert [r["model"] for r in sections["train"]] == fairseq_models
+    assert [r["model"] for r in sections["generate"]] == fairseq_models
+    assert [r["model"] for r in sections["xt"]] == [
+        "transformer",
+        "mem_transformer m=20",
+        "mem_transformer m=20 hide-from-decoder",
+        "x-transformers m=0",
+        "x-transformers m=20",
+        "x-transformers m=20 attn_flash",
+    ]
+    for row in rows:
+        if row["section"] == "xt" and row["model"].startswith("x-transformers"):
+            assert row["status"] == "ok" or row["status"].startswith("not installed")
+            if row["status"] != "ok":
+                continue
+        assert row["status"] == "ok", row
+        for key in ("time_s", "throughput", "measured_ratio", "ratio_q1", "ratio_q3"):
+            value = float(row[key])
+            assert math.isfinite(value) and value > 0, (row["model"], key, value)
+        if row["section"] != "xt" or not row["model"].startswith("x-transformers"):
+            for key in ("predicted_ratio", "measured_over_predicted", "gflops"):
+                value = float(row[key])
+                assert math.isfinite(value) and value > 0, (row["model"], key, value)
+    for section in ("train", "generate"):
+        by_model = {r["model"]: r for r in sections[section]}
+        assert float(by_model["transformer"]["measured_ratio"]) == 1.0
+        assert float(by_model["transformer"]["predicted_ratio"]) == 1.0
+        assert float(by_model["mem_transformer m=0"]["predicted_ratio"]) == 1.0
+        # the equal-length reference has exactly MemTransformer's FLOPs
+        assert (
+            by_model["transformer, +20 source tokens (reference)"]["predicted_ratio"]
+            == (by_model["mem_transformer m=20"]["predicted_ratio"])
+        )
+    report = (tmp_path / "benchmarks.md").read_text()
+    for heading in ("## Machine and versions", "## Targets", "## Training", "## Beam-search"):
+        assert heading in report
+    assert "torch threads: 1 intra-op" in report
