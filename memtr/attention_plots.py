@@ -11,6 +11,12 @@ Per model folder (see ``plot_model``):
 * ``summary.png``: per-layer shares on memory and memory-row entropy over the sample
   sentences, and the head-averaged last-layer maps of the sample sentence.
 
+A language model (``mem_transformer_lm``) gets ``decoder_layer{L}.png``: its decoder
+self-attention per head over the segment ``[r0 .. r{m-1} ; tokens ; w0 .. w{m-1}]`` (read
+memory, tokens, and the write memory of a recurrent model), white lines between the blocks;
+no cross-attention maps. Its ``summary.png`` shows the mean maps of the first and the last
+layer instead of the decoder's cross-attention.
+
 Figure sizes are fixed by the token counts (no tight bounding box), so a PNG's pixel size
 is ``figure_pixels(...)`` of its figure size.
 """
@@ -43,8 +49,28 @@ SUMMARY_SIZE = (14.0, 11.0)  # inches
 BOTTLENECK_NOTE = "MemBottleneck: seq→seq is empty by construction (grey)"
 
 
-def memory_labels(m: int) -> list[str]:
-    return [f"M{i}" for i in range(m)]
+def memory_labels(m: int, prefix: str = "M") -> list[str]:
+    return [f"{prefix}{i}" for i in range(m)]
+
+
+def self_attn_labels(sample: SampleAttention, info: ModelInfo) -> list[str]:
+    """Labels of the self-attention axes: MT ``[M.. ; source]``, LM ``[r.. ; tokens ; w..]``."""
+    if info.is_lm:
+        m, w = info.num_memory, info.num_write
+        return memory_labels(m, "r") + list(sample.src_tokens) + memory_labels(w, "w")
+    return memory_labels(info.num_memory) + list(sample.src_tokens)
+
+
+def side_of(info: ModelInfo) -> str:
+    """Whose self-attention is plotted: the LM's decoder or the translation encoder."""
+    return "decoder" if info.is_lm else "encoder"
+
+
+def self_attn_split(sample: SampleAttention, info: ModelInfo) -> tuple[int, ...]:
+    """Where a block of the self-attention axes ends: after the memory (and, for an LM with a
+    write block, after the tokens)."""
+    m = info.num_memory
+    return (m, m + len(sample.src_tokens)) if info.num_write else (m,)
 
 
 def short(label: str) -> str:
@@ -108,16 +134,17 @@ def draw_heatmap(
     probs: np.ndarray,
     row_labels: Sequence[str],
     col_labels: Sequence[str],
-    split: tuple[int, int],
+    split: tuple[Sequence[int], Sequence[int]],
     vmax: float,
     empty_block: bool = False,
 ) -> matplotlib.image.AxesImage:
     """One attention map (R, K) with labelled axes.
 
-    ``split`` = (memory rows, memory columns): lines are drawn after them. With
-    ``empty_block`` the block below and right of the split is greyed and labelled empty.
+    ``split`` = (row boundaries, column boundaries): lines are drawn after that many rows and
+    columns (the first of each is where the memory ends). With ``empty_block`` the block below
+    and right of the first boundaries is greyed and labelled empty.
     """
-    rows, cols = split
+    rows, cols = split[0][0], split[1][0]
     data = np.ma.masked_array(probs, mask=np.zeros_like(probs, dtype=bool))
     cmap = plt.get_cmap(CMAP).with_extremes(bad=EMPTY_COLOUR)
     if empty_block:
@@ -126,10 +153,12 @@ def draw_heatmap(
     if empty_block and rows < probs.shape[0] and cols < probs.shape[1]:
         centre = ((cols + probs.shape[1] - 1) / 2, (rows + probs.shape[0] - 1) / 2)
         ax.text(*centre, "seq→seq:\nnone", ha="center", va="center", fontsize=8, color="0.3")
-    if 0 < rows < probs.shape[0]:
-        ax.axhline(rows - 0.5, color="white", linewidth=1.2)
-    if 0 < cols < probs.shape[1]:
-        ax.axvline(cols - 0.5, color="white", linewidth=1.2)
+    for row in split[0]:
+        if 0 < row < probs.shape[0]:
+            ax.axhline(row - 0.5, color="white", linewidth=1.2)
+    for col in split[1]:
+        if 0 < col < probs.shape[1]:
+            ax.axvline(col - 0.5, color="white", linewidth=1.2)
     label_axes(ax, row_labels, col_labels)
     return image
 
@@ -147,7 +176,7 @@ def plot_head_grid(
     path: Path,
     probs: np.ndarray,
     labels: tuple[Sequence[str], Sequence[str]],
-    split: tuple[int, int],
+    split: tuple[Sequence[int], Sequence[int]],
     title: str,
     empty_block: bool = False,
     row_name: str = "query",
@@ -175,17 +204,31 @@ def plot_head_grid(
     return figsize
 
 
-def plot_encoder_layer(
-    path: Path, probs: np.ndarray, src_tokens: Sequence[str], info: ModelInfo, layer: int
+def self_attn_note(info: ModelInfo) -> str:
+    """A second title line explaining the axes, or ''."""
+    if info.layout == "bottleneck":
+        return f"\n{BOTTLENECK_NOTE}"
+    if info.num_write:
+        return "\nr = read memory, w = write memory (the next segment's read memory)"
+    if info.is_lm:
+        return "\nr = read memory (learned, no write block)"
+    return ""
+
+
+def plot_self_layer(
+    path: Path, probs: np.ndarray, sample: SampleAttention, info: ModelInfo, layer: int
 ) -> tuple[float, float]:
-    """Encoder self-attention of one layer, (H, T, T) with T = m + n; return the figsize."""
-    m = info.num_memory
-    labels = memory_labels(m) + list(src_tokens)
+    """Self-attention of one layer, (H, T, T): the encoder's [memory ; source] (MT) or the
+    decoder's [read ; tokens ; write] (LM); return the figsize."""
+    labels = self_attn_labels(sample, info)
+    split = self_attn_split(sample, info)
+    side = side_of(info)
+    title = f"{title_of(info)}: {side} self-attention, layer {layer}, heads 1-{probs.shape[0]}"
+    title += self_attn_note(info)
     bottleneck = info.layout == "bottleneck"
-    title = f"{title_of(info)}: encoder self-attention, layer {layer}, heads 1-{probs.shape[0]}"
-    if bottleneck:
-        title += f"\n{BOTTLENECK_NOTE}"
-    return plot_head_grid(path, probs, (labels, labels), (m, m), title, empty_block=bottleneck)
+    return plot_head_grid(
+        path, probs, (labels, labels), (split, split), title, empty_block=bottleneck
+    )
 
 
 def plot_cross_layer(
@@ -198,20 +241,34 @@ def plot_cross_layer(
         f"\nkeys: {m_keys} memory slots, {len(keys) - m_keys} source subwords"
     )
     labels = (sample.tgt_tokens, keys)
-    return plot_head_grid(path, probs, labels, (0, m_keys), title, row_name="output token")
+    split = ((0,), (m_keys,))
+    return plot_head_grid(path, probs, labels, split, title, row_name="output token")
 
 
 # --------------------------------------------------------------------------------------------
 # Summary
 
 
-def plot_shares(ax: Axes, table: pd.DataFrame) -> None:
-    """Attention mass on memory per layer: encoder rows and decoder cross-attention."""
-    series = {
+def share_series(info: ModelInfo) -> dict[str, str]:
+    """Legend label -> column of the shares plotted per layer."""
+    if info.is_lm:  # no cross-attention
+        rows = "write" if info.num_write else "read"
+        return {
+            "tokens → read memory": "seq_to_memory",
+            f"{rows} memory → read memory": "memory_to_memory",
+            f"{rows} memory → tokens": "memory_to_seq",
+        }
+    return {
         "sequence → memory (encoder)": "seq_to_memory",
         "memory → memory (encoder)": "memory_to_memory",
         "decoder cross-attn → memory": "decoder_to_memory",
     }
+
+
+def plot_shares(ax: Axes, table: pd.DataFrame, info: ModelInfo) -> None:
+    """Attention mass on memory per layer: self-attention rows and (MT) the decoder's
+    cross-attention."""
+    series = share_series(info)
     styles = (("o", "-"), ("s", "--"), ("^", ":"))  # lines on top of each other stay visible
     for (label, column), (marker, line) in zip(series.items(), styles, strict=True):
         values = table[["layer", column]].dropna()
@@ -219,23 +276,32 @@ def plot_shares(ax: Axes, table: pd.DataFrame) -> None:
     ax.set_ylim(-0.03, 1.03)
     ax.set_xticks(table["layer"])
     ax.set_xlabel("layer")
-    ax.set_ylabel("share of attention mass on memory")
-    ax.set_title("Attention mass on memory (mean over sentences, heads, rows)", fontsize=10)
+    ax.set_ylabel("share of attention mass" + ("" if info.is_lm else " on memory"))
+    what = "per block" if info.is_lm else "on memory"
+    ax.set_title(f"Attention mass {what} (mean over sentences, heads, rows)", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
 
 
-def plot_entropy(ax: Axes, table: pd.DataFrame) -> None:
-    """Entropy of the memory rows per encoder layer, normalised by ln T."""
+def plot_entropy(ax: Axes, table: pd.DataFrame, info: ModelInfo) -> None:
+    """Entropy of the memory rows per layer, normalised by the log of the keys they see."""
     values = table[["layer", "memory_entropy_norm"]].dropna()
     ax.bar(values["layer"], values["memory_entropy_norm"], color="tab:purple", width=0.6)
     ax.axhline(1.0, color="0.4", linestyle="--", linewidth=1)
-    ax.text(values["layer"].min() - 0.3, 1.01, "uniform", fontsize=8, color="0.3", va="bottom")
+    left = values["layer"].min() if len(values) else table["layer"].min()
+    ax.text(left - 0.3, 1.01, "uniform", fontsize=8, color="0.3", va="bottom")
     ax.set_ylim(0, 1.12)
-    ax.set_xticks(values["layer"])
-    ax.set_xlabel("encoder layer")
-    ax.set_ylabel("entropy / ln T")
-    ax.set_title("Entropy of memory rows (0 = one key, 1 = uniform)", fontsize=10)
+    ax.set_xticks(table["layer"])
+    if info.is_lm:
+        rows = "write" if info.num_write else "read"
+        ax.set_xlabel("decoder layer")
+        ax.set_ylabel("entropy / ln K (K = keys a row may see)")
+        title = f"Entropy of {rows}-memory rows (0 = one key, 1 = uniform)"
+    else:
+        ax.set_xlabel("encoder layer")
+        ax.set_ylabel("entropy / ln T")
+        title = "Entropy of memory rows (0 = one key, 1 = uniform)"
+    ax.set_title(title, fontsize=10)
 
 
 def plot_mean_map(
@@ -243,7 +309,7 @@ def plot_mean_map(
     fig: plt.Figure,
     probs: np.ndarray,
     labels: tuple[Sequence[str], Sequence[str]],
-    split: tuple[int, int],
+    split: tuple[Sequence[int], Sequence[int]],
     title: str,
     empty_block: bool = False,
     row_name: str = "query",
@@ -260,30 +326,37 @@ def plot_mean_map(
 def plot_summary(
     path: Path, samples: Sequence[SampleAttention], table: pd.DataFrame, info: ModelInfo
 ) -> tuple[float, float]:
-    """One figure per model: shares and entropy per layer, last-layer maps of the sample."""
+    """One figure per model: shares and entropy per layer, and head-averaged maps of the
+    sample sentence: (MT) the last encoder layer and the decoder's last cross-attention layer,
+    (LM) the first and the last decoder layer."""
     sample = samples[pick_sample(samples)]
-    m = info.num_memory
     bottleneck = info.layout == "bottleneck"
     fig = plt.figure(figsize=SUMMARY_SIZE, dpi=DPI, layout="constrained")
-    (ax_share, ax_ent), (ax_enc, ax_dec) = fig.subplots(2, 2)
-    plot_shares(ax_share, table)
-    plot_entropy(ax_ent, table)
-    enc_labels = memory_labels(m) + list(sample.src_tokens)
-    last = sample.encoder.shape[0]
-    plot_mean_map(
-        ax_enc, fig, sample.encoder[-1], (enc_labels, enc_labels), (m, m),
-        f"Sample sentence: encoder layer {last}, mean of heads", empty_block=bottleneck,
-    )  # fmt: skip
-    keys, m_keys = cross_key_labels(sample)
-    plot_mean_map(
-        ax_dec, fig, sample.cross[-1], (sample.tgt_tokens, keys), (0, m_keys),
-        f"Sample sentence: decoder layer {sample.cross.shape[0]} cross-attention, mean of heads",
-        row_name="output token",
-    )  # fmt: skip
+    (ax_share, ax_ent), (ax_left, ax_right) = fig.subplots(2, 2)
+    plot_shares(ax_share, table, info)
+    plot_entropy(ax_ent, table, info)
+    labels = self_attn_labels(sample, info)
+    split = self_attn_split(sample, info)
+    side = side_of(info)
+    last = sample.self_attn.shape[0]
+    # MT: the last layer, then the cross-attention; LM (no cross-attention): first and last
+    maps = [(ax_left, 1), (ax_right, last)] if info.is_lm else [(ax_left, last)]
+    for ax, layer in maps:
+        plot_mean_map(
+            ax, fig, sample.self_attn[layer - 1], (labels, labels), (split, split),
+            f"Sample sentence: {side} layer {layer}, mean of heads", empty_block=bottleneck,
+        )  # fmt: skip
+    if not info.is_lm:
+        keys, m_keys = cross_key_labels(sample)
+        plot_mean_map(
+            ax_right, fig, sample.cross[-1], (sample.tgt_tokens, keys), ((0,), (m_keys,)),
+            f"Sample sentence: decoder layer {sample.cross.shape[0]} cross-attention, "
+            "mean of heads",
+            row_name="output token",
+        )  # fmt: skip
     count = int(table["num_sentences"].iloc[0])
     title = f"{title_of(info)}: attention over memory ({count} sentences)"
-    if bottleneck:
-        title += f"\n{BOTTLENECK_NOTE}"
+    title += self_attn_note(info)
     fig.suptitle(title, fontsize=12)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -295,11 +368,12 @@ def plot_model(
 ) -> dict[str, tuple[float, float]]:
     """Every figure of one model into ``folder``; return {file name: figsize in inches}."""
     sample = samples[pick_sample(samples)]
+    side = side_of(info)
     sizes = {}
-    for layer, probs in enumerate(sample.encoder, start=1):
-        name = f"encoder_layer{layer}.png"
-        sizes[name] = plot_encoder_layer(folder / name, probs, sample.src_tokens, info, layer)
-    for layer, probs in enumerate(sample.cross, start=1):
+    for layer, probs in enumerate(sample.self_attn, start=1):
+        name = f"{side}_layer{layer}.png"
+        sizes[name] = plot_self_layer(folder / name, probs, sample, info, layer)
+    for layer, probs in enumerate(sample.cross, start=1):  # none for an LM
         name = f"cross_layer{layer}.png"
         sizes[name] = plot_cross_layer(folder / name, probs, sample, info, layer)
     sizes["summary.png"] = plot_summary(folder / "summary.png", samples, table, info)

@@ -79,3 +79,96 @@ def paired_bootstrap(
     )
     _, scores = test()
     return float(scores[next(k for k in scores if k != "System")][1].p_value)
+
+
+EVAL_LM_RESULT = re.compile(r"Loss \(base 2\): ([\d.]+), Perplexity: ([\d.]+)")
+EVAL_LM_TOKENS = re.compile(r"Evaluated ([\d,]+) tokens")
+
+
+def eval_lm_command(checkpoint: Path, data: Path, split: str, params) -> list[str]:
+    """``fairseq-eval-lm`` over ``split`` with the training's segments (``stream_lm``).
+
+    ``eval.batch_size`` rows: each row is one contiguous part of the split, read segment by
+    segment, so a recurrent memory carries over the whole row.
+    """
+    return [
+        sys.executable, "-m", "fairseq_cli.eval_lm", str(data),
+        "--user-dir", str(PLUGIN_DIR), "--path", str(checkpoint), "--task", "stream_lm",
+        "--tokens-per-sample", str(params.train["tokens_per_sample"]),
+        "--batch-size", str(params.eval["batch_size"]), "--gen-subset", split,
+        "--num-workers", "0", *device_args(),
+    ]  # fmt: skip
+
+
+def eval_lm(checkpoint: Path, data: Path, split: str, params, log_path: Path) -> dict:
+    """Perplexity of a language model on ``split``; fairseq's log is kept at ``log_path``."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(params.train["threads"])}
+    command = eval_lm_command(checkpoint, data, split, params)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    log_path.write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    result = EVAL_LM_RESULT.search(proc.stdout + proc.stderr)
+    if proc.returncode != 0 or result is None:
+        raise RuntimeError(f"fairseq-eval-lm failed on {split}; see {log_path}")
+    tokens = EVAL_LM_TOKENS.search(proc.stdout + proc.stderr)
+    return {
+        "ppl": round(float(result.group(2)), 3),
+        "loss_base2": round(float(result.group(1)), 4),
+        "tokens": int(tokens.group(1).replace(",", "")) if tokens else None,
+    }
+
+
+def classify(checkpoint: Path, data: Path, split: str, batch_size: int) -> list[tuple[str, str]]:
+    """(predicted, gold) label of every example of ``split``, in the split's order."""
+    import torch
+    from fairseq import checkpoint_utils
+
+    import fairseq_plugins  # noqa: F401  (registers the models; safe globals)
+
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task(
+        [str(checkpoint)], arg_overrides={"data": str(data)}
+    )
+    model = models[0].eval()
+    task.load_dataset(split)
+    batches = task.get_batch_iterator(
+        task.dataset(split), max_sentences=batch_size, required_batch_size_multiple=1
+    ).next_epoch_itr(shuffle=False)
+    labels = task.label_dictionary
+    offset = labels.nspecial
+    pairs: dict[int, tuple[str, str]] = {}
+    with torch.no_grad():
+        for sample in batches:
+            logits, _ = model(
+                **sample["net_input"],
+                features_only=True,
+                classification_head_name="sentence_classification_head",
+            )  # fmt: skip  (B, classes)
+            predicted = logits.argmax(-1).tolist()
+            gold = sample["target"].view(-1).tolist()
+            for i, p, g in zip(sample["id"].tolist(), predicted, gold, strict=True):
+                pairs[i] = (labels[p + offset], labels[g + offset])
+    return [pairs[i] for i in sorted(pairs)]
+
+
+def accuracy(pairs: list[tuple[str, str]]) -> float:
+    """Share of examples whose predicted label is the gold one, in percent."""
+    return round(100.0 * sum(p == g for p, g in pairs) / len(pairs), 2)
+
+
+def paired_bootstrap_accuracy(
+    system: list[bool], baseline: list[bool], resamples: int, seed: int = 12345
+) -> float:
+    """Two-sided p-value of a paired bootstrap on per-example correctness.
+
+    As sacrebleu's test does for BLEU: resample the examples with replacement, centre the
+    resampled differences of accuracy, and count how often they are at least as far from 0
+    as the observed difference.
+    """
+    import numpy as np
+
+    a, b = np.asarray(system, dtype=float), np.asarray(baseline, dtype=float)
+    observed = a.mean() - b.mean()
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(resamples, len(a)))
+    deltas = a[idx].mean(axis=1) - b[idx].mean(axis=1)
+    centred = deltas - deltas.mean()
+    return float((np.abs(centred) >= abs(observed)).sum() + 1) / (resamples + 1)

@@ -18,35 +18,69 @@ from memtr.dataconfig import ConfigError, DataParams, _build, validate
 from memtr.registry import get_dataset
 
 LAYOUTS = ("none", "prepend", "ctrl", "ctrl_shared", "bottleneck")
-SIZES = ("base", "tiny", "iwslt_de_en", "wmt_en_de", "vaswani_wmt_en_de_big")
+# dataset kind (memtr/registry.py) -> what the pipeline trains and measures
+TASK_OF_KIND = {
+    "mt": "translation",
+    "synthetic": "translation",
+    "lm": "language_modeling",
+    "glue": "classification",
+}
+# task -> model.size -> (fairseq baseline architecture or None, memory architecture prefix
+# by layout; the size suffix is appended)
+SIZES = {
+    "translation": ("base", "tiny", "iwslt_de_en", "wmt_en_de", "vaswani_wmt_en_de_big"),
+    "language_modeling": ("base", "tiny", "big", "wiki103"),
+    "classification": ("base", "tiny", "large"),
+}
 ARCH_PREFIX = {
-    "none": "transformer",
-    "prepend": "mem_transformer",
-    "ctrl": "mem_ctrl",
-    "ctrl_shared": "mem_ctrl_shared",
-    "bottleneck": "mem_bottleneck",
+    "translation": {
+        "none": "transformer",
+        "prepend": "mem_transformer",
+        "ctrl": "mem_ctrl",
+        "ctrl_shared": "mem_ctrl_shared",
+        "bottleneck": "mem_bottleneck",
+    },
+    "language_modeling": {"none": "transformer_lm", "prepend": "mem_transformer_lm"},
+    "classification": {"none": "roberta", "prepend": "mem_roberta"},
 }
 DATA_KEYS = ("dataset", "bpe_vocab_size", "clean", "synthetic")
 TOP_LEVEL = ("data", "model", "variants", "experiment", "train", "eval", "attention")
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
 # fairseq options the pipeline sets itself: params must not set them through model.args
-RESERVED_ARGS = {"arch", "seed", "save-dir", "user-dir", "mem-tokens", "mem-layout", "cpu"}
+RESERVED_ARGS = {"arch", "seed", "save-dir", "user-dir", "mem-tokens", "mem-layout", "cpu",
+                 "mem-recurrent", "task", "criterion", "num-classes", "tokens-per-sample",
+                 "max-positions", "restore-file"}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One model of the study: a name, an encoder layout and a number of memory tokens."""
+    """One model of the study: a name, a memory layout, its size and per-variant budget.
+
+    ``recurrent`` (language models only) carries the memory from one segment to the next;
+    ``max_update`` replaces ``train.max_update`` for this variant (an equal-compute
+    baseline trains longer than the memory models it is compared with).
+    """
 
     name: str
     layout: str
     mem_tokens: int
+    recurrent: bool = False
+    max_update: int | None = None
 
-    def arch(self, size: str) -> str:
-        """fairseq architecture name, e.g. ``mem_ctrl_iwslt_de_en`` or ``transformer``."""
+    def arch(self, size: str, task: str = "translation") -> str:
+        """fairseq architecture name, e.g. ``mem_ctrl_iwslt_de_en`` or ``transformer_lm``."""
         if size == "tiny" and self.layout == "none":
             raise ConfigError("model.size tiny has no fairseq baseline; use base with model.args")
+        prefixes = ARCH_PREFIX[task]
+        if self.layout not in prefixes:
+            raise ConfigError(
+                f"variants.{self.name}.layout {self.layout} is for translation; "
+                f"{task} offers {', '.join(prefixes)}"
+            )
+        if task == "classification" and size == "base":
+            return prefixes[self.layout] + "_base"
         suffix = "" if size == "base" else f"_{size}"
-        return ARCH_PREFIX[self.layout] + suffix
+        return prefixes[self.layout] + suffix
 
 
 @dataclass(frozen=True)
@@ -62,21 +96,39 @@ class Params:
     attention: dict[str, Any]
     raw: dict[str, Any]
 
+    @property
+    def task(self) -> str:
+        """``translation``, ``language_modeling`` or ``classification`` (from the dataset)."""
+        return TASK_OF_KIND[get_dataset(self.data.dataset).kind]
+
     def run_variants(self) -> list[Variant]:
         return [self.variants[name] for name in self.experiment["variants"]]
 
+    def max_update(self, variant: Variant) -> int:
+        """Training updates of ``variant``: its own budget, else ``train.max_update``."""
+        return variant.max_update or self.train["max_update"]
 
-def _require(section: Any, where: str, keys: dict[str, type | tuple[type, ...]]) -> dict:
-    """Check that ``section`` is a mapping with exactly ``keys`` of the given types."""
+
+Kinds = dict[str, type | tuple[type, ...]]
+
+
+def _require(section: Any, where: str, keys: Kinds, optional: Kinds | None = None) -> dict:
+    """Check that ``section`` is a mapping with ``keys`` (and maybe ``optional``) of their types.
+
+    An optional key may be left out or set to null.
+    """
+    optional = optional or {}
     if not isinstance(section, dict):
         raise ConfigError(f"{where} must be a mapping, got {type(section).__name__}")
-    unknown = sorted(set(section) - set(keys))
+    unknown = sorted(set(section) - set(keys) - set(optional))
     if unknown:
-        raise ConfigError(f"unknown key {where}.{unknown[0]}; allowed: {', '.join(keys)}")
+        allowed = ", ".join([*keys, *optional])
+        raise ConfigError(f"unknown key {where}.{unknown[0]}; allowed: {allowed}")
     missing = [k for k in keys if k not in section]
     if missing:
         raise ConfigError(f"missing key {where}.{missing[0]}")
-    for key, kind in keys.items():
+    present = {k: v for k, v in optional.items() if section.get(k) is not None}
+    for key, kind in {**keys, **present}.items():
         value = section[key]
         bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
         if bad_bool or not isinstance(value, kind):
@@ -98,10 +150,12 @@ def _positive(section: dict, where: str, *keys: str, allow_zero: bool = False) -
 NUMBER = (int, float)
 
 
-def _model(section: Any) -> dict:
+def _model(section: Any, task: str) -> dict:
     model = _require(section, "model", {"size": str, "args": dict})
-    if model["size"] not in SIZES:
-        raise ConfigError(f"model.size must be one of {', '.join(SIZES)}, got {model['size']!r}")
+    if model["size"] not in SIZES[task]:
+        raise ConfigError(
+            f"model.size must be one of {', '.join(SIZES[task])} for {task}, got {model['size']!r}"
+        )
     for key in model["args"]:
         if key in RESERVED_ARGS or key.replace("_", "-") in RESERVED_ARGS:
             raise ConfigError(f"model.args.{key} is set by the pipeline; remove it")
@@ -116,7 +170,9 @@ def _variants(section: Any) -> dict[str, Variant]:
         if not isinstance(name, str) or not NAME.match(name):
             raise ConfigError(f"variant name {name!r} must use letters, digits and _ only")
         where = f"variants.{name}"
-        spec = _require(spec, where, {"layout": str, "mem_tokens": int})
+        spec = _require(
+            spec, where, {"layout": str, "mem_tokens": int}, {"recurrent": bool, "max_update": int}
+        )
         if spec["layout"] not in LAYOUTS:
             raise ConfigError(
                 f"{where}.layout must be one of {', '.join(LAYOUTS)}, got {spec['layout']!r}"
@@ -128,12 +184,21 @@ def _variants(section: Any) -> dict[str, Variant]:
             raise ConfigError(f"{where}: layout none (the baseline) needs mem_tokens 0, got {m}")
         if spec["layout"] not in ("none", "prepend") and m == 0:
             raise ConfigError(f"{where}: layout {spec['layout']} needs mem_tokens >= 1")
-        variants[name] = Variant(name, spec["layout"], m)
+        recurrent = bool(spec.get("recurrent"))
+        if recurrent and m == 0:
+            raise ConfigError(f"{where}: recurrent memory needs mem_tokens >= 1")
+        budget = spec.get("max_update")
+        if budget is not None and budget <= 0:
+            raise ConfigError(f"{where}.max_update must be > 0, got {budget}")
+        variants[name] = Variant(name, spec["layout"], m, recurrent, budget)
     return variants
 
 
 def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
-    exp = _require(section, "experiment", {"variants": list, "seeds": list, "reference": str})
+    keys = {"name": str, "variants": list, "seeds": list, "reference": str}
+    exp = _require(section, "experiment", keys)
+    if not NAME.match(exp["name"]):
+        raise ConfigError(f"experiment.name {exp['name']!r} must use letters, digits and _ only")
     if not exp["variants"]:
         raise ConfigError("experiment.variants must name at least one variant")
     for name in exp["variants"]:
@@ -155,13 +220,26 @@ def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
     return exp
 
 
-def _train(section: Any) -> dict:
+def _train(section: Any, task: str) -> dict:
     keys = {
         "max_update": int, "max_tokens": int, "lr": NUMBER, "warmup_updates": int,
         "dropout": NUMBER, "label_smoothing": NUMBER, "weight_decay": NUMBER,
         "clip_norm": NUMBER, "validate_interval_updates": int, "threads": int, "extra_args": list,
     }  # fmt: skip
-    train = _require(section, "train", keys)
+    optional = {"tokens_per_sample": int, "restore_file": str}
+    train = _require(section, "train", keys, optional)
+    if task == "translation":
+        for key in optional:
+            if train.get(key) is not None:
+                raise ConfigError(f"train.{key} applies to language models and classification")
+    elif train.get("tokens_per_sample") is None:
+        raise ConfigError(f"missing key train.tokens_per_sample (needed for {task})")
+    elif train["tokens_per_sample"] <= 0:
+        raise ConfigError(f"train.tokens_per_sample must be > 0, got {train['tokens_per_sample']}")
+    if task != "translation" and train["label_smoothing"] != 0:
+        raise ConfigError(f"train.label_smoothing applies to translation only; set 0 for {task}")
+    if train.get("restore_file") is not None and task != "classification":
+        raise ConfigError("train.restore_file (a pre-trained encoder) applies to classification")
     _positive(train, "train", "max_update", "max_tokens", "lr", "threads")
     _positive(train, "train", "warmup_updates", "weight_decay", "clip_norm",
               "validate_interval_updates", allow_zero=True)  # fmt: skip
@@ -178,10 +256,23 @@ def _train(section: Any) -> dict:
     return train
 
 
-def _eval(section: Any) -> dict:
-    keys = {"splits": list, "beam": int, "lenpen": NUMBER, "max_len_a": NUMBER, "max_len_b": int,
-            "batch_size": int, "sacrebleu_tokenize": str, "bootstrap_resamples": int}  # fmt: skip
-    ev = _require(section, "eval", keys)
+EVAL_COMMON = {"splits": list, "batch_size": int, "bootstrap_resamples": int}
+EVAL_TRANSLATION = {"beam": int, "lenpen": NUMBER, "max_len_a": NUMBER, "max_len_b": int,
+                    "sacrebleu_tokenize": str}  # fmt: skip
+
+
+def _eval(section: Any, task: str) -> dict:
+    if task != "translation":  # beam search settings would be silently unused: refuse them
+        ev = _require(section, "eval", EVAL_COMMON)
+        _positive(ev, "eval", "batch_size", "bootstrap_resamples")
+        allowed = ("valid",) if task == "classification" else ("valid", "test")
+        if not ev["splits"] or any(s not in allowed for s in ev["splits"]):
+            raise ConfigError(
+                f"eval.splits must list {' and/or '.join(allowed)} for {task} "
+                f"(GLUE test labels are not public), got {ev['splits']!r}"
+            )
+        return ev
+    ev = _require(section, "eval", {**EVAL_COMMON, **EVAL_TRANSLATION})
     _positive(ev, "eval", "beam", "batch_size", "bootstrap_resamples")
     _positive(ev, "eval", "max_len_a", "max_len_b", allow_zero=True)
     if not ev["splits"] or any(s not in ("valid", "test") for s in ev["splits"]):
@@ -217,18 +308,32 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
     for key in DATA_KEYS:  # dvc.yaml names these keys: they must be written out
         if key not in doc["data"]:
             raise ConfigError(f"missing key data.{key}")
-    if get_dataset(data.dataset).kind not in ("mt", "synthetic"):
-        raise ConfigError(f"data.dataset {data.dataset!r} is not a translation dataset")
-    model = _model(doc["model"])
+    dataset = get_dataset(data.dataset)
+    task = TASK_OF_KIND[dataset.kind]
+    if dataset.glue is not None and dataset.glue.regression:
+        raise ConfigError(
+            f"data.dataset {data.dataset!r} is a regression task; the pipeline's classification "
+            "path measures accuracy only"
+        )
+    model = _model(doc["model"], task)
     variants = _variants(doc["variants"])
     experiment = _experiment(doc["experiment"], variants)
-    for variant in experiment["variants"]:
-        variants[variant].arch(model["size"])  # raises for an impossible combination
+    for name in experiment["variants"]:
+        variant = variants[name]
+        variant.arch(model["size"], task)  # raises for an impossible combination
+        if variant.recurrent and task != "language_modeling":
+            raise ConfigError(f"variants.{name}.recurrent applies to language models only")
     params = Params(
         data=data, model=model, variants=variants, experiment=experiment,
-        train=_train(doc["train"]), eval=_eval(doc["eval"]),
+        train=_train(doc["train"], task), eval=_eval(doc["eval"], task),
         attention=_attention(doc["attention"]), raw=doc,
     )  # fmt: skip
+    for name in experiment["variants"]:
+        if params.train["warmup_updates"] >= params.max_update(variants[name]):
+            raise ConfigError(
+                f"variants.{name}.max_update ({params.max_update(variants[name])}) must be "
+                f"above train.warmup_updates ({params.train['warmup_updates']})"
+            )
     for seed in params.attention["seeds"]:
         if seed not in experiment["seeds"]:
             raise ConfigError(f"attention.seeds has {seed!r}, which is not in experiment.seeds")

@@ -31,16 +31,73 @@ PLUGIN_DIR = REPO / "fairseq_plugins"
 
 def model_args(params: Params, variant: Variant) -> list[str]:
     """fairseq model options of a variant: architecture, memory, shared size overrides."""
-    args = ["--arch", variant.arch(params.model["size"])]
+    args = ["--arch", variant.arch(params.model["size"], params.task)]
     if variant.layout != "none":
         args += ["--mem-tokens", str(variant.mem_tokens)]
-    for key, value in params.model["args"].items():
+    if variant.recurrent:
+        args.append("--mem-recurrent")
+    for key, value in model_options(params).items():
         flag = "--" + key.replace("_", "-")
         if value is True:
             args.append(flag)
         elif value is not False and value is not None:
             args += [flag, str(value)]
     return args
+
+
+def model_options(params: Params) -> dict:
+    """``model.args``; for a language model whose input/output dims are not set, the
+    embedding size for both, as fairseq's own LM architectures derive them (the plain
+    ``transformer_lm`` keeps 512, a surprise for a small model: a 512-wide projection)."""
+    args = dict(params.model["args"])
+    dim = args.get("decoder_embed_dim")
+    if params.task == "language_modeling" and dim is not None:
+        args.setdefault("decoder_input_dim", dim)
+        args.setdefault("decoder_output_dim", dim)
+    return args
+
+
+def lm_rows(params: Params, tokens: int) -> int:
+    """Batch rows of a language model: ``tokens`` per batch cut into segments."""
+    return max(1, tokens // params.train["tokens_per_sample"])
+
+
+def task_args(params: Params, data: Path) -> list[str]:
+    """fairseq task, criterion and batching options of the experiment's task.
+
+    Language models use ``stream_lm`` for every variant (the baseline too), so all of them
+    see the same segments in the same order and are scored on the same tokens.
+    """
+    t = params.train
+    if params.task == "translation":
+        return [
+            "--task", "translation", "--max-tokens", str(t["max_tokens"]),
+            "--criterion", "label_smoothed_cross_entropy",
+            "--label-smoothing", str(t["label_smoothing"]),
+        ]  # fmt: skip
+    if params.task == "language_modeling":
+        return [
+            "--task", "stream_lm", "--tokens-per-sample", str(t["tokens_per_sample"]),
+            "--batch-size", str(lm_rows(params, t["max_tokens"])), "--criterion", "cross_entropy",
+        ]  # fmt: skip
+    restore = t.get("restore_file")
+    return [
+        "--task", "sentence_prediction", "--num-classes", str(num_classes(data)),
+        "--init-token", "0", "--separator-token", "2", "--shorten-method", "truncate",
+        "--max-positions", str(t["tokens_per_sample"]), "--max-tokens", str(t["max_tokens"]),
+        "--criterion", "sentence_prediction",
+        "--best-checkpoint-metric", "accuracy", "--maximize-best-checkpoint-metric",
+        *(["--restore-file", str(restore), "--reset-optimizer", "--reset-dataloader",
+           "--reset-meters"] if restore else []),
+    ]  # fmt: skip
+
+
+def num_classes(data: Path) -> int:
+    """Number of labels of a binarized GLUE task (lines of ``label/dict.txt``)."""
+    labels = data / "label" / "dict.txt"
+    if not labels.is_file():
+        raise FileNotFoundError(f"no label dictionary {labels}: is {data} a GLUE task?")
+    return sum(1 for line in labels.read_text().splitlines() if line.strip())
 
 
 def train_command(
@@ -50,18 +107,16 @@ def train_command(
     t = params.train
     return [
         sys.executable, "-m", "fairseq_cli.train", str(data),
-        "--user-dir", str(PLUGIN_DIR), "--task", "translation",
+        "--user-dir", str(PLUGIN_DIR), *task_args(params, data),
         *model_args(params, variant),
         "--seed", str(seed), "--save-dir", str(save_dir),
         "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)",
         "--lr", str(t["lr"]), "--lr-scheduler", "inverse_sqrt",
         "--warmup-updates", str(t["warmup_updates"]), "--warmup-init-lr", "1e-07",
         "--weight-decay", str(t["weight_decay"]), "--clip-norm", str(t["clip_norm"]),
-        "--dropout", str(t["dropout"]),
-        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", str(t["label_smoothing"]),
-        "--max-tokens", str(t["max_tokens"]), "--max-update", str(t["max_update"]),
+        "--dropout", str(t["dropout"]), "--max-update", str(params.max_update(variant)),
         "--validate-interval-updates", str(t["validate_interval_updates"]),
-        "--save-interval-updates", str(t["validate_interval_updates"] or t["max_update"]),
+        "--save-interval-updates", str(t["validate_interval_updates"] or params.max_update(variant)),
         "--keep-interval-updates", "1", "--no-epoch-checkpoints",
         # fairseq's prefetch thread can abort the process at exit after a mid-epoch stop
         # (exit 134 after the checkpoint is written); without it the exit is clean.
@@ -83,7 +138,7 @@ def fingerprint(command: list[str], data: Path) -> str:
     """Hash of everything that decides a run's result: its options and its dictionary."""
     relevant = [c for c in command if c not in (sys.executable, str(PLUGIN_DIR))]
     digest = hashlib.sha256(json.dumps(relevant).encode())
-    for dict_file in sorted(data.glob("dict.*.txt")):
+    for dict_file in sorted([*data.glob("dict*.txt"), *data.glob("*/dict.txt")]):
         digest.update(dict_file.read_bytes())
     return digest.hexdigest()
 
@@ -161,8 +216,8 @@ def parameter_counts(checkpoint: Path) -> dict[str, int]:
 
     state = torch.load(checkpoint, map_location="cpu")["model"]
     total = sum(v.numel() for k, v in state.items() if not k.endswith("_float_tensor"))
-    memory = sum(v.numel() for k, v in state.items() if k == "encoder.memory.vectors")
-    layers = sum(v.numel() for k, v in state.items() if k.startswith("encoder.memory_layers."))
+    memory = sum(v.numel() for k, v in state.items() if k.endswith("memory.vectors"))
+    layers = sum(v.numel() for k, v in state.items() if ".memory_layers." in f".{k}")
     return {"total": total, "memory_tokens": memory, "memory_layers": layers}
 
 
@@ -178,6 +233,11 @@ def summarize(
         "updates": int(last_valid.get("valid_num_updates", 0)),
         "valid_loss": float(last_valid.get("valid_loss", "nan")),
         "best_valid_loss": float(last_valid.get("valid_best_loss", "nan")),
+        **{
+            key[len("valid_") :]: float(last_valid[key])
+            for key in ("valid_ppl", "valid_accuracy")
+            if key in last_valid
+        },
         "train_wall_s": round(wall, 1),
         "target_words_per_s": round(sum(src_tgt_tokens_s) / max(len(src_tgt_tokens_s), 1), 1),
         "resumed": resumed,

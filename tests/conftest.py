@@ -15,10 +15,14 @@ sys.path.insert(0, str(REPO))
 
 
 def run_cli(
-    module: str, *args: str, cwd: Path | None = None, check: bool = True
+    module: str, *args: str, cwd: Path | None = None, check: bool = True, threads: int = 2
 ) -> subprocess.CompletedProcess:
-    """Run a fairseq command-line entry point (``fairseq_cli.<module>``) in a subprocess."""
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    """Run a fairseq command-line entry point (``fairseq_cli.<module>``) in a subprocess.
+
+    ``threads=1`` suits the tiniest models: their steps are too short for two OpenMP threads,
+    which spin-wait for each other when another job holds a core.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     proc = subprocess.run(
         [sys.executable, "-m", f"fairseq_cli.{module}", *args],
         cwd=cwd or REPO,

@@ -25,7 +25,7 @@ TINY_PARAMS = {
         "decoder_attention_heads": 2, "share_all_embeddings": True}},
     "variants": {"baseline": {"layout": "none", "mem_tokens": 0},
                  "mem4": {"layout": "prepend", "mem_tokens": 4}},
-    "experiment": {"variants": ["baseline", "mem4"], "seeds": [1], "reference": "baseline"},
+    "experiment": {"name": "tiny", "variants": ["baseline", "mem4"], "seeds": [1], "reference": "baseline"},
     "train": {"max_update": 30, "max_tokens": 4096, "lr": 0.003, "warmup_updates": 10,
               "dropout": 0.1, "label_smoothing": 0.1, "weight_decay": 0.0, "clip_norm": 0.0,
               "validate_interval_updates": 10, "threads": 2, "extra_args": []},

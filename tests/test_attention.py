@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, run_cli
+import torch
+from conftest import PLUGIN_DIR, REPO, run_cli
+from lm_helpers import LM_SMALL, memory_lm, write_recall_corpus
 from model_helpers import build_model
 from test_cli import TRAIN_ARGS
 
@@ -81,11 +84,11 @@ def test_saved_rows_sum_to_one_over_their_keys(stage, name):
     assert info.num_memory == MODELS[name][1] and len(samples) == NUM_SENTENCES
     for s in samples:
         t = info.num_memory + len(s.src_tokens)
-        assert s.encoder.shape == (2, 4, t, t)  # (L, H, m + n, m + n)
+        assert s.self_attn.shape == (2, 4, t, t)  # (L, H, m + n, m + n)
         assert s.cross.shape[:3] == (2, 4, len(s.tgt_tokens))  # (Ld, H, t, k)
-        np.testing.assert_allclose(s.encoder.sum(-1), 1.0, atol=1e-5)
+        np.testing.assert_allclose(s.self_attn.sum(-1), 1.0, atol=1e-5)
         np.testing.assert_allclose(s.cross.sum(-1), 1.0, atol=1e-5)
-        assert (s.encoder >= 0).all() and (s.cross >= 0).all()
+        assert (s.self_attn >= 0).all() and (s.cross >= 0).all()
 
 
 @pytest.mark.parametrize("name", ["prepend", "bottleneck"])
@@ -94,8 +97,8 @@ def test_memory_mass_is_the_sum_of_its_block(stage, name):
     m = info.num_memory
     assert list(table.columns) == list(attention.COLUMNS)
     assert table["layer"].tolist() == [1, 2] and (table["model"] == name).all()
-    seq_to_mem = np.mean([s.encoder[:, :, m:, :m].sum(-1).mean(axis=(1, 2)) for s in samples], 0)
-    mem_to_mem = np.mean([s.encoder[:, :, :m, :m].sum(-1).mean(axis=(1, 2)) for s in samples], 0)
+    seq_to_mem = np.mean([s.self_attn[:, :, m:, :m].sum(-1).mean(axis=(1, 2)) for s in samples], 0)
+    mem_to_mem = np.mean([s.self_attn[:, :, :m, :m].sum(-1).mean(axis=(1, 2)) for s in samples], 0)
     dec_to_mem = np.mean([s.cross[..., s.key_is_memory].sum(-1).mean((1, 2)) for s in samples], 0)
     np.testing.assert_allclose(table["seq_to_memory"], seq_to_mem, atol=1e-5)
     np.testing.assert_allclose(table["memory_to_memory"], mem_to_mem, atol=1e-5)
@@ -111,7 +114,7 @@ def test_memory_mass_is_the_sum_of_its_block(stage, name):
 def test_bottleneck_sequence_block_is_empty_and_all_mass_is_on_memory(stage):
     _, samples, table = load(stage, "bottleneck")
     for s in samples:
-        assert not s.encoder[:, :, 4:, 4:].any()
+        assert not s.self_attn[:, :, 4:, 4:].any()
         assert s.key_is_memory.all() and len(s.key_is_memory) == 4  # the decoder sees memory
     np.testing.assert_allclose(table["seq_to_seq"], 0.0)
     np.testing.assert_allclose(table["seq_to_memory"], 1.0, atol=1e-5)
@@ -191,8 +194,8 @@ def test_every_layout_gives_normalised_maps(reverse_corpus, arch, extra, memory_
     table = attention.memory_mass_table(samples, info)
     for s in samples:
         n = len(s.src_tokens)
-        assert s.encoder.shape == (2, 4, 3 + n, 3 + n)
-        np.testing.assert_allclose(s.encoder.sum(-1), 1.0, atol=1e-5)
+        assert s.self_attn.shape == (2, 4, 3 + n, 3 + n)
+        np.testing.assert_allclose(s.self_attn.sum(-1), 1.0, atol=1e-5)
         np.testing.assert_allclose(s.cross.sum(-1), 1.0, atol=1e-5)
         expected = {"all": [True] * 3 + [False] * n, "none": [False] * n, "only": [True] * 3}
         assert s.key_is_memory.tolist() == expected[memory_keys]
@@ -209,3 +212,233 @@ def test_sentences_are_read_raw_with_spm_or_pretokenized(reverse_corpus, tmp_pat
     first = raw.read_text().splitlines()[0]
     assert lines[0] == " ".join(sp.encode(first, out_type=str)) and len(lines) == 2
     assert attention.read_sentences(raw, 2) == raw.read_text().splitlines()[:2]
+
+
+# ---- language models: mem_transformer_lm ---------------------------------------------------
+
+LM_TRAIN = [
+    "--user-dir", str(PLUGIN_DIR), *LM_SMALL, "--task", "stream_lm", "--tokens-per-sample", "16",
+    "--batch-size", "8", "--optimizer", "adam", "--lr", "0.003", "--dropout", "0.0",
+    "--disable-validation", "--no-save-optimizer-state", "--no-epoch-checkpoints",
+    "--num-workers", "0", "--seed", "1", "--cpu", "--data-buffer-size", "0",
+]  # fmt: skip
+# name -> (architecture options, updates, sequence tokens of a sample: </s> + 7, or cut at 6)
+LM_MODELS = {
+    "lm_memory": (["mem_transformer_lm", "--mem-tokens", "4"], 10, 8),
+    "lm_recurrent": (
+        ["mem_transformer_lm", "--mem-tokens", "3", "--mem-recurrent", "--mem-segment-len", "6"],
+        10,
+        6,
+    ),
+    "lm_plain": (["transformer_lm"], 1, 0),
+    "lm_mem0": (["mem_transformer_lm", "--mem-tokens", "0"], 1, 0),
+}
+
+
+@pytest.fixture(scope="module")
+def lm_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A binarized recall stream (lines of 7 tokens), raw text in ``../raw``."""
+    root = tmp_path_factory.mktemp("lm_attention")
+    return write_recall_corpus(root, {"train": 256, "valid": 16, "test": 32})
+
+
+@pytest.fixture(scope="module")
+def lm_stage(lm_data: Path) -> dict:
+    """Train the tiny LMs once (a few seconds each); run the stage CLI on each, with a token
+    file or a prepared-data folder as --sentences."""
+    root, data = lm_data.parent, lm_data
+    prep = root / "prep"  # laid out like data/prep/wikitext2
+    prep.mkdir()
+    shutil.copy(root / "raw" / "test.txt", prep / "test.tokens")
+    procs = {}
+    for name, (arch, updates, _) in LM_MODELS.items():
+        save = root / f"ckpt_{name}"
+        run_cli(
+            "train", str(data), *LM_TRAIN, "--arch", *arch, "--max-update", str(updates),
+            "--save-dir", str(save), threads=1,
+        )  # fmt: skip
+        sentences = root / "raw" / "test.txt" if name == "lm_memory" else prep
+        procs[name] = run_script(
+            "--checkpoint", str(save / "checkpoint_last.pt"), "--data", str(data),
+            "--sentences", str(sentences), "--num-sentences", str(NUM_SENTENCES),
+            "--name", name, "--out", str(root / "out"),
+        )  # fmt: skip
+    return {"out": root / "out", "procs": procs}
+
+
+def lm_blocks(info: attention.ModelInfo, n: int) -> dict[str, slice]:
+    """Read memory, tokens and write memory on the axes of an LM sample."""
+    m, w = info.num_memory, info.num_write
+    return {"read": slice(0, m), "tokens": slice(m, m + n), "write": slice(m + n, m + n + w)}
+
+
+@pytest.mark.parametrize("name", ["lm_memory", "lm_recurrent"])
+def test_lm_saved_rows_sum_to_one_over_their_keys(lm_stage, name):
+    info, samples, _ = load(lm_stage, name)
+    m = int(LM_MODELS[name][0][2])
+    recurrent = name == "lm_recurrent"
+    assert (info.num_memory, info.layout) == (m, "lm_recurrent" if recurrent else "lm")
+    assert len(samples) == NUM_SENTENCES
+    for s in samples:
+        n = LM_MODELS[name][2]
+        assert len(s.src_tokens) == n and s.src_tokens[0] == "</s>"
+        t = m + n + (m if recurrent else 0)
+        assert s.self_attn.shape == (2, 4, t, t)  # (L, H, read + tokens + write, same)
+        assert s.cross.shape[0] == 0 and s.tgt_tokens == []  # no cross-attention
+        np.testing.assert_allclose(s.self_attn.sum(-1), 1.0, atol=1e-5)
+        assert (s.self_attn >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["lm_memory", "lm_recurrent"])
+def test_lm_tokens_are_causal_and_never_see_the_write_memory(lm_stage, name):
+    info, samples, _ = load(lm_stage, name)
+    for s in samples:
+        read, tokens, write = lm_blocks(info, len(s.src_tokens)).values()
+        token_rows = s.self_attn[:, :, tokens, :]  # (L, H, n, T)
+        later = np.triu(np.ones((len(s.src_tokens),) * 2, dtype=bool), k=1)  # key after row
+        assert not token_rows[:, :, :, tokens][..., later].any()
+        assert not token_rows[:, :, :, write].any()
+        assert (token_rows[:, :, :, read].sum(-1) > 0).all()  # every token reads the memory
+        assert not s.self_attn[:, :, read, tokens].any()  # read memory: only itself
+        assert not s.self_attn[:, :, read, write].any()
+
+
+@pytest.mark.parametrize("name", ["lm_memory", "lm_recurrent"])
+def test_lm_memory_mass_is_the_sum_of_its_block(lm_stage, name):
+    info, samples, table = load(lm_stage, name)
+    assert list(table.columns) == list(attention.COLUMNS)
+    assert table["layer"].tolist() == [1, 2] and (table["layout"] == info.layout).all()
+
+    def mean_mass(rows: str, keys: str) -> np.ndarray:  # (L,) over samples, heads and rows
+        per_sample = []
+        for s in samples:
+            blocks = lm_blocks(info, len(s.src_tokens))
+            mass = s.self_attn[:, :, blocks[rows], blocks[keys]].sum(-1)  # (L, H, rows)
+            per_sample.append(mass.mean(axis=(1, 2)))
+        return np.mean(per_sample, axis=0)
+
+    memory_rows = "write" if info.num_write else "read"
+    np.testing.assert_allclose(table["seq_to_memory"], mean_mass("tokens", "read"), atol=1e-5)
+    np.testing.assert_allclose(table["seq_to_seq"], mean_mass("tokens", "tokens"), atol=1e-5)
+    np.testing.assert_allclose(table["seq_to_memory"] + table["seq_to_seq"], 1.0, atol=1e-5)
+    to_read, to_tokens = mean_mass(memory_rows, "read"), mean_mass(memory_rows, "tokens")
+    np.testing.assert_allclose(table["memory_to_memory"], to_read, atol=1e-5)
+    np.testing.assert_allclose(table["memory_to_seq"], to_tokens, atol=1e-5)
+    if info.num_write:  # the rest is write -> write
+        assert ((table["memory_to_memory"] + table["memory_to_seq"]) < 1 - 1e-4).all()
+    else:  # read rows see the read memory only
+        np.testing.assert_allclose(table["memory_to_memory"], 1.0, atol=1e-5)
+    assert table["decoder_to_memory"].isna().all()  # an LM has no cross-attention
+    entropy = table["memory_entropy_norm"]
+    assert ((entropy > 0) & (entropy <= 1)).all()
+    doc = json.loads((lm_stage["out"] / name / "memory_mass.json").read_text())
+    assert doc["status"] == "ok" and doc["layout"] == info.layout and len(doc["layers"]) == 2
+    assert doc["layers"][0]["decoder_to_memory"] is None and "decoder_to_memory" in doc["notes"]
+
+
+@pytest.mark.parametrize("name", ["lm_memory", "lm_recurrent"])
+def test_lm_pngs_exist_with_the_expected_size_and_are_not_blank(lm_stage, name):
+    info, samples, _ = load(lm_stage, name)
+    sample = samples[attention_plots.pick_sample(samples)]
+    t = sample.self_attn.shape[-1]
+    expected = {
+        f"decoder_layer{layer}.png": attention_plots.grid_figsize(t, t, 4) for layer in (1, 2)
+    }
+    expected["summary.png"] = attention_plots.SUMMARY_SIZE
+    folder = lm_stage["out"] / name
+    assert sorted(p.name for p in folder.glob("*.png")) == sorted(expected)
+    for file, figsize in expected.items():
+        image = mpimg.imread(folder / file)  # (height, width, RGBA) in [0, 1]
+        width, height = attention_plots.figure_pixels(figsize)
+        assert image.shape[:2] == (height, width), file
+        assert image[..., :3].mean(-1).std() > MIN_PIXEL_STD, f"{file} looks blank"
+
+
+def test_lm_cli_prints_a_short_table(lm_stage):
+    proc = lm_stage["procs"]["lm_recurrent"]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("lm_recurrent: attention of 3 sentences written to")
+    assert "memory_to_seq" in lines[1] and "decoder_to_memory" not in lines[1]
+    assert len(lines) == 4  # message, header, two layers
+
+
+@pytest.mark.parametrize("name", ["lm_plain", "lm_mem0"])
+def test_lm_without_memory_the_stage_says_so_and_exits_0(lm_stage, name):
+    proc = lm_stage["procs"][name]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == f"no memory to plot: {name} has 0 memory tokens"
+    folder = lm_stage["out"] / name
+    doc = json.loads((folder / "memory_mass.json").read_text())
+    assert doc["status"] == "no_memory" and doc["num_memory"] == 0 and doc["layers"] == []
+    assert doc["layout"] == "lm"
+    assert pd.read_csv(folder / "memory_mass.csv").empty
+    assert not list(folder.glob("*.png")) and not (folder / "attention.npz").exists()
+
+
+def test_comparison_table_merges_lm_and_translation_models(stage, lm_stage, tmp_path):
+    names = [("prepend", stage), ("lm_memory", lm_stage), ("lm_plain", lm_stage)]
+    merged = attention.write_comparison(
+        [s["out"] / n / "memory_mass.csv" for n, s in names], tmp_path / "memory_mass.csv"
+    )
+    assert merged["model"].tolist() == ["prepend", "prepend", "lm_memory", "lm_memory"]
+    assert merged["layout"].tolist() == ["prepend", "prepend", "lm", "lm"]
+    assert merged["decoder_to_memory"].isna().tolist() == [False, False, True, True]
+    assert "| lm_memory | lm | 4 | 2 |" in (tmp_path / "memory_mass.md").read_text()
+
+
+def test_lm_recording_matches_fairseq_and_changes_nothing(lm_data):
+    """The recorded probabilities are fairseq's own (head-averaged, as its fused attention
+    returns them); recording leaves the output unchanged and is switched off again."""
+    model, task = memory_lm(lm_data, 3, "--mem-recurrent", "--mem-segment-len", "5")
+    model.eval()
+    line = "k1 k2 f0 f1 f2 f3"
+    tokens = attention.encode_lm_line(task.source_dictionary, line, 5)  # (1, 5)
+    inputs: list[dict] = []  # keyword arguments of each layer's self-attention call
+
+    def keep(_module: torch.nn.Module, _args: tuple, kwargs: dict) -> None:
+        inputs.append(kwargs)
+
+    layers = model.decoder.layers
+    handles = [
+        layer.self_attn.register_forward_pre_hook(keep, with_kwargs=True) for layer in layers
+    ]
+    with torch.no_grad():
+        plain = model(tokens)[0]  # fills inputs: one self-attention call per layer
+        for handle in handles:
+            handle.remove()
+        model.decoder.recorded_attention = []
+        recording = model(tokens)[0]
+        model.decoder.recorded_attention = None
+        sample = attention.extract_lm_sample(model, task, line)
+        averaged = [
+            layer.self_attn(**{**kw, "need_weights": True})[1]  # (B, T, T): mean of heads
+            for layer, kw in zip(layers, inputs, strict=True)
+        ]
+    torch.testing.assert_close(recording, plain, atol=0, rtol=0)
+    assert model.decoder.recorded_attention is None  # switched off again
+    assert sample.src_tokens == ["</s>", "k1", "k2", "f0", "f1"]  # cut to the segment
+    assert sample.self_attn.shape == (2, 4, 3 + 5 + 3, 3 + 5 + 3)
+    for probs, weights in zip(sample.self_attn, averaged, strict=True):
+        np.testing.assert_allclose(probs.mean(0), weights[0].numpy(), atol=1e-5)
+
+
+def test_a_prepared_data_folder_names_the_sample_file(tmp_path):
+    lm, mt = attention.ModelInfo("x", "lm", 4), attention.ModelInfo("y", "prepend", 4)
+    (tmp_path / "test.tokens").write_text("a b\n")
+    (tmp_path / "test.raw.de").write_text("a b\n")
+    assert attention.sentence_source(tmp_path, lm) == (tmp_path / "test.tokens", None)
+    assert attention.sentence_source(tmp_path, lm, tmp_path / "none") == (
+        tmp_path / "test.tokens", None,
+    )  # fmt: skip
+    assert attention.sentence_source(tmp_path, mt) == (tmp_path / "test.raw.de", None)
+    (tmp_path / "spm.model").write_text("")
+    assert attention.sentence_source(tmp_path, mt) == (
+        tmp_path / "test.raw.de",
+        tmp_path / "spm.model",
+    )
+    with pytest.raises(ValueError, match="does not exist"):
+        attention.sentence_source(tmp_path / "test.raw.de", mt, tmp_path / "missing.model")
+    (tmp_path / "test.tokens").unlink()
+    with pytest.raises(ValueError, match="expected test.tokens in"):
+        attention.sentence_source(tmp_path, lm)

@@ -68,7 +68,35 @@ BAD = [
     ("model.size", "huge", "model.size must be one of"),
     ("model.args.arch", "lstm", "model.args.arch is set by the pipeline"),
     ("data.dataset", "wmt99", "unknown dataset 'wmt99'"),
-    ("data.dataset", "wikitext2", "data.dataset 'wikitext2' is not a translation dataset"),
+    (
+        "data.dataset",
+        "wikitext2",
+        "missing key train.tokens_per_sample (needed for language_modeling)",
+    ),
+    ("data.dataset", "glue_stsb", "data.dataset 'glue_stsb' is a regression task"),
+    (
+        "train.tokens_per_sample",
+        64,
+        "train.tokens_per_sample applies to language models and classification",
+    ),
+    ("variants.mem4.recurrent", True, "variants.mem4.recurrent applies to language models only"),
+    (
+        "variants.mem4.max_update",
+        5,
+        "variants.mem4.max_update (5) must be above train.warmup_updates (10)",
+    ),
+    ("variants.mem4.max_update", 0, "variants.mem4.max_update must be > 0, got 0"),
+    (
+        "variants.mem4.max_updates",
+        50,
+        "unknown key variants.mem4.max_updates; allowed: layout, mem_tokens, recurrent, max_update",
+    ),
+    (
+        "experiment.name",
+        "my results",
+        "experiment.name 'my results' must use letters, digits and _ only",
+    ),
+    ("experiment.name", DELETE, "missing key experiment.name"),
     ("data.bpe_vocab_size", 0, "data.bpe_vocab_size must be positive"),
     ("data.clean", DELETE, "missing key data.clean"),
     ("eval.sacrebleu_tokenize", "moses", "eval.sacrebleu_tokenize must be one of"),
@@ -76,6 +104,63 @@ BAD = [
     ("attention.seeds", [7], "attention.seeds has 7, which is not in experiment.seeds"),
     ("eval", DELETE, "missing section 'eval'"),
 ]
+
+LM_PARAMS = {
+    **TINY_PARAMS,
+    "data": {**TINY_PARAMS["data"], "dataset": "wikitext2"},
+    "variants": {"baseline": {"layout": "none", "mem_tokens": 0},
+                 "mem4": {"layout": "prepend", "mem_tokens": 4, "recurrent": True}},
+    "train": {**TINY_PARAMS["train"], "label_smoothing": 0.0, "tokens_per_sample": 32},
+    "eval": {"splits": ["valid", "test"], "batch_size": 8, "bootstrap_resamples": 100},
+}  # fmt: skip
+GLUE_PARAMS = {
+    **LM_PARAMS,
+    "data": {**TINY_PARAMS["data"], "dataset": "glue_rte"},
+    "variants": {"baseline": {"layout": "none", "mem_tokens": 0},
+                 "mem4": {"layout": "prepend", "mem_tokens": 4}},
+    "eval": {"splits": ["valid"], "batch_size": 8, "bootstrap_resamples": 100},
+}  # fmt: skip
+
+
+def mutate_doc(doc: dict, path: str, value) -> dict:
+    """``doc`` with the dotted key ``path`` set to ``value``."""
+    doc = copy.deepcopy(doc)
+    *parents, last = path.split(".")
+    node = doc
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return doc
+
+
+BAD_BY_TASK = [
+    (LM_PARAMS, "train.label_smoothing", 0.1, "train.label_smoothing applies to translation only; set 0 for language_modeling"),
+    (LM_PARAMS, "eval.beam", 5, "unknown key eval.beam; allowed: splits, batch_size, bootstrap_resamples"),
+    (LM_PARAMS, "variants.mem4.layout", "ctrl", "variants.mem4.layout ctrl is for translation; language_modeling offers none, prepend"),
+    (LM_PARAMS, "variants.mem4", {"layout": "none", "mem_tokens": 0, "recurrent": True}, "variants.mem4: recurrent memory needs mem_tokens >= 1"),
+    (LM_PARAMS, "model.size", "iwslt_de_en", "model.size must be one of base, tiny, big, wiki103 for language_modeling"),
+    (LM_PARAMS, "train.restore_file", "roberta.pt", "train.restore_file (a pre-trained encoder) applies to classification"),
+    (LM_PARAMS, "train.tokens_per_sample", 0, "train.tokens_per_sample must be > 0, got 0"),
+    (GLUE_PARAMS, "eval.splits", ["test"], "eval.splits must list valid for classification"),
+    (GLUE_PARAMS, "variants.mem4.recurrent", True, "variants.mem4.recurrent applies to language models only"),
+]  # fmt: skip
+
+
+def test_language_model_and_classification_params_are_valid():
+    lm, glue = parse_params(LM_PARAMS), parse_params(GLUE_PARAMS)
+    assert (lm.task, glue.task) == ("language_modeling", "classification")
+    assert lm.variants["mem4"].recurrent and not glue.variants["mem4"].recurrent
+    assert lm.variants["mem4"].arch("tiny", lm.task) == "mem_transformer_lm_tiny"
+    assert glue.variants["baseline"].arch("base", glue.task) == "roberta_base"
+
+
+@pytest.mark.parametrize(("doc", "path", "value", "message"), BAD_BY_TASK,
+                         ids=[f"{b[0]['data']['dataset']}-{b[1]}" for b in BAD_BY_TASK])  # fmt: skip
+def test_task_specific_mistakes_are_one_clear_line(doc, path, value, message):
+    with pytest.raises(ConfigError) as err:
+        parse_params(mutate_doc(doc, path, value))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize(("path", "value", "message"), BAD, ids=[b[0] for b in BAD])
@@ -130,7 +215,7 @@ def test_use_preset_validates_switches_and_keeps_the_old_params(tmp_path: Path):
 
 
 def test_readme_headline_table_is_the_generated_one():
-    """The README shows results/mt_results.md as the pipeline wrote it (no hand edits)."""
-    generated = (REPO / "results/mt_results.md").read_text()
+    """The README shows results/demo/results.md as the pipeline wrote it (no hand edits)."""
+    generated = (REPO / "results/demo/results.md").read_text()
     table = "\n".join(line for line in generated.splitlines() if line.startswith("|"))
     assert table and table in (REPO / "README.md").read_text()

@@ -19,8 +19,9 @@ from pipeline_helpers import TINY_PARAMS, make_workspace, run_tool, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
-RESULTS = ["results/mt_results.csv", "results/mt_results.md", "results/memory_mass.csv",
-           "results/memory_mass.md", "results/README.md"]  # fmt: skip
+EXP = TINY_PARAMS["experiment"]["name"]
+RESULTS = [f"results/{EXP}/{name}" for name in ("results.csv", "results.md", "memory_mass.csv",
+                                                "memory_mass.md", "README.md", "params.yaml")]  # fmt: skip
 
 
 def check(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -36,18 +37,18 @@ def digest(folder: Path, paths: list[str]) -> dict[str, str]:
 
 def assert_results(ws: Path) -> pd.DataFrame:
     """The tables exist, hold one row per variant, with real numbers from the runs."""
-    table = pd.read_csv(ws / "results/mt_results.csv")
+    table = pd.read_csv(ws / f"results/{EXP}/results.csv")
     assert list(table["variant"]) == ["baseline", "mem4"]
     assert table["bleu_mean"].between(0, 100).all()
     assert (table["params_total"].iloc[1] - table["params_total"].iloc[0]) == 4 * 32
     for variant in ("baseline", "mem4"):
-        scores = json.loads((ws / f"metrics/{variant}/seed1/eval.json").read_text())
+        scores = json.loads((ws / f"metrics/{EXP}/{variant}/seed1/eval.json").read_text())
         assert scores["test"]["sentences"] == 1000
         assert "tok:13a" in scores["test"]["bleu_signature"]
-    mass = pd.read_csv(ws / "results/memory_mass.csv")
+    mass = pd.read_csv(ws / f"results/{EXP}/memory_mass.csv")
     assert set(mass["model"]) == {"mem4_seed1"}
     assert len(mass) == 1, "one row per encoder layer of mem4 (1 layer)"
-    assert list((ws / "results/attention/mem4_seed1").glob("*.png"))
+    assert list((ws / f"results/{EXP}/attention/mem4_seed1").glob("*.png"))
     return table
 
 
@@ -66,7 +67,7 @@ def test_dvc_repro_runs_the_whole_dag_then_nothing(dvc_workspace: Path):
     assert "Data and pipelines are up to date" in again.stdout + again.stderr
     print(f"no-op dvc repro: {time.perf_counter() - start:.1f} s")
     shown = check(run_tool(["dvc", "metrics", "show", "--json"], dvc_workspace))
-    assert "metrics/mem4/seed1/eval.json" in shown.stdout
+    assert f"metrics/{EXP}/mem4/seed1/eval.json" in shown.stdout
     check(run_tool(["dvc", "plots", "show", "--json"], dvc_workspace))
 
 
@@ -83,7 +84,7 @@ BAD_PARAMS = [
 @pytest.mark.parametrize(("break_params", "message"), BAD_PARAMS)
 def test_bad_params_stop_dvc_before_any_work_and_keep_results(dvc_workspace, break_params, message):
     ws = dvc_workspace
-    kept = RESULTS + ["metrics/mem4/seed1/eval.json", "runs/mem4/seed1/model.pt"]
+    kept = RESULTS + [f"metrics/{EXP}/mem4/seed1/eval.json", f"runs/{EXP}/mem4/seed1/model.pt"]
     before = digest(ws, kept)
     good = (ws / "params.yaml").read_text()
     doc = copy.deepcopy(TINY_PARAMS)
@@ -165,7 +166,7 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     doc = copy.deepcopy(TINY_PARAMS)
     doc["train"].update(max_update=100, validate_interval_updates=20)
     ws = make_workspace(tmp_path, doc)
-    last = ws / "runs/baseline/seed1/checkpoints/checkpoint_last.pt"
+    last = ws / f"runs/{EXP}/baseline/seed1/checkpoints/checkpoint_last.pt"
     target = "train@baseline-1"  # the stage and its upstream: enough to see the resume
     proc = subprocess.Popen(["dvc", "repro", target], cwd=ws, env=tool_env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -176,24 +177,24 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     time.sleep(1.0)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole dvc process group, training included
     proc.wait()
-    assert not (ws / "runs/baseline/seed1/model.pt").exists()
+    assert not (ws / f"runs/{EXP}/baseline/seed1/model.pt").exists()
 
     rerun = check(run_tool(["dvc", "repro", target], ws))
     for done in ("download", "prepare", "binarize"):
         assert f"Stage '{done}' didn't change, skipping" in rerun.stdout
-    log = (ws / "runs/baseline/seed1/checkpoints/train.log").read_text()
+    log = (ws / f"runs/{EXP}/baseline/seed1/checkpoints/train.log").read_text()
     resumed_at = re.findall(
         r"Loaded checkpoint \S+checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", log
     )
     assert resumed_at and int(resumed_at[-1]) > 0, log[-2000:]
-    summary = json.loads((ws / "metrics/baseline/seed1/train.json").read_text())
+    summary = json.loads((ws / f"metrics/{EXP}/baseline/seed1/train.json").read_text())
     assert summary["resumed"] is True and summary["updates"] == 100
-    assert (ws / "runs/baseline/seed1/model.pt").is_file()
+    assert (ws / f"runs/{EXP}/baseline/seed1/model.pt").is_file()
 
 
 def test_changed_settings_never_resume_a_stale_checkpoint(dvc_workspace):
     ws = dvc_workspace
-    work = ws / "runs/mem4/seed1/checkpoints"
+    work = ws / f"runs/{EXP}/mem4/seed1/checkpoints"
     work.mkdir(parents=True, exist_ok=True)
     (work / "fingerprint.txt").write_text("settings of another run\n")
     (work / "checkpoint_last.pt").write_bytes(b"not a checkpoint of this run")
@@ -210,4 +211,4 @@ def test_changed_settings_never_resume_a_stale_checkpoint(dvc_workspace):
         len(stale) == 1
         and (stale[0] / "checkpoint_last.pt").read_bytes() == b"not a checkpoint of this run"
     )
-    assert json.loads((ws / "metrics/mem4/seed1/train.json").read_text())["updates"] == 31
+    assert json.loads((ws / f"metrics/{EXP}/mem4/seed1/train.json").read_text())["updates"] == 31

@@ -19,7 +19,7 @@ def test_snakemake_profile_slurm_runs_every_job_through_slurm(slurm_cluster, tmp
         SLURM_CONF=slurm_cluster.env["SLURM_CONF"], MEMTR_SLURM_GPUS="0",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    table = pd.read_csv(ws / "results/mt_results.csv")
+    table = pd.read_csv(ws / "results/tiny/results.csv")
     assert list(table["variant"]) == ["baseline", "mem4"]
 
     # every job of the DAG was a Slurm job: ids from Snakemake's log, states from Slurm

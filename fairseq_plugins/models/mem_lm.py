@@ -71,7 +71,12 @@ from fairseq.utils import safe_getattr
 from torch import Tensor, nn
 
 from .mem_transformer import MemoryConfigError, _mem_tokens_arg, _positive_float_arg
-from .memory import MemoryTokens, check_mem_tokens, register_architectures
+from .memory import (
+    MemoryTokens,
+    check_mem_tokens,
+    register_architectures,
+    self_attention_probs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +176,11 @@ class MemLMDecoder(TransformerDecoder):
             self.memory = MemoryTokens(self.num_memory, self.embed_dim, std)
         # stream key -> (memory (B, m, C) written by the last batch, column the next batch starts)
         self.carried: dict[str, tuple[Tensor, int]] = {}
+        # A list to record the self-attention probabilities of full (not incremental) forward
+        # passes on the segment path (not fairseq's own path of a plain model): one (B, H, T, T)
+        # over [read ; tokens ; write] per layer and segment, for memtr/attention.py.
+        # None = off, the default, and then it costs nothing.
+        self.recorded_attention: list[Tensor] | None = None
 
     @property
     def is_plain(self) -> bool:
@@ -253,8 +263,12 @@ class MemLMDecoder(TransformerDecoder):
         incremental_state: IncrementalState | None,
     ) -> tuple[Tensor, list[Tensor]]:
         """The decoder layers and final norm over x (T, B, C); returns x and the layer inputs."""
+        record = self.recorded_attention is not None and incremental_state is None
         states = [x]
         for layer in self.layers:
+            if record:
+                probs = self_attention_probs(layer, x, mask, key_padding)  # (B, H, T, T)
+                self.recorded_attention.append(probs)
             x, _, _ = layer(
                 x,
                 None,

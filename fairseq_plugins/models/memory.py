@@ -63,6 +63,7 @@ def attend(
     key_value: Tensor,
     key_padding_mask: Tensor | None,
     need_weights: bool = False,
+    attn_mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Multi-head attention of ``query`` over ``key_value`` with fairseq's weights.
 
@@ -76,6 +77,7 @@ def attend(
         key_value: (Tk, B, C).
         key_padding_mask: (B, Tk), True at padding, or None.
         need_weights: also return the per-head probabilities (B, H, Tq, Tk).
+        attn_mask: (Tq, Tk) additive mask (0 or -inf), as fairseq's ``attn_mask``, or None.
     Returns:
         (Tq, B, C) output and the probabilities or None.
     """
@@ -92,18 +94,44 @@ def attend(
     mask = None
     if key_padding_mask is not None:
         mask = ~key_padding_mask[:, None, None, :]  # (B, 1, 1, Tk), True = may attend
+    if attn_mask is not None:  # one additive mask: (Tq, Tk), or (B, 1, Tq, Tk) with padding
+        mask = attn_mask if mask is None else attn_mask.masked_fill(~mask, float("-inf"))
     dropout = mha.dropout_module.p if mha.training else 0.0
     probs = None
     if need_weights:
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(head_dim)  # (B, H, Tq, Tk)
-        if mask is not None:
+        if mask is not None and mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
+        elif mask is not None:
+            scores = scores + mask
         probs = scores.softmax(dim=-1)
         out = F.dropout(probs, p=dropout, training=mha.training) @ v  # (B, H, Tq, hd)
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
     out = out.permute(2, 0, 1, 3).reshape(tq, batch, dim)  # (Tq, B, C)
     return mha.out_proj(out), probs
+
+
+def self_attention_probs(
+    layer: nn.Module, x: Tensor, attn_mask: Tensor | None, key_padding_mask: Tensor | None
+) -> Tensor:
+    """Per-head self-attention probabilities of a fairseq transformer layer on its input.
+
+    fairseq's fused attention returns head-averaged weights at most; this recomputes the
+    layer's attention from its own norm and projections, for recording (the layer's forward
+    is not touched).
+
+    Args:
+        layer: a fairseq encoder or decoder layer (``self_attn``, ``self_attn_layer_norm``).
+        x: (T, B, C) the layer's input.
+        attn_mask: (T, T) additive mask (0 or -inf), or None.
+        key_padding_mask: (B, T), True at padding, or None.
+    Returns:
+        (B, H, T, T) probabilities, rows = queries.
+    """
+    query = layer.self_attn_layer_norm(x) if layer.normalize_before else x
+    _, probs = attend(layer.self_attn, query, query, key_padding_mask, True, attn_mask)
+    return probs
 
 
 def encoder_layer_forward(

@@ -7,31 +7,36 @@ rule train:
         BIN,
         "workflow/scripts/train.py",
     output:
-        model="runs/{variant}/seed{seed}/model.pt",
-        summary="metrics/{variant}/seed{seed}/train.json",
-        curve="metrics/{variant}/seed{seed}/train_log.csv",
+        model=f"{RUNS}/{{variant}}/seed{{seed}}/model.pt",
+        summary=f"{METRICS}/{{variant}}/seed{{seed}}/train.json",
+        curve=f"{METRICS}/{{variant}}/seed{{seed}}/train_log.csv",
     log:
-        "logs/train/{variant}_seed{seed}.log",
+        f"logs/{EXP}/train/{{variant}}_seed{{seed}}.log",
+    params:
+        run=lambda w: f"{RUNS}/{w.variant}/seed{w.seed}",
+        metrics=lambda w: f"{METRICS}/{w.variant}/seed{w.seed}",
     threads: 2
     shell:
         "python workflow/scripts/train.py --params params.yaml --variant {wildcards.variant}"
-        " --seed {wildcards.seed} --data {input[0]} --out runs/{wildcards.variant}/seed{wildcards.seed}"
-        " --metrics metrics/{wildcards.variant}/seed{wildcards.seed} > {log} 2>&1"
+        " --seed {wildcards.seed} --data {input[0]} --out {params.run}"
+        " --metrics {params.metrics} > {log} 2>&1"
 
 
 rule evaluate:
     input:
-        model="runs/{variant}/seed{seed}/model.pt",
+        model=f"{RUNS}/{{variant}}/seed{{seed}}/model.pt",
         data=BIN,
         prep=PREP,
         script="workflow/scripts/evaluate.py",
     output:
-        hyps="metrics/{variant}/seed{seed}/hyps.test.txt",
-        scores="metrics/{variant}/seed{seed}/eval.json",
+        outputs=directory(f"{METRICS}/{{variant}}/seed{{seed}}/outputs"),
+        scores=f"{METRICS}/{{variant}}/seed{{seed}}/eval.json",
     log:
-        "logs/evaluate/{variant}_seed{seed}.log",
+        f"logs/{EXP}/evaluate/{{variant}}_seed{{seed}}.log",
+    params:
+        metrics=lambda w: f"{METRICS}/{w.variant}/seed{w.seed}",
     threads: 2
     shell:
         "python workflow/scripts/evaluate.py --params params.yaml --variant {wildcards.variant}"
         " --seed {wildcards.seed} --model {input.model} --data {input.data} --prep {input.prep}"
-        " --metrics metrics/{wildcards.variant}/seed{wildcards.seed} > {log} 2>&1"
+        " --metrics {params.metrics} > {log} 2>&1"

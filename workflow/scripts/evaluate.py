@@ -1,11 +1,14 @@
-"""Evaluation stage: beam search and sacrebleu BLEU/chrF of one trained run.
+"""Evaluation stage: score one trained run on the eval splits, by the experiment's task.
 
     python workflow/scripts/evaluate.py --variant mem10 --seed 1 [--params params.yaml]
-        --model runs/mem10/seed1/model.pt --data data/bin/<dataset> --prep data/prep/<dataset>
-        --metrics metrics/mem10/seed1
+        --model runs/<exp>/mem10/seed1/model.pt --data data/bin/<dataset>
+        --prep data/prep/<dataset> --metrics metrics/<exp>/mem10/seed1
 
-Writes <metrics>/eval.json and the detokenized hypotheses <metrics>/hyps.<split>.txt
-(the tables stage runs the paired bootstrap on them).
+Writes <metrics>/eval.json and per-example outputs in <metrics>/outputs/:
+- translation: beam search, sacrebleu BLEU/chrF with signatures; ``hyps.<split>.txt``
+  (detokenized hypotheses, for the tables stage's paired bootstrap);
+- language modelling: ``fairseq-eval-lm`` perplexity; ``eval_lm.<split>.log``;
+- classification (GLUE): accuracy; ``predictions.<split>.tsv`` (predicted, gold label).
 """
 
 import argparse
@@ -15,28 +18,54 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.evaluation import generate, read_lines, score
-from memtr.params import load_params, variant_and_seed
+from memtr.evaluation import accuracy, classify, eval_lm, generate, read_lines, score
+from memtr.params import Params, load_params, variant_and_seed
 from memtr.registry import get_dataset
+
+
+def evaluate_translation(params: Params, args: argparse.Namespace, split: str) -> dict:
+    ev = params.eval
+    refs = read_lines(args.prep / f"{split}.ref.{get_dataset(params.data.dataset).tgt}")
+    hyps = generate(args.model, args.data, split, ev, bpe=True, threads=params.train["threads"])
+    outputs = args.metrics / "outputs" / f"hyps.{split}.txt"
+    outputs.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
+    result = score(hyps, refs, ev["sacrebleu_tokenize"])
+    print(f"{args.variant} seed {args.seed} {split}: BLEU {result['bleu']} chrF {result['chrf']}")
+    return result
+
+
+def evaluate_lm(params: Params, args: argparse.Namespace, split: str) -> dict:
+    log = args.metrics / "outputs" / f"eval_lm.{split}.log"
+    result = eval_lm(args.model, args.data, split, params, log)
+    print(f"{args.variant} seed {args.seed} {split}: perplexity {result['ppl']}")
+    return result
+
+
+def evaluate_classification(params: Params, args: argparse.Namespace, split: str) -> dict:
+    pairs = classify(args.model, args.data, split, params.eval["batch_size"])
+    outputs = args.metrics / "outputs" / f"predictions.{split}.tsv"
+    outputs.write_text("".join(f"{p}\t{g}\n" for p, g in pairs), encoding="utf-8")
+    result = {"accuracy": accuracy(pairs), "examples": len(pairs)}
+    print(f"{args.variant} seed {args.seed} {split}: accuracy {result['accuracy']}")
+    return result
+
+
+EVALUATORS = {
+    "translation": evaluate_translation,
+    "language_modeling": evaluate_lm,
+    "classification": evaluate_classification,
+}
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     variant_and_seed(params, args.variant, args.seed)
-    ds = get_dataset(params.data.dataset)
-    ev = params.eval
-    results = {"variant": args.variant, "seed": args.seed}
-    args.metrics.mkdir(parents=True, exist_ok=True)
-    for split in ev["splits"]:
-        refs = read_lines(args.prep / f"{split}.ref.{ds.tgt}")
-        hyps = generate(args.model, args.data, split, ev, bpe=True, threads=params.train["threads"])
-        results[split] = score(hyps, refs, ev["sacrebleu_tokenize"])
-        (args.metrics / f"hyps.{split}.txt").write_text(
-            "".join(h + "\n" for h in hyps), encoding="utf-8"
-        )
-        print(
-            f"{args.variant} seed {args.seed} {split}: BLEU {results[split]['bleu']} chrF {results[split]['chrf']}"
-        )
+    if not args.model.is_file():
+        raise FileNotFoundError(f"model not found: {args.model} (run the train stage first)")
+    (args.metrics / "outputs").mkdir(parents=True, exist_ok=True)
+    results = {"variant": args.variant, "seed": args.seed, "task": params.task}
+    for split in params.eval["splits"]:
+        results[split] = EVALUATORS[params.task](params, args, split)
     (args.metrics / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -21,8 +21,8 @@ from memtr.training import parse_log, train, write_learning_curve
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     variant = variant_and_seed(params, args.variant, args.seed)
-    if not any(args.data.glob("dict.*.txt")):
-        raise FileNotFoundError(f"binarized data not found (no dict.*.txt): {args.data}")
+    if not any(args.data.glob("dict*.txt")) and not (args.data / "input0" / "dict.txt").is_file():
+        raise FileNotFoundError(f"binarized data not found (no dictionary): {args.data}")
     args.out.mkdir(parents=True, exist_ok=True)
     args.metrics.mkdir(parents=True, exist_ok=True)
     summary = train(params, variant, args.seed, args.data, args.out)
