@@ -172,7 +172,7 @@ def model_info(model: Any, name: str) -> ModelInfo:
         decoder = model.decoder
         layout = "lm_recurrent" if getattr(decoder, "recurrent", False) else "lm"
         return ModelInfo(name, layout, getattr(decoder, "num_memory", 0))
-    encoder = model.encoder
+    encoder = getattr(model.encoder, "sentence_encoder", model.encoder)  # RoBERTa: inside
     return ModelInfo(name, getattr(encoder, "layout", "none"), getattr(encoder, "num_memory", 0))
 
 
@@ -518,12 +518,23 @@ def write_numbers(out: Path, table: pd.DataFrame, info: ModelInfo, num_sentences
     write_json(out / "memory_mass.json", info, "ok", table_records(table), **extra)
 
 
-def write_no_memory(out: Path, info: ModelInfo) -> str:
-    """Outputs of a model without memory: a JSON saying so and a header-only CSV."""
-    message = NO_MEMORY.format(name=info.name)
+def write_no_memory(out: Path, info: ModelInfo, status: str = "no_memory") -> str:
+    """Outputs of a model with nothing to plot: a JSON saying why and a header-only CSV."""
+    message = (NO_MEMORY if status == "no_memory" else NOT_SUPPORTED).format(name=info.name)
     pd.DataFrame(columns=list(COLUMNS)).to_csv(out / "memory_mass.csv", index=False)
-    write_json(out / "memory_mass.json", info, "no_memory", [], message=message)
+    write_json(out / "memory_mass.json", info, status, [], message=message)
     return message
+
+
+NOT_SUPPORTED = (
+    "no attention plots for {name}: the stage covers translation models and language "
+    "models; classification models (mem_roberta) are not supported yet"
+)
+
+
+def is_classifier(model: Any) -> bool:
+    """True for a RoBERTa-style model with classification heads (GLUE fine-tuning)."""
+    return hasattr(model, "classification_heads")
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -560,6 +571,8 @@ def run(
     info = model_info(model, name)
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
+    if is_classifier(model):
+        return write_no_memory(folder, info, status="not_supported"), None
     if info.num_memory == 0:
         return write_no_memory(folder, info), None
     sentences, spm_model = sentence_source(sentences, info, spm_model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,3 +80,65 @@ def run_tool(
     return subprocess.run(
         args, cwd=cwd, env=tool_env(**extra_env), capture_output=True, text=True, timeout=timeout
     )
+
+
+def write_sst2_mirror(root: Path, train: int = 400, dev: int = 96, seed: int = 0) -> Path:
+    """A small generated task in GLUE SST-2's files and mirror layout (glue/SST-2/*.tsv).
+
+    GLUE cannot be downloaded here, so a pipeline test serves this instead: a sentence is
+    positive when it holds a word of the positive list, which a tiny model learns quickly.
+    """
+    import random
+
+    rng = random.Random(seed)
+    good, bad = ["good", "great", "fine", "lovely"], ["bad", "awful", "poor", "dull"]
+    filler = [f"w{i}" for i in range(40)]
+
+    def sentence() -> tuple[str, int]:
+        label = rng.randint(0, 1)
+        words = rng.choices(filler, k=rng.randint(3, 9))
+        words.insert(rng.randint(0, len(words)), rng.choice(good if label else bad))
+        return " ".join(words), label
+
+    folder = root / "glue" / "SST-2"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, count in (("train", train), ("dev", dev)):
+        rows = [sentence() for _ in range(count)]
+        lines = ["sentence\tlabel", *(f"{s}\t{label}" for s, label in rows)]
+        (folder / f"{name}.tsv").write_text("\n".join(lines) + "\n")
+    test = ["index\tsentence", *(f"{i}\t{sentence()[0]}" for i in range(dev))]
+    (folder / "test.tsv").write_text("\n".join(test) + "\n")
+    return root
+
+
+def check(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, (
+        f"{proc.args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    return proc
+
+
+def snakemake_jobs(ws: Path) -> dict[str, set[str]]:
+    """Rule name -> output files of a forced dry run (the whole DAG)."""
+    proc = check(run_tool(["snakemake", "--forceall", "--dry-run", "--cores", "1"], ws))
+    jobs: dict[str, set[str]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout):
+        name = re.match(r"(?:local)?rule (\w+):", block)
+        outputs = re.search(r"^\s+output: (.*)$", block, flags=re.M)
+        if name and outputs and name.group(1) != "all":
+            jobs.setdefault(name.group(1), set()).update(
+                o.strip() for o in outputs.group(1).split(",")
+            )
+    return jobs
+
+
+def dvc_jobs(ws: Path) -> dict[str, set[str]]:
+    """Stage name (without its matrix suffix) -> declared outputs, metrics and plots."""
+    from dvc.repo import Repo
+
+    jobs: dict[str, set[str]] = {}
+    with Repo(str(ws)) as repo:
+        for stage in repo.index.stages:
+            outs = {os.path.relpath(o.fs_path, ws) for o in stage.outs}
+            jobs.setdefault(stage.name.split("@")[0], set()).update(outs)
+    return jobs

@@ -15,20 +15,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from pipeline_helpers import TINY_PARAMS, make_workspace, run_tool, tool_env
+from pipeline_helpers import (
+    TINY_PARAMS,
+    check,
+    dvc_jobs,
+    make_workspace,
+    run_tool,
+    snakemake_jobs,
+    tool_env,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 EXP = TINY_PARAMS["experiment"]["name"]
 RESULTS = [f"results/{EXP}/{name}" for name in ("results.csv", "results.md", "memory_mass.csv",
                                                 "memory_mass.md", "README.md", "params.yaml")]  # fmt: skip
-
-
-def check(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, (
-        f"{proc.args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
-    return proc
 
 
 def digest(folder: Path, paths: list[str]) -> dict[str, str]:
@@ -112,32 +113,6 @@ def test_unparseable_params_stop_dvc_and_keep_results(dvc_workspace):
     assert proc.returncode != 0
     assert "params.yaml" in proc.stderr
     assert digest(ws, RESULTS) == before
-
-
-def snakemake_jobs(ws: Path) -> dict[str, set[str]]:
-    """Rule name -> output files of a forced dry run (the whole DAG)."""
-    proc = check(run_tool(["snakemake", "--forceall", "--dry-run", "--cores", "1"], ws))
-    jobs: dict[str, set[str]] = {}
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout):
-        name = re.match(r"(?:local)?rule (\w+):", block)
-        outputs = re.search(r"^\s+output: (.*)$", block, flags=re.M)
-        if name and outputs and name.group(1) != "all":
-            jobs.setdefault(name.group(1), set()).update(
-                o.strip() for o in outputs.group(1).split(",")
-            )
-    return jobs
-
-
-def dvc_jobs(ws: Path) -> dict[str, set[str]]:
-    """Stage name (without its matrix suffix) -> declared outputs, metrics and plots."""
-    from dvc.repo import Repo
-
-    jobs: dict[str, set[str]] = {}
-    with Repo(str(ws)) as repo:
-        for stage in repo.index.stages:
-            outs = {os.path.relpath(o.fs_path, ws) for o in stage.outs}
-            jobs.setdefault(stage.name.split("@")[0], set()).update(outs)
-    return jobs
 
 
 def test_dvc_and_snakemake_have_the_same_stages_and_outputs(dvc_workspace):

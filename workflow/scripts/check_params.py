@@ -12,11 +12,15 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
+from memtr.dataconfig import ConfigError
 from memtr.params import load_params
 
 
 def main(args: argparse.Namespace) -> None:
-    load_params(args.params)
+    params = load_params(args.params)
+    restore = params.train.get("restore_file")
+    if restore is not None and not Path(restore).is_file():
+        raise ConfigError(f"train.restore_file {restore!r} does not exist")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("params.yaml is valid\n")
     print(f"{args.params}: valid")
