@@ -119,6 +119,12 @@ def test_dvc_and_snakemake_have_the_same_stages_and_outputs(dvc_workspace):
     assert dvc_jobs(dvc_workspace) == snakemake_jobs(dvc_workspace)
 
 
+def test_snakemake_lint_is_clean(dvc_workspace):
+    proc = check(run_tool(["snakemake", "--lint"], dvc_workspace))
+    assert "Lints for" not in proc.stdout + proc.stderr
+    assert "your workflow is in a good condition" in proc.stdout + proc.stderr
+
+
 def test_snakemake_runs_the_same_dag_locally(tmp_path):
     ws = make_workspace(tmp_path)
     check(run_tool(["snakemake", "--profile", "local"], ws))

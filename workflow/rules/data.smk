@@ -9,6 +9,8 @@ rule check_params:
         "build/params.ok",
     log:
         "logs/check_params.log",
+    conda:
+        ENV
     shell:
         "python workflow/scripts/check_params.py --params params.yaml --out {output} > {log} 2>&1"
 
@@ -21,33 +23,39 @@ rule download:
         directory(RAW),
     log:
         "logs/download.log",
+    conda:
+        ENV
     shell:
         "python workflow/scripts/download.py --params params.yaml --out {output} > {log} 2>&1"
 
 
 rule prepare:
     input:
-        RAW,
-        "workflow/scripts/prepare.py",
+        raw=RAW,
+        script="workflow/scripts/prepare.py",
     output:
         directory(PREP),
     log:
         "logs/prepare.log",
+    conda:
+        ENV
     threads: 2
     shell:
-        "python workflow/scripts/prepare.py --params params.yaml --raw {input[0]} --out {output}"
+        "python workflow/scripts/prepare.py --params params.yaml --raw {input.raw} --out {output}"
         " --workers {threads} > {log} 2>&1"
 
 
 rule binarize:
     input:
-        PREP,
-        "workflow/scripts/binarize.py",
+        prep=PREP,
+        script="workflow/scripts/binarize.py",
     output:
         directory(BIN),
     log:
         "logs/binarize.log",
+    conda:
+        ENV
     threads: 2
     shell:
-        "python workflow/scripts/binarize.py --params params.yaml --prep {input[0]} --out {output}"
+        "python workflow/scripts/binarize.py --params params.yaml --prep {input.prep} --out {output}"
         " --workers {threads} > {log} 2>&1"

@@ -4,21 +4,23 @@
 
 rule train:
     input:
-        BIN,
-        "workflow/scripts/train.py",
+        data=BIN,
+        script="workflow/scripts/train.py",
     output:
         model=f"{RUNS}/{{variant}}/seed{{seed}}/model.pt",
         summary=f"{METRICS}/{{variant}}/seed{{seed}}/train.json",
         curve=f"{METRICS}/{{variant}}/seed{{seed}}/train_log.csv",
     log:
         f"logs/{EXP}/train/{{variant}}_seed{{seed}}.log",
+    conda:
+        ENV
     params:
         run=lambda w: f"{RUNS}/{w.variant}/seed{w.seed}",
         metrics=lambda w: f"{METRICS}/{w.variant}/seed{w.seed}",
     threads: 2
     shell:
         "python workflow/scripts/train.py --params params.yaml --variant {wildcards.variant}"
-        " --seed {wildcards.seed} --data {input[0]} --out {params.run}"
+        " --seed {wildcards.seed} --data {input.data} --out {params.run}"
         " --metrics {params.metrics} > {log} 2>&1"
 
 
@@ -33,6 +35,8 @@ rule evaluate:
         scores=f"{METRICS}/{{variant}}/seed{{seed}}/eval.json",
     log:
         f"logs/{EXP}/evaluate/{{variant}}_seed{{seed}}.log",
+    conda:
+        ENV
     params:
         metrics=lambda w: f"{METRICS}/{w.variant}/seed{w.seed}",
     threads: 2

@@ -11,9 +11,11 @@ rule attention:
         directory(f"{RESULTS}/attention/{{variant}}_seed{{seed}}"),
     log:
         f"logs/{EXP}/attention/{{variant}}_seed{{seed}}.log",
+    conda:
+        ENV
     params:
         sentences=config["attention"]["num_sentences"],
-        out=f"{RESULTS}/attention",
+        out=lambda w, output: os.path.dirname(output[0]),
     shell:
         "python workflow/scripts/attention.py --checkpoint {input.model} --data {input.data}"
         " --sentences {input.prep} --num-sentences {params.sentences}"
@@ -34,9 +36,11 @@ rule tables:
         TABLES,
     log:
         f"logs/{EXP}/tables.log",
+    conda:
+        ENV
     params:
-        metrics=METRICS,
-        results=RESULTS,
+        metrics=lambda w, input: os.path.dirname(os.path.dirname(os.path.dirname(input[0]))),
+        results=lambda w, output: os.path.dirname(output[0]),
     shell:
         "python workflow/scripts/tables.py --params params.yaml --metrics {params.metrics}"
         " --prep {input.prep} --attention {params.results}/attention --out {params.results}"
