@@ -104,6 +104,12 @@ class Params:
     def run_variants(self) -> list[Variant]:
         return [self.variants[name] for name in self.experiment["variants"]]
 
+    def eval_labels(self) -> list[str]:
+        """What the evaluate stage scores: ``eval.splits``, then the extra test sets' labels."""
+        from memtr.extra_test import extra_labels
+
+        return [*self.eval["splits"], *extra_labels(self.eval.get("extra_test") or [])]
+
     def max_update(self, variant: Variant) -> int:
         """Training updates of ``variant``: its own budget, else ``train.max_update``."""
         return variant.max_update or self.train["max_update"]
@@ -196,7 +202,7 @@ def _variants(section: Any) -> dict[str, Variant]:
 
 def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
     keys = {"name": str, "variants": list, "seeds": list, "reference": str}
-    exp = _require(section, "experiment", keys)
+    exp = _require(section, "experiment", keys, {"equal_compute": dict})
     if not NAME.match(exp["name"]):
         raise ConfigError(f"experiment.name {exp['name']!r} must use letters, digits and _ only")
     if not exp["variants"]:
@@ -217,6 +223,14 @@ def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
         )
     if len(set(seeds)) != len(seeds):
         raise ConfigError("experiment.seeds lists a seed twice")
+    for name, against in (exp.get("equal_compute") or {}).items():
+        for value in (name, against):
+            if value not in exp["variants"]:
+                raise ConfigError(
+                    f"experiment.equal_compute names {value!r}, which is not in experiment.variants"
+                )
+        if name == against:
+            raise ConfigError(f"experiment.equal_compute pairs {name!r} with itself")
     return exp
 
 
@@ -261,9 +275,12 @@ EVAL_TRANSLATION = {"beam": int, "lenpen": NUMBER, "max_len_a": NUMBER, "max_len
                     "sacrebleu_tokenize": str}  # fmt: skip
 
 
+EVAL_OPTIONAL = {"extra_test": list}
+
+
 def _eval(section: Any, task: str) -> dict:
     if task != "translation":  # beam search settings would be silently unused: refuse them
-        ev = _require(section, "eval", EVAL_COMMON)
+        ev = _require(section, "eval", EVAL_COMMON, EVAL_OPTIONAL)
         _positive(ev, "eval", "batch_size", "bootstrap_resamples")
         allowed = ("valid",) if task == "classification" else ("valid", "test")
         if not ev["splits"] or any(s not in allowed for s in ev["splits"]):
@@ -272,7 +289,7 @@ def _eval(section: Any, task: str) -> dict:
                 f"(GLUE test labels are not public), got {ev['splits']!r}"
             )
         return ev
-    ev = _require(section, "eval", {**EVAL_COMMON, **EVAL_TRANSLATION})
+    ev = _require(section, "eval", {**EVAL_COMMON, **EVAL_TRANSLATION}, EVAL_OPTIONAL)
     _positive(ev, "eval", "beam", "batch_size", "bootstrap_resamples")
     _positive(ev, "eval", "max_len_a", "max_len_b", allow_zero=True)
     if not ev["splits"] or any(s not in ("valid", "test") for s in ev["splits"]):
@@ -284,6 +301,14 @@ def _eval(section: Any, task: str) -> dict:
             f"eval.sacrebleu_tokenize must be one of {', '.join(_TOKENIZERS)}, got {ev['sacrebleu_tokenize']!r}"
         )
     return ev
+
+
+def _check_extra_test(names: list, dataset) -> None:
+    from memtr.extra_test import check_extra_sets
+
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError("eval.extra_test must be a list of dataset names")
+    check_extra_sets(dataset, names)
 
 
 def _attention(section: Any) -> dict:
@@ -328,6 +353,12 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
         train=_train(doc["train"], task), eval=_eval(doc["eval"], task),
         attention=_attention(doc["attention"]), raw=doc,
     )  # fmt: skip
+    if dataset.eval_only:
+        raise ConfigError(
+            f"data.dataset {data.dataset!r} is a test set only (no training data); "
+            "list it under eval.extra_test"
+        )
+    _check_extra_test(params.eval.get("extra_test") or [], dataset)
     for name in experiment["variants"]:
         if params.train["warmup_updates"] >= params.max_update(variants[name]):
             raise ConfigError(

@@ -71,6 +71,16 @@ class Dataset:
     glue: GlueTask | None = None
     options: Mapping[str, object] = field(default_factory=dict)
 
+    @property
+    def eval_only(self) -> bool:
+        """True for a test set without training data (``eval.extra_test``, not ``data``)."""
+        return bool(self.options.get("eval_only"))
+
+    @property
+    def eval_sets(self) -> dict:
+        """Evaluation-only entries: label of each test set -> its raw file(s)."""
+        return dict(self.options.get("eval_sets", {}))
+
     def file(self, name: str) -> RawFile:
         """Return the raw file called ``name``."""
         for raw in self.files:
@@ -177,6 +187,32 @@ NEWSTEST2014_SRC_SGM = "830c9dc32cc8b1ba33896b5693ab5c0b5d6393ad33cc643c96d6bd4f
 NEWSTEST2014_REF_SGM = "4c4f48eea4db127fdf600402e4a73a3ec6272e62e767a4fbfc34f5482015a580"
 
 
+def newstest2014_files() -> list[RawFile]:
+    """The source and reference ``.sgm`` files of newstest2014 De-En (3,003 sentences)."""
+    return [
+        RawFile(
+            f"newstest2014-deen-{side}.sgm",
+            WMT14_TEST,
+            f"test-full/newstest2014-deen-{side}.sgm",
+            f"wmt14-newstest2014-deen/newstest2014-deen-{side}.sgm",
+            f"sha256:{sha}",
+        )
+        for side, sha in (("src.de", NEWSTEST2014_SRC_SGM), ("ref.en", NEWSTEST2014_REF_SGM))
+    ]
+
+
+def _newstest2014() -> Dataset:
+    return Dataset(
+        "newstest2014_de_en",
+        "mt",
+        "WMT'14 newstest2014 De-En alone (3,003 news sentences, sacrebleu's wmt14/full): an "
+        "out-of-domain test set for models trained on other De-En data",
+        tuple(newstest2014_files()),
+        options={"eval_only": True, "eval_sets": {
+            "newstest2014": ("newstest2014-deen-src.de.sgm", "newstest2014-deen-ref.en.sgm")}},
+    )  # fmt: skip
+
+
 def _wmt14() -> Dataset:
     corpora = (
         (EUROPARL, "training/europarl-v7.de-en"),
@@ -202,16 +238,7 @@ def _wmt14() -> Dataset:
         )
         for lang in ("de", "en")
     ]
-    files += [
-        RawFile(
-            f"newstest2014-deen-{side}.sgm",
-            WMT14_TEST,
-            f"test-full/newstest2014-deen-{side}.sgm",
-            f"wmt14-newstest2014-deen/newstest2014-deen-{side}.sgm",
-            f"sha256:{sha}",
-        )
-        for side, sha in (("src.de", NEWSTEST2014_SRC_SGM), ("ref.en", NEWSTEST2014_REF_SGM))
-    ]
+    files += newstest2014_files()
     return Dataset(
         "wmt14_de_en",
         "mt",
@@ -257,9 +284,11 @@ WIKITEXT_SHA256 = {
 }
 
 
-def _wikitext(name: str, folder: str, description: str) -> Dataset:
+def _wikitext(
+    name: str, folder: str, description: str, splits: tuple[str, ...] = ("train", "valid", "test")
+) -> Dataset:
     files = []
-    for split in ("train", "valid", "test"):
+    for split in splits:
         sha = WIKITEXT_SHA256.get((folder, split))
         files.append(
             RawFile(
@@ -270,7 +299,11 @@ def _wikitext(name: str, folder: str, description: str) -> Dataset:
                 f"sha256:{sha}" if sha else None,
             )
         )
-    return Dataset(name, "lm", description, tuple(files), src="", tgt="")
+    options: dict = {}
+    if "train" not in splits:  # an evaluation-only entry: label -> its file
+        sets = {f"{name.split('_')[0]}_{split}": f"wiki.{split}.tokens" for split in splits}
+        options = {"eval_only": True, "eval_sets": sets}
+    return Dataset(name, "lm", description, tuple(files), src="", tgt="", options=options)
 
 
 STD_SPLITS = {"train": "train", "valid": "dev", "test": "test"}
@@ -333,10 +366,18 @@ def _build() -> dict[str, Dataset]:
     entries = [
         _multi30k(),
         _wmt14(),
+        _newstest2014(),
         _iwslt14(),
         _wikitext("wikitext2", "wikitext-2", "WikiText-2 (v1, tokenized): 2.1M training tokens"),
         _wikitext(
             "wikitext103", "wikitext-103", "WikiText-103 (v1, tokenized): 103M training tokens"
+        ),
+        _wikitext(
+            "wikitext103_eval",
+            "wikitext-103",
+            "WikiText-103 valid and test alone (217,646 and 245,569 tokens): the same articles "
+            "as WikiText-2's valid/test, with WikiText-103's larger vocabulary",
+            ("valid", "test"),
         ),
         *(_glue(key, task) for key, task in GLUE_TASKS.items()),
         Dataset(

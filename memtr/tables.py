@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import yaml
 from scipy import stats
 
 from memtr.evaluation import paired_bootstrap, paired_bootstrap_accuracy, read_lines
+from memtr.extra_test import eval_location
 from memtr.params import Params
 from memtr.registry import get_dataset
 
@@ -71,71 +73,226 @@ def outputs_of(params: Params, metrics: Path, variant: str, name: str) -> list[s
     return lines
 
 
-def pooled_p_value(params: Params, metrics: Path, prep: Path, variant: str, split: str) -> float:
-    """Paired test of ``variant`` against the reference variant.
+@dataclass(frozen=True)
+class Sources:
+    """Where the tables stage reads: per-run metrics, prepared data, extra test sets."""
 
-    Translation and classification: a paired bootstrap over test examples, seed s of the
-    variant paired with seed s of the reference and all seeds' examples pooled, so the test
-    sees the seed-to-seed variation of both systems (sacrebleu's test for BLEU, the same
-    resampling on per-example correctness for accuracy). Language modelling: Welch's t-test
-    of the per-seed perplexities (NaN below 2 seeds).
+    metrics: Path
+    prep: Path
+    extra: Path | None = None
+
+
+def pooled_p_value(params: Params, src: Sources, variant: str, against: str, label: str) -> float:
+    """Paired bootstrap of ``variant`` against ``against`` over the examples of ``label``.
+
+    Seed s of the variant is paired with seed s of the other and all seeds' examples are
+    pooled, so the test sees the seed-to-seed variation of both systems: sacrebleu's test for
+    BLEU, the same resampling on per-example correctness for accuracy.
     """
-    reference, ev = params.experiment["reference"], params.eval
+    ev, seeds = params.eval, params.experiment["seeds"]
     if params.task == "translation":
-        name = f"hyps.{split}.txt"
+        _, split, folder = eval_location(label, src.prep, src.prep, src.extra)
         tgt = get_dataset(params.data.dataset).tgt
-        refs = read_lines(prep / f"{split}.ref.{tgt}") * len(params.experiment["seeds"])
-        system, baseline = (outputs_of(params, metrics, v, name) for v in (variant, reference))
+        refs = read_lines(folder / f"{split}.ref.{tgt}") * len(seeds)
+        name = f"hyps.{label}.txt"
+        system, other = (outputs_of(params, src.metrics, v, name) for v in (variant, against))
         return paired_bootstrap(
-            system, baseline, refs, ev["sacrebleu_tokenize"], ev["bootstrap_resamples"]
+            system, other, refs, ev["sacrebleu_tokenize"], ev["bootstrap_resamples"]
         )
-    if params.task == "classification":
-        name = f"predictions.{split}.tsv"
-        correct = [
-            [p == g for p, g in (line.split("\t") for line in outputs_of(params, metrics, v, name))]
-            for v in (variant, reference)
-        ]
-        return paired_bootstrap_accuracy(*correct, ev["bootstrap_resamples"])
-    seeds = params.experiment["seeds"]
-    if len(seeds) < 2:
+    name = f"predictions.{label}.tsv"
+    correct = [
+        [p == g for p, g in (x.split("\t") for x in outputs_of(params, src.metrics, v, name))]
+        for v in (variant, against)
+    ]
+    return paired_bootstrap_accuracy(*correct, ev["bootstrap_resamples"])
+
+
+def p_value(params: Params, src: Sources, variant: str, against: str, label: str,
+            a: list[float], b: list[float]) -> float:  # fmt: skip
+    """The paired test of the tables; perplexity has no per-example output, so language
+    models get Welch's t-test of the per-seed values ``a`` and ``b`` (NaN below 2 seeds)."""
+    if params.task != "language_modeling":
+        return pooled_p_value(params, src, variant, against, label)
+    if len(a) < 2:
         return math.nan
-    a, b = ([load_run(metrics, v, s)[1][split]["ppl"] for s in seeds] for v in (variant, reference))
     return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def results_table(params: Params, metrics: Path, prep: Path) -> pd.DataFrame:
-    """One row per (split, variant) of the experiment."""
+def per_seed(runs: list[tuple[dict, dict]], label: str, metric: str) -> list[float]:
+    return [ev[label][metric] for _, ev in runs]
+
+
+def wall_mean(runs: list[tuple[dict, dict]]) -> float:
+    return sum(tr["train_wall_s"] for tr, _ in runs) / len(runs)
+
+
+def comparison(params: Params, src: Sources, runs: dict, variant: str, against: str,
+               label: str) -> dict:  # fmt: skip
+    """Difference of means, its 95% Welch interval over seeds, the paired p-value and the
+    ratio of training wall time of ``variant`` against ``against`` on ``label``."""
+    metric, _, _ = METRICS[params.task]
+    a, b = per_seed(runs[variant], label, metric), per_seed(runs[against], label, metric)
+    delta = sum(a) / len(a) - sum(b) / len(b)
+    low = high = math.nan
+    if len(a) >= 2:
+        low, high = welch_interval(a, b)
+    return {
+        "delta": delta, "low": low, "high": high,
+        "p": p_value(params, src, variant, against, label, a, b),
+        "wall_ratio": wall_mean(runs[variant]) / wall_mean(runs[against]),
+        "noise": max(mean_std_ci(a)[1], mean_std_ci(b)[1]),
+    }  # fmt: skip
+
+
+def welch_interval(a: list[float], b: list[float]) -> tuple[float, float]:
+    """95% Welch-Satterthwaite interval of mean(a) - mean(b) (seeds as samples)."""
+    va, vb = (mean_std_ci(x)[1] ** 2 / len(x) for x in (a, b))
+    se = math.sqrt(va + vb)
+    delta = sum(a) / len(a) - sum(b) / len(b)
+    if se == 0:
+        return delta, delta
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = stats.t.ppf(0.975, dof) * se
+    return delta - half, delta + half
+
+
+def load_runs(params: Params, metrics: Path) -> dict[str, list[tuple[dict, dict]]]:
+    """Every run of the experiment: variant -> [(train.json, eval.json) per seed]."""
+    return {
+        v: [load_run(metrics, v, s) for s in params.experiment["seeds"]]
+        for v in params.experiment["variants"]
+    }
+
+
+def compare_all(params: Params, src: Sources, runs: dict) -> dict[tuple[str, str, str], dict]:
+    """Every comparison the tables report: (label, variant, against) -> :func:`comparison`.
+
+    Each variant against the reference (equal steps) and, where ``experiment.equal_compute``
+    pairs it, against its equal-compute baseline.
+    """
+    reference = params.experiment["reference"]
+    pairs = [(v, reference) for v in params.experiment["variants"] if v != reference]
+    pairs += list((params.experiment.get("equal_compute") or {}).items())
+    return {
+        (label, v, against): comparison(params, src, runs, v, against, label)
+        for label in params.eval_labels()
+        for v, against in pairs
+    }
+
+
+def _rounded(found: dict | None, key: str, digits: int) -> float:
+    return round(found[key], digits) if found else math.nan
+
+
+def results_table(params: Params, src: Sources, runs: dict, compared: dict) -> pd.DataFrame:
+    """One row per (test set, variant) of the experiment."""
     metric, _, _ = METRICS[params.task]
     paper = paper_numbers(params.task, params.data.dataset)
+    reference = params.experiment["reference"]
+    equal_compute = params.experiment.get("equal_compute") or {}
     rows = []
-    for split in params.eval["splits"]:
+    for label in params.eval_labels():
         for variant in params.run_variants():
-            runs = [load_run(metrics, variant.name, s) for s in params.experiment["seeds"]]
-            values = [ev[split][metric] for _, ev in runs]
-            mean, std, lo, hi = mean_std_ci(values)
-            is_ref = variant.name == params.experiment["reference"]
-            p = math.nan if is_ref else pooled_p_value(params, metrics, prep, variant.name, split)
+            own = runs[variant.name]
+            mean, std, lo, hi = mean_std_ci(per_seed(own, label, metric))
+            vs_ref = compared.get((label, variant.name, reference))
             row = {
-                "split": split, "variant": variant.name, "layout": variant.layout,
-                "mem_tokens": variant.mem_tokens, "seeds": len(runs),
+                "split": label, "variant": variant.name, "layout": variant.layout,
+                "mem_tokens": variant.mem_tokens, "seeds": len(own),
                 f"{metric}_mean": round(mean, 2), f"{metric}_std": round(std, 2),
                 f"{metric}_ci95_low": round(lo, 2), f"{metric}_ci95_high": round(hi, 2),
             }  # fmt: skip
             if params.task == "translation":
-                row["chrf_mean"] = round(sum(ev[split]["chrf"] for _, ev in runs) / len(runs), 2)
+                row["chrf_mean"] = round(sum(ev[label]["chrf"] for _, ev in own) / len(own), 2)
             if params.task == "language_modeling":
                 row["recurrent"] = variant.recurrent
+            row["delta_vs_reference"] = _rounded(vs_ref, "delta", 2)
+            row["p_vs_reference"] = _rounded(vs_ref, "p", 4)
+            if equal_compute:
+                against = equal_compute.get(variant.name, "")
+                vs = compared.get((label, variant.name, against))
+                row.update({
+                    "compute_reference": against,
+                    "delta_vs_compute_reference": _rounded(vs, "delta", 2),
+                    "p_vs_compute_reference": _rounded(vs, "p", 4),
+                    "wall_ratio_vs_compute_reference": _rounded(vs, "wall_ratio", 2),
+                })  # fmt: skip
             row.update({
-                "p_vs_reference": round(p, 4),
-                "params_total": runs[0][0]["params"]["total"],
-                "train_wall_s_mean": round(sum(tr["train_wall_s"] for tr, _ in runs) / len(runs), 1),
-                "updates": runs[0][0]["updates"],
+                "params_total": own[0][0]["params"]["total"],
+                "train_wall_s_mean": round(wall_mean(own), 1),
+                "updates": own[0][0]["updates"],
                 f"paper_{metric}": paper.get(variant.name, math.nan),
             })  # fmt: skip
             if params.task == "translation":
-                row["bleu_signature"] = runs[0][1][split]["bleu_signature"]
+                row["bleu_signature"] = own[0][1][label]["bleu_signature"]
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+ALPHA = 0.05
+
+
+def verdict(found: dict, seeds: int, higher_is_better: bool) -> str:
+    """``better``/``worse`` when the paired test and the seed-level 95% interval of the
+    difference both exclude no effect; else ``no difference shown`` (below 2 seeds:
+    ``undecided``)."""
+    if seeds < 2:
+        return "undecided (1 seed)"
+    excludes_zero = found["low"] > 0 or found["high"] < 0
+    if found["p"] < ALPHA and excludes_zero:
+        return "better" if (found["delta"] > 0) == higher_is_better else "worse"
+    return "no difference shown"
+
+
+def paper_deltas(task: str, reference: str) -> dict[str, tuple[float, str]]:
+    """The paper's difference of each variant from its baseline, with the paper's dataset."""
+    metric, _, section = METRICS[task]
+    doc = yaml.safe_load(PAPER_REFERENCE.read_text()) if PAPER_REFERENCE.is_file() else {}
+    rows = [r for r in (doc or {}).get(section) or [] if metric in r]
+    base = {r["dataset"]: r[metric] for r in rows if r["variant"] == reference}
+    return {
+        r["variant"]: (round(r[metric] - base[r["dataset"]], 2), _provenance(r))
+        for r in rows
+        if r["dataset"] in base and r["variant"] != reference
+    }
+
+
+def _provenance(row: dict) -> str:
+    """The paper row's dataset, flagged when it is not checked against the paper itself."""
+    return row["dataset"] + ("" if row.get("checked", True) else " (secondary source, unchecked)")
+
+
+def claims_table(params: Params, runs: dict, compared: dict) -> pd.DataFrame:
+    """One row per comparison of a memory variant: effect, interval, p, seed noise, verdict."""
+    metric, _, _ = METRICS[params.task]
+    higher_is_better = params.task != "language_modeling"
+    seeds = len(params.experiment["seeds"])
+    paper = paper_deltas(params.task, params.experiment["reference"])
+    compute_baselines = set((params.experiment.get("equal_compute") or {}).values())
+    rows = []
+    for (label, variant, against), found in compared.items():
+        if variant in compute_baselines:  # a longer-trained baseline is no claim of the paper
+            continue
+        equal_steps = against == params.experiment["reference"]
+        delta, source = paper.get(variant, (math.nan, "")) if equal_steps else (math.nan, "")
+        rows.append({
+            "split": label, "variant": variant, "against": against,
+            "budget": "equal steps" if equal_steps else "equal compute",
+            "wall_ratio": round(found["wall_ratio"], 2),
+            f"delta_{metric}": round(found["delta"], 2),
+            "delta_ci95_low": round(found["low"], 2), "delta_ci95_high": round(found["high"], 2),
+            "seed_std": round(found["noise"], 2), "p": round(found["p"], 4),
+            "verdict": verdict(found, seeds, higher_is_better),
+            f"paper_delta_{metric}": delta, "paper_dataset": source,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def build_tables(params: Params, src: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The results table and the claims table of one experiment."""
+    runs = load_runs(params, src.metrics)
+    compared = compare_all(params, src, runs)
+    return results_table(params, src, runs, compared), claims_table(params, runs, compared)
 
 
 TITLES = {
@@ -170,12 +327,30 @@ def legend(table: pd.DataFrame, params: Params) -> list[str]:
             f"p_vs_reference: paired bootstrap ({resamples} resamples) of per-example "
             f"correctness against `{reference}`, seeds paired and pooled.",
         ]
+    if params.eval.get("extra_test"):
+        notes.append(
+            "split: the dataset's own valid/test, or an extra out-of-domain test set "
+            f"(eval.extra_test: {', '.join(params.eval['extra_test'])}) read with this "
+            "experiment's BPE model and dictionary."
+        )
+    notes.append(
+        f"delta_vs_reference: mean difference from `{reference}` at equal training steps "
+        "(the paper's budget)."
+    )
+    if params.experiment.get("equal_compute"):
+        notes.append(
+            "compute_reference: the baseline trained for about the same compute "
+            "(experiment.equal_compute, more updates); delta/p_vs_compute_reference compare "
+            "with it as above; wall_ratio_vs_compute_reference: mean training wall time of the "
+            "variant / of that baseline (near 1: a fair pairing)."
+        )
     return [
         *notes,
         f"mean, sample std and 95% t-interval over {len(params.experiment['seeds'])} seed(s) "
         "(std and CI need at least 2 seeds).",
-        f"paper's {label}: typed in from the paper (workflow/paper_reference.yaml); n/a where "
-        "the paper has no number for this setting or it is not transcribed yet.",
+        f"paper's {label}: typed in from workflow/paper_reference.yaml, which states each "
+        "number's source (rows with `checked: false` come from a secondary source quoting the "
+        "paper); n/a where the paper has no number for this dataset or none was found.",
     ]
 
 
@@ -191,4 +366,33 @@ def to_markdown(table: pd.DataFrame, params: Params) -> str:
         f"`{params.experiment['name']}`)\n\n"
         f"Generated by `workflow/scripts/tables.py` from the pipeline's runs; do not edit.\n\n"
         f"{shown.to_markdown(index=False)}\n\n{notes}"
+    )
+
+
+def claims_markdown(claims: pd.DataFrame, params: Params) -> str:
+    """The claims table in Markdown, with how the verdicts are decided."""
+    metric, label, _ = METRICS[params.task]
+    shown = claims.astype(object).where(claims.notna(), "n/a")
+    better = "lower" if params.task == "language_modeling" else "higher"
+    notes = [
+        f"delta_{metric}: mean {label} of `variant` minus that of `against` over "
+        f"{len(params.experiment['seeds'])} seed(s) ({better} is better); delta_ci95: 95% "
+        "Welch interval of that difference with seeds as samples; seed_std: the larger of the "
+        "two variants' seed standard deviations, the noise the effect is measured against.",
+        "p: the paired test of the results table (pooled paired bootstrap over examples for "
+        "BLEU and accuracy, Welch's t-test over seeds for perplexity).",
+        f"verdict: `better`/`worse` when p < {ALPHA} and the interval excludes 0; else `no "
+        "difference shown` (with one seed: `undecided`).",
+        "budget: `equal steps` compares with the reference trained for the same number of "
+        "updates (the paper's setting); `equal compute` with a baseline trained longer, for "
+        "about the same training wall time (wall_ratio = variant / against).",
+        "paper_delta: the paper's difference of the same variant from its baseline, on "
+        "paper_dataset (workflow/paper_reference.yaml, labelled with its source there); a "
+        "direction to compare with, not the same data or scale.",
+    ]
+    return (
+        f"# Claims: {TITLES[params.task].lower()}, {params.data.dataset} (experiment "
+        f"`{params.experiment['name']}`)\n\n"
+        "Generated by `workflow/scripts/tables.py` from the pipeline's runs; do not edit.\n\n"
+        f"{shown.to_markdown(index=False)}\n\n" + "".join(f"- {n}\n" for n in notes)
     )

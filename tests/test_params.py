@@ -103,7 +103,13 @@ BAD = [
     ("eval.splits", ["train"], "eval.splits must list valid and/or test"),
     ("attention.seeds", [7], "attention.seeds has 7, which is not in experiment.seeds"),
     ("eval", DELETE, "missing section 'eval'"),
-]
+    ("eval.extra_test", ["newstest2015"], "eval.extra_test: unknown dataset 'newstest2015'; known datasets:"),
+    ("eval.extra_test", ["newstest2014_de_en"] * 2, "eval.extra_test lists a test set twice"),
+    ("eval.extra_test", "newstest2014_de_en", "eval.extra_test must be list, got 'newstest2014_de_en'"),
+    ("experiment.equal_compute", {"mem4": "baseline_x2"}, "experiment.equal_compute names 'baseline_x2', which is not in experiment.variants"),
+    ("experiment.equal_compute", {"mem4": "mem4"}, "experiment.equal_compute pairs 'mem4' with itself"),
+    ("experiment.equal_compute", ["mem4"], "experiment.equal_compute must be dict, got ['mem4']"),
+]  # fmt: skip
 
 LM_PARAMS = {
     **TINY_PARAMS,
@@ -135,7 +141,7 @@ def mutate_doc(doc: dict, path: str, value) -> dict:
 
 BAD_BY_TASK = [
     (LM_PARAMS, "train.label_smoothing", 0.1, "train.label_smoothing applies to translation only; set 0 for language_modeling"),
-    (LM_PARAMS, "eval.beam", 5, "unknown key eval.beam; allowed: splits, batch_size, bootstrap_resamples"),
+    (LM_PARAMS, "eval.beam", 5, "unknown key eval.beam; allowed: splits, batch_size, bootstrap_resamples, extra_test"),
     (LM_PARAMS, "variants.mem4.layout", "ctrl", "variants.mem4.layout ctrl is for translation; language_modeling offers none, prepend"),
     (LM_PARAMS, "variants.mem4", {"layout": "none", "mem_tokens": 0, "recurrent": True}, "variants.mem4: recurrent memory needs mem_tokens >= 1"),
     (LM_PARAMS, "model.size", "iwslt_de_en", "model.size must be one of base, tiny, big, wiki103 for language_modeling"),
@@ -143,6 +149,10 @@ BAD_BY_TASK = [
     (LM_PARAMS, "train.tokens_per_sample", 0, "train.tokens_per_sample must be > 0, got 0"),
     (GLUE_PARAMS, "eval.splits", ["test"], "eval.splits must list valid for classification"),
     (GLUE_PARAMS, "variants.mem4.recurrent", True, "variants.mem4.recurrent applies to language models only"),
+    (LM_PARAMS, "eval.extra_test", ["newstest2014_de_en"], "eval.extra_test: 'newstest2014_de_en' (mt de-en) does not match data.dataset 'wikitext2' (lm -)"),
+    (LM_PARAMS, "eval.extra_test", ["wikitext103"], "eval.extra_test: 'wikitext103' is a training dataset; name an evaluation-only entry (newstest2014_de_en, wikitext103_eval)"),
+    (LM_PARAMS, "data.dataset", "wikitext103_eval", "data.dataset 'wikitext103_eval' is a test set only (no training data); list it under eval.extra_test"),
+    (GLUE_PARAMS, "eval.extra_test", ["wikitext103_eval"], "does not match data.dataset 'glue_rte'"),
 ]  # fmt: skip
 
 

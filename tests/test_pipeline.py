@@ -28,18 +28,29 @@ from pipeline_helpers import (
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 EXP = TINY_PARAMS["experiment"]["name"]
-RESULTS = [f"results/{EXP}/{name}" for name in ("results.csv", "results.md", "memory_mass.csv",
-                                                "memory_mass.md", "README.md", "params.yaml")]  # fmt: skip
+RESULTS = [f"results/{EXP}/{name}" for name in ("results.csv", "results.md", "claims.csv",
+                                                "claims.md", "memory_mass.csv", "memory_mass.md",
+                                                "README.md", "params.yaml")]  # fmt: skip
 
 
 def digest(folder: Path, paths: list[str]) -> dict[str, str]:
     return {p: hashlib.sha256((folder / p).read_bytes()).hexdigest() for p in paths}
 
 
-def assert_results(ws: Path) -> pd.DataFrame:
+# The dvc workspace adds an out-of-domain test set and an equal-compute baseline (2x steps).
+DVC_PARAMS = copy.deepcopy(TINY_PARAMS)
+DVC_PARAMS["variants"]["baseline_x2"] = {"layout": "none", "mem_tokens": 0, "max_update": 60}
+DVC_PARAMS["experiment"].update(
+    variants=["baseline", "mem4", "baseline_x2"], equal_compute={"mem4": "baseline_x2"}
+)
+DVC_PARAMS["eval"]["extra_test"] = ["newstest2014_de_en"]
+
+
+def assert_results(ws: Path, variants: tuple[str, ...] = ("baseline", "mem4")) -> pd.DataFrame:
     """The tables exist, hold one row per variant, with real numbers from the runs."""
     table = pd.read_csv(ws / f"results/{EXP}/results.csv")
-    assert list(table["variant"]) == ["baseline", "mem4"]
+    table = table[table["split"] == "test"]
+    assert list(table["variant"]) == list(variants)
     assert table["bleu_mean"].between(0, 100).all()
     assert (table["params_total"].iloc[1] - table["params_total"].iloc[0]) == 4 * 32
     for variant in ("baseline", "mem4"):
@@ -55,13 +66,13 @@ def assert_results(ws: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def dvc_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ws = make_workspace(tmp_path_factory.mktemp("dvc"))
+    ws = make_workspace(tmp_path_factory.mktemp("dvc"), DVC_PARAMS)
     check(run_tool(["dvc", "repro"], ws))
     return ws
 
 
 def test_dvc_repro_runs_the_whole_dag_then_nothing(dvc_workspace: Path):
-    assert_results(dvc_workspace)
+    assert_results(dvc_workspace, ("baseline", "mem4", "baseline_x2"))
     start = time.perf_counter()
     again = check(run_tool(["dvc", "repro"], dvc_workspace))
     assert "Running stage" not in again.stdout
@@ -70,6 +81,65 @@ def test_dvc_repro_runs_the_whole_dag_then_nothing(dvc_workspace: Path):
     shown = check(run_tool(["dvc", "metrics", "show", "--json"], dvc_workspace))
     assert f"metrics/{EXP}/mem4/seed1/eval.json" in shown.stdout
     check(run_tool(["dvc", "plots", "show", "--json"], dvc_workspace))
+
+
+def run_files(ws: Path, variant: str) -> tuple[dict, dict]:
+    folder = ws / f"metrics/{EXP}/{variant}/seed1"
+    return tuple(json.loads((folder / f"{n}.json").read_text()) for n in ("train", "eval"))
+
+
+def test_out_of_domain_test_set_and_equal_compute_pairing(dvc_workspace: Path):
+    ws = dvc_workspace
+    stats = json.loads((ws / "data/extra/multi30k_de_en/stats.json").read_text())
+    news = stats["sets"]["newstest2014"]
+    assert news["source"] == "newstest2014_de_en" and news["lines"] == 3003
+    assert news["unk_percent"] < 1.0, "the joint BPE reads news text with almost no <unk>"
+    refs = (ws / "data/extra/multi30k_de_en/newstest2014/test.ref.en").read_text().splitlines()
+    assert refs[0] == "Gutach: Increased safety for pedestrians"  # sacrebleu's wmt14 ref line 1
+    runs = {v: run_files(ws, v) for v in DVC_PARAMS["experiment"]["variants"]}
+    for variant, (train, scores) in runs.items():
+        assert scores["newstest2014"]["sentences"] == 3003
+        hyps = ws / f"metrics/{EXP}/{variant}/seed1/outputs/hyps.newstest2014.txt"
+        assert len(hyps.read_text().splitlines()) == 3003
+        assert train["updates"] == (60 if variant == "baseline_x2" else 30)
+    table = pd.read_csv(ws / f"results/{EXP}/results.csv").set_index(["split", "variant"])
+    assert set(table.index.get_level_values("split")) == {"test", "newstest2014"}
+    for split in ("test", "newstest2014"):
+        mem4 = table.loc[(split, "mem4")]
+        bleu = {v: runs[v][1][split]["bleu"] for v in runs}
+        assert mem4["compute_reference"] == "baseline_x2"
+        assert mem4["delta_vs_compute_reference"] == round(bleu["mem4"] - bleu["baseline_x2"], 2)
+        assert mem4["delta_vs_reference"] == round(bleu["mem4"] - bleu["baseline"], 2)
+        wall = runs["mem4"][0]["train_wall_s"] / runs["baseline_x2"][0]["train_wall_s"]
+        assert mem4["wall_ratio_vs_compute_reference"] == round(wall, 2)
+        assert 0 < mem4["p_vs_compute_reference"] <= 1
+    claims = pd.read_csv(ws / f"results/{EXP}/claims.csv")
+    pairs = set(
+        claims[["split", "variant", "against", "budget"]].itertuples(index=False, name=None)
+    )
+    assert pairs == {
+        (split, "mem4", against, budget)
+        for split in ("test", "newstest2014")
+        for against, budget in (("baseline", "equal steps"), ("baseline_x2", "equal compute"))
+    }
+    assert set(claims["verdict"]) == {"undecided (1 seed)"}
+    assert "p < 0.05 and the interval excludes 0" in (ws / f"results/{EXP}/claims.md").read_text()
+
+
+def test_replication_report_is_written_from_the_claims_table(dvc_workspace: Path):
+    from memtr.replication import Claim, report
+
+    claims = pd.read_csv(dvc_workspace / f"results/{EXP}/claims.csv")
+    text = report(dvc_workspace / "results", (Claim(1, EXP, "memory helps"),))
+    assert "3 training runs" in text and "30 updates (equal-steps budget), 1 seed(s)" in text
+    for _, row in claims.iterrows():
+        line = next(
+            x for x in text.splitlines()
+            if x.startswith(f"| {row['split']} | `mem4` | `{row['against']}` ({row['budget']}")
+        )  # fmt: skip
+        assert f"{row['delta_bleu']:+.2f}" in line and f"{row['p']:.4f}" in line
+        assert f"**{row['verdict']}**" in line
+    assert "- equal steps: 2 comparisons: 2 undecided (1 seed)." in text
 
 
 BAD_PARAMS = [

@@ -39,7 +39,8 @@ def lm_params() -> dict:
     doc["variants"]["mem4_rec"] = {"layout": "prepend", "mem_tokens": 4, "recurrent": True}
     doc["experiment"].update(name="tiny_lm", variants=["baseline", "mem4_rec"])
     doc["train"].update(TASK_TRAIN, max_tokens=1024)
-    doc["eval"] = {"splits": ["test"], "batch_size": 16, "bootstrap_resamples": 100}
+    doc["eval"] = {"splits": ["test"], "batch_size": 16, "bootstrap_resamples": 100,
+                   "extra_test": ["wikitext103_eval"]}  # fmt: skip
     return doc
 
 
@@ -77,11 +78,29 @@ def test_lm_pipeline_scores_every_variant_on_the_same_tokens(lm_workspace):
         log = ws / f"metrics/tiny_lm/{variant}/seed1/outputs/eval_lm.test.log"
         assert "Perplexity" in log.read_text()
     table = pd.read_csv(ws / "results/tiny_lm/results.csv")
+    table = table[table["split"] == "test"]
     assert list(table["variant"]) == ["baseline", "mem4_rec"]
     assert list(table["recurrent"]) == [False, True]
     assert table["params_total"].iloc[1] - table["params_total"].iloc[0] == 4 * 32
     assert math.isnan(table["p_vs_reference"].iloc[1])  # one seed: no t-test
     assert "Language modelling: wikitext2" in (ws / "results/tiny_lm/results.md").read_text()
+
+
+def test_lm_wikitext103_eval_sets_read_as_wikitext2_tokens(lm_workspace):
+    """WikiText-103's valid/test are WikiText-2's articles; through WikiText-2's dictionary
+    the words WikiText-103 keeps become the <unk> that WikiText-2 writes: same tokens, so the
+    same perplexity to the last digit, for every model."""
+    ws = lm_workspace
+    stats = json.loads((ws / "data/extra/wikitext2/stats.json").read_text())["sets"]
+    assert set(stats) == {"wikitext103_valid", "wikitext103_test"}
+    assert stats["wikitext103_test"]["tokens"] == 245_569  # WikiText-103's published count
+    assert stats["wikitext103_test"]["same_tokens_as"] == "test"
+    assert stats["wikitext103_valid"]["same_tokens_as"] == "valid"
+    assert 4.0 < stats["wikitext103_test"]["unk_percent"] < 6.0  # words outside WikiText-2
+    for variant in ("baseline", "mem4_rec"):
+        scores = json.loads((ws / f"metrics/tiny_lm/{variant}/seed1/eval.json").read_text())
+        assert scores["wikitext103_test"] == scores["test"]
+        assert scores["wikitext103_valid"]["tokens"] == 217_646  # published count, line ends in
 
 
 def test_lm_attention_is_measured_for_memory_models_only(lm_workspace):

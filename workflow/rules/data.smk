@@ -59,3 +59,19 @@ rule binarize:
     shell:
         "python workflow/scripts/binarize.py --params params.yaml --prep {input.prep} --out {output}"
         " --workers {threads} > {log} 2>&1"
+
+
+rule extra_test:
+    input:
+        prep=PREP,
+        data=BIN,
+        script="workflow/scripts/extra_test.py",
+    output:
+        directory(EXTRA),
+    log:
+        "logs/extra_test.log",
+    conda:
+        ENV
+    shell:
+        "python workflow/scripts/extra_test.py --params params.yaml --prep {input.prep}"
+        " --bin {input.data} --out {output} > {log} 2>&1"

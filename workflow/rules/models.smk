@@ -29,6 +29,7 @@ rule evaluate:
         model=f"{RUNS}/{{variant}}/seed{{seed}}/model.pt",
         data=BIN,
         prep=PREP,
+        extra=EXTRA,
         script="workflow/scripts/evaluate.py",
     output:
         outputs=directory(f"{METRICS}/{{variant}}/seed{{seed}}/outputs"),
@@ -43,4 +44,4 @@ rule evaluate:
     shell:
         "python workflow/scripts/evaluate.py --params params.yaml --variant {wildcards.variant}"
         " --seed {wildcards.seed} --model {input.model} --data {input.data} --prep {input.prep}"
-        " --metrics {params.metrics} > {log} 2>&1"
+        " --extra {input.extra} --metrics {params.metrics} > {log} 2>&1"

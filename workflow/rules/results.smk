@@ -32,6 +32,7 @@ rule tables:
         "workflow/scripts/tables.py",
         "workflow/paper_reference.yaml",
         prep=PREP,
+        extra=EXTRA,
     output:
         TABLES,
     log:
@@ -43,5 +44,6 @@ rule tables:
         results=lambda w, output: os.path.dirname(output[0]),
     shell:
         "python workflow/scripts/tables.py --params params.yaml --metrics {params.metrics}"
-        " --prep {input.prep} --attention {params.results}/attention --out {params.results}"
+        " --prep {input.prep} --extra {input.extra} --attention {params.results}/attention"
+        " --out {params.results}"
         " > {log} 2>&1"

@@ -2,8 +2,9 @@
 
     python workflow/scripts/evaluate.py --variant mem10 --seed 1 [--params params.yaml]
         --model runs/<exp>/mem10/seed1/model.pt --data data/bin/<dataset>
-        --prep data/prep/<dataset> --metrics metrics/<exp>/mem10/seed1
+        --prep data/prep/<dataset> [--extra data/extra/<dataset>] --metrics metrics/<exp>/mem10/seed1
 
+Scores eval.splits, then every extra test set of eval.extra_test (label e.g. newstest2014).
 Writes <metrics>/eval.json and per-example outputs in <metrics>/outputs/:
 - translation: beam search, sacrebleu BLEU/chrF with signatures; ``hyps.<split>.txt``
   (detokenized hypotheses, for the tables stage's paired bootstrap);
@@ -19,34 +20,37 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.evaluation import accuracy, classify, eval_lm, generate, read_lines, score
+from memtr.extra_test import eval_location
 from memtr.params import Params, load_params, variant_and_seed
 from memtr.registry import get_dataset
 
 
-def evaluate_translation(params: Params, args: argparse.Namespace, split: str) -> dict:
+def evaluate_translation(params: Params, args: argparse.Namespace, label: str) -> dict:
     ev = params.eval
-    refs = read_lines(args.prep / f"{split}.ref.{get_dataset(params.data.dataset).tgt}")
-    hyps = generate(args.model, args.data, split, ev, bpe=True, threads=params.train["threads"])
-    outputs = args.metrics / "outputs" / f"hyps.{split}.txt"
+    data, split, prep = eval_location(label, args.data, args.prep, args.extra)
+    refs = read_lines(prep / f"{split}.ref.{get_dataset(params.data.dataset).tgt}")
+    hyps = generate(args.model, data, split, ev, bpe=True, threads=params.train["threads"])
+    outputs = args.metrics / "outputs" / f"hyps.{label}.txt"
     outputs.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
     result = score(hyps, refs, ev["sacrebleu_tokenize"])
-    print(f"{args.variant} seed {args.seed} {split}: BLEU {result['bleu']} chrF {result['chrf']}")
+    print(f"{args.variant} seed {args.seed} {label}: BLEU {result['bleu']} chrF {result['chrf']}")
     return result
 
 
-def evaluate_lm(params: Params, args: argparse.Namespace, split: str) -> dict:
-    log = args.metrics / "outputs" / f"eval_lm.{split}.log"
-    result = eval_lm(args.model, args.data, split, params, log)
-    print(f"{args.variant} seed {args.seed} {split}: perplexity {result['ppl']}")
+def evaluate_lm(params: Params, args: argparse.Namespace, label: str) -> dict:
+    data, split, _ = eval_location(label, args.data, args.prep, args.extra)
+    log = args.metrics / "outputs" / f"eval_lm.{label}.log"
+    result = eval_lm(args.model, data, split, params, log)
+    print(f"{args.variant} seed {args.seed} {label}: perplexity {result['ppl']}")
     return result
 
 
-def evaluate_classification(params: Params, args: argparse.Namespace, split: str) -> dict:
-    pairs = classify(args.model, args.data, split, params.eval["batch_size"])
-    outputs = args.metrics / "outputs" / f"predictions.{split}.tsv"
+def evaluate_classification(params: Params, args: argparse.Namespace, label: str) -> dict:
+    pairs = classify(args.model, args.data, label, params.eval["batch_size"])
+    outputs = args.metrics / "outputs" / f"predictions.{label}.tsv"
     outputs.write_text("".join(f"{p}\t{g}\n" for p, g in pairs), encoding="utf-8")
     result = {"accuracy": accuracy(pairs), "examples": len(pairs)}
-    print(f"{args.variant} seed {args.seed} {split}: accuracy {result['accuracy']}")
+    print(f"{args.variant} seed {args.seed} {label}: accuracy {result['accuracy']}")
     return result
 
 
@@ -64,8 +68,8 @@ def main(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"model not found: {args.model} (run the train stage first)")
     (args.metrics / "outputs").mkdir(parents=True, exist_ok=True)
     results = {"variant": args.variant, "seed": args.seed, "task": params.task}
-    for split in params.eval["splits"]:
-        results[split] = EVALUATORS[params.task](params, args, split)
+    for label in params.eval_labels():
+        results[label] = EVALUATORS[params.task](params, args, label)
     (args.metrics / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
@@ -77,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--prep", type=Path, required=True, help="prepared data (raw references)")
+    p.add_argument("--extra", type=Path, help="extra test sets (data/extra/<dataset>)")
     p.add_argument("--metrics", type=Path, required=True)
     p.add_argument("--quiet", action="store_true")
     return p

@@ -1,7 +1,8 @@
 """Tables stage: one experiment's results table (CSV + Markdown) and its README.
 
 python workflow/scripts/tables.py [--params params.yaml] --metrics metrics/<exp>
-    --prep data/prep/<dataset> --attention results/<exp>/attention --out results/<exp>
+    --prep data/prep/<dataset> [--extra data/extra/<dataset>] --attention results/<exp>/attention
+    --out results/<exp>
 """
 
 import argparse
@@ -13,7 +14,7 @@ import _bootstrap  # noqa: F401
 from memtr import stage
 from memtr.attention import write_comparison
 from memtr.params import load_params
-from memtr.tables import results_table, to_markdown
+from memtr.tables import Sources, build_tables, claims_markdown, to_markdown
 
 RESULTS_README = """# results/{name}/
 
@@ -26,6 +27,7 @@ is typed in by hand except the paper's reference numbers, which come from
 | file | produced by |
 |---|---|
 | `results.csv`, `results.md` | stage `tables` (`workflow/scripts/tables.py`) from `metrics/{name}/<variant>/seed<k>/{{train,eval}}.json` |
+| `claims.csv`, `claims.md` | stage `tables`: every variant against the reference (equal steps) and its equal-compute baseline: effect, 95% interval, p, seed noise, verdict |
 | `attention/<variant>_seed<k>/` | stage `attention` (`workflow/scripts/attention.py`): heatmaps, `attention.npz`, `memory_mass.{{csv,json}}` |
 | `memory_mass.csv`, `memory_mass.md` | stage `tables`, merging `attention/*/memory_mass.csv` of the experiment's models |
 | `params.yaml` | stage `tables`: the parameters these numbers come from |
@@ -34,10 +36,12 @@ is typed in by hand except the paper's reference numbers, which come from
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    table = results_table(params, args.metrics, args.prep)
+    table, claims = build_tables(params, Sources(args.metrics, args.prep, args.extra))
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "results.csv", index=False)
     (args.out / "results.md").write_text(to_markdown(table, params), encoding="utf-8")
+    claims.to_csv(args.out / "claims.csv", index=False)
+    (args.out / "claims.md").write_text(claims_markdown(claims, params), encoding="utf-8")
     readme = RESULTS_README.format(
         name=params.experiment["name"], task=params.task, dataset=params.data.dataset
     )
@@ -57,6 +61,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--metrics", type=Path, required=True, help="metrics/<exp>")
     p.add_argument("--prep", type=Path, required=True)
+    p.add_argument("--extra", type=Path, help="extra test sets (data/extra/<dataset>)")
     p.add_argument("--attention", type=Path, required=True, help="results/<exp>/attention")
     p.add_argument("--out", type=Path, required=True, help="results/<exp>")
     p.add_argument("--quiet", action="store_true")

@@ -1,0 +1,158 @@
+"""Extra (out-of-domain) test sets, ``eval.extra_test``: evaluation-only registry entries read
+through the experiment's own BPE model and dictionaries, so that a trained model sees them
+exactly as it sees its own test split.
+
+``data/extra/<dataset>/<label>/`` is a fairseq data folder with one split, ``test``:
+
+* translation: ``test.raw.<src>`` and the references ``test.ref.<tgt>`` (raw text, for
+  sacrebleu), the BPE-encoded ``test.<src>``/``test.<tgt>`` binarized with the training
+  dictionaries, and ``spm.model``;
+* language modelling: the tokens binarized with the training dictionary (words outside it
+  become ``<unk>``, as fairseq does for the model's own test split).
+
+``stats.json`` records per label the lines, tokens and the share of tokens replaced by
+``<unk>`` (from fairseq-preprocess's report), which says how far out of vocabulary a set is,
+and ``same_tokens_as`` when a set reads as exactly the tokens of one of the dataset's own
+splits: WikiText-103's valid/test are WikiText-2's articles, and through WikiText-2's
+dictionary their extra words become the ``<unk>`` that WikiText-2 already writes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import sentencepiece as spm
+
+from memtr.binarize import run_preprocess
+from memtr.dataconfig import ConfigError
+from memtr.download import fetch_dataset
+from memtr.prepare import encode_lines, seg_lines
+from memtr.registry import Dataset, get_dataset
+from memtr.textio import atomic_dir, atomic_write_text, check_aligned, read_lines, write_lines
+
+# fairseq-preprocess: "[de] path/test.de: 3003 sents, 91234 tokens, 1.23% replaced (by <unk>)"
+PREPROCESS_REPORT = re.compile(r"\] \S+: (\d+) sents, (\d+) tokens, ([\d.]+)% replaced")
+
+
+def check_extra_sets(train: Dataset, names: list[str]) -> None:
+    """Refuse extra test sets that the experiment's models cannot read (one-line error)."""
+    if len(set(names)) != len(names):
+        raise ConfigError("eval.extra_test lists a test set twice")
+    for name in names:
+        try:
+            extra = get_dataset(name)
+        except KeyError as exc:
+            raise ConfigError(f"eval.extra_test: {exc.args[0]}") from None
+        if not extra.eval_only:
+            raise ConfigError(
+                f"eval.extra_test: {name!r} is a training dataset; name an evaluation-only "
+                f"entry ({', '.join(evaluation_only_names())})"
+            )
+        if extra.kind != train.kind or (extra.src, extra.tgt) != (train.src, train.tgt):
+            raise ConfigError(
+                f"eval.extra_test: {name!r} ({extra.kind} {extra.src}-{extra.tgt}) does not match "
+                f"data.dataset {train.name!r} ({train.kind} {train.src}-{train.tgt})"
+            )
+
+
+def evaluation_only_names() -> list[str]:
+    """Registry names usable in ``eval.extra_test``."""
+    from memtr.registry import DATASETS
+
+    return sorted(name for name, ds in DATASETS.items() if ds.eval_only)
+
+
+def extra_labels(names: list[str]) -> list[str]:
+    """Labels of the test sets of ``names``, in order (e.g. ``newstest2014``)."""
+    return [label for name in names for label in get_dataset(name).eval_sets]
+
+
+def eval_location(label: str, data: Path, prep: Path, extra: Path | None) -> tuple[Path, str, Path]:
+    """(binarized folder, fairseq split, folder with the raw references) of an eval label.
+
+    ``valid``/``test`` are the dataset's own splits; any other label is an extra test set.
+    """
+    if label in ("valid", "test"):
+        return data, label, prep
+    if extra is None:
+        raise ConfigError(f"test set {label!r} needs the extra test sets folder (--extra)")
+    folder = extra / label
+    if not folder.is_dir():
+        raise FileNotFoundError(f"missing {folder}: run the extra_test stage first")
+    return folder, "test", folder
+
+
+def _preprocess_report(folder: Path) -> dict:
+    """Lines, tokens and the ``<unk>`` share of the first fairseq-preprocess report in ``folder``."""
+    found = PREPROCESS_REPORT.findall((folder / "preprocess.log").read_text(encoding="utf-8"))
+    (folder / "preprocess.log").unlink()  # timestamps: keep the output deterministic
+    lines, tokens, unk = found[0]  # translation: the source side
+    return {"lines": int(lines), "tokens": int(tokens), "unk_percent": float(unk)}
+
+
+def build_mt_set(label: str, files: tuple[str, str], raw: Path, prep: Path, bin_: Path,
+                 out: Path, train: Dataset) -> dict:  # fmt: skip
+    """One translation test set: raw text, references, BPE, binarized with ``bin_``'s dicts."""
+    src, tgt = train.src, train.tgt
+    out.mkdir()
+    sources = [raw / files[0], raw / files[1]]
+    texts = [list(seg_lines(p)) if p.suffix == ".sgm" else read_lines(p) for p in sources]
+    write_lines(out / f"test.raw.{src}", texts[0])
+    write_lines(out / f"test.ref.{tgt}", texts[1])
+    check_aligned(out / f"test.raw.{src}", out / f"test.ref.{tgt}")
+    sp = spm.SentencePieceProcessor(model_file=str(prep / "spm.model"))
+    for lang, lines in ((src, texts[0]), (tgt, texts[1])):
+        write_lines(out / f"test.{lang}", encode_lines(sp, lines))
+    run_preprocess(
+        [
+            "--source-lang", src, "--target-lang", tgt,
+            "--srcdict", str(bin_ / f"dict.{src}.txt"), "--tgtdict", str(bin_ / f"dict.{tgt}.txt"),
+            "--testpref", str(out / "test"), "--destdir", str(out), "--workers", "1",
+        ],
+        label,
+    )  # fmt: skip
+    shutil.copyfile(prep / "spm.model", out / "spm.model")
+    return _preprocess_report(out)
+
+
+def build_lm_set(label: str, file: str, raw: Path, bin_: Path, out: Path) -> dict:
+    """One language-modelling test set, binarized with the training dictionary."""
+    out.mkdir()
+    write_lines(out / "test.tokens", read_lines(raw / file))
+    run_preprocess(
+        [
+            "--only-source", "--srcdict", str(bin_ / "dict.txt"),
+            "--testpref", str(out / "test.tokens"), "--destdir", str(out), "--workers", "1",
+        ],
+        label,
+    )  # fmt: skip
+    (out / "test.tokens").unlink()
+    report = _preprocess_report(out)
+    for split in ("valid", "test"):  # e.g. WikiText-103's test read with WikiText-2's words
+        if (bin_ / f"{split}.bin").read_bytes() == (out / "test.bin").read_bytes():
+            report["same_tokens_as"] = split
+    return report
+
+
+def build_extra_sets(train: Dataset, names: list[str], prep: Path, bin_: Path, out: Path,
+                     cache: Path, mirror: str | None, progressbar: bool = True) -> dict:  # fmt: skip
+    """Download the sets of ``names`` and write ``out`` (replaced atomically); return stats."""
+    check_extra_sets(train, names)
+    stats: dict = {"dataset": train.name, "sets": {}}
+    with atomic_dir(Path(out)) as tmp:
+        for name in names:
+            extra = get_dataset(name)
+            raw = tmp / ".raw" / name
+            fetch_dataset(extra, raw, cache, mirror, progressbar)
+            for label, files in extra.eval_sets.items():
+                if train.kind == "lm":
+                    found = build_lm_set(label, files, raw, bin_, tmp / label)
+                else:
+                    found = build_mt_set(label, files, raw, prep, bin_, tmp / label, train)
+                stats["sets"][label] = {"source": name, **found}
+        shutil.rmtree(tmp / ".raw", ignore_errors=True)
+        atomic_write_text(tmp / "stats.json", json.dumps(stats, indent=2) + "\n")
+    return stats

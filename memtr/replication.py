@@ -1,0 +1,131 @@
+"""``results/REPLICATION.md``: the verdicts on the paper's claims, written from the generated
+tables of the replication experiments (``results/<experiment>/{results,claims}.csv``).
+
+Nothing here is typed in: every number is read from those tables, which the pipeline wrote,
+and the verdict of each comparison is the one of the claims table (see
+:func:`memtr.tables.verdict`). An experiment whose tables do not exist yet is reported as
+not run, so the report can be regenerated while a campaign is under way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from memtr.params import Params, load_params
+from memtr.tables import METRICS
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the paper's claims and the experiment that tests it at CPU scale."""
+
+    number: int
+    experiment: str
+    statement: str
+
+
+CLAIMS = (
+    Claim(1, "cpu_replication", "memory tokens improve machine translation (MemTransformer 10/20, "
+          "MemCtrl and MemCtrl-shared 20, MemBottleneck 10/20 vs the Transformer baseline)"),
+    Claim(2, "cpu_replication_lm", "memory tokens improve language modelling (memory LM with "
+          "10/20 tokens, with and without recurrent memory, vs the baseline LM)"),
+)  # fmt: skip
+
+
+def _number(value: float, digits: int = 2) -> str:
+    """A signed number, or n/a for a missing one (NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.{digits}f}"
+
+
+def compute_summary(folder: Path, params: Params) -> dict:
+    """Scale and cost of one experiment: model, budget, seeds, runs, total training time."""
+    table = pd.read_csv(folder / "results.csv")
+    first = table[table["split"] == table["split"].iloc[0]]
+    seeds = int(first["seeds"].iloc[0])
+    return {
+        "dataset": params.data.dataset,
+        "model": params.model["args"],
+        "updates": params.train["max_update"],
+        "seeds": seeds,
+        "runs": len(first) * seeds,
+        "train_hours": float((first["train_wall_s_mean"] * seeds).sum() / 3600),
+        "splits": list(dict.fromkeys(table["split"])),
+    }
+
+
+def comparison_line(row: pd.Series, metric: str) -> str:
+    """One comparison in words, with its numbers from the claims table."""
+    paper = row.get(f"paper_delta_{metric}")
+    paper_text = (
+        f"; paper: {_number(paper)} on {row['paper_dataset']}"
+        if isinstance(paper, float) and not math.isnan(paper)
+        else ""
+    )
+    return (
+        f"| {row['split']} | `{row['variant']}` | `{row['against']}` ({row['budget']}, "
+        f"wall ×{row['wall_ratio']:.2f}) | {_number(row[f'delta_{metric}'])} "
+        f"[{_number(row['delta_ci95_low'])}, {_number(row['delta_ci95_high'])}] | "
+        f"{row['seed_std']:.2f} | {row['p']:.4f} | **{row['verdict']}**{paper_text} |"
+    )
+
+
+def claim_section(claim: Claim, results: Path) -> str:
+    """The section of one claim: scale, every comparison, and the tally of verdicts."""
+    folder = results / claim.experiment
+    head = f"## Claim {claim.number}: {claim.statement}\n\n"
+    if not (folder / "claims.csv").is_file():
+        return head + (
+            f"Not run yet: `results/{claim.experiment}/claims.csv` does not exist (run the "
+            f"preset `{claim.experiment}`, see the README).\n"
+        )
+    params = load_params(folder / "params.yaml")
+    summary = compute_summary(folder, params)
+    claims = pd.read_csv(folder / "claims.csv")
+    metric, label, _ = METRICS[params.task]
+    better = "lower" if params.task == "language_modeling" else "higher"
+    lines = [
+        head,
+        f"Experiment `{claim.experiment}` on `{summary['dataset']}` "
+        f"(test sets: {', '.join(summary['splits'])}): model {summary['model']}, "
+        f"{summary['updates']} updates (equal-steps budget), {summary['seeds']} seed(s), "
+        f"{summary['runs']} training runs, {summary['train_hours']:.1f} h of training on "
+        "2 CPU cores in all.\n\n",
+        f"Δ = {label} of the variant minus that of the comparison ({better} is better), "
+        "mean over seeds, with its 95% interval over seeds; seed std: the noise it is "
+        "measured against.\n\n",
+        f"| test set | variant | against (budget, wall-time ratio) | Δ {label} [95% CI] | "
+        "seed std | p | verdict |\n|---|---|---|---|---|---|---|\n",
+        *(comparison_line(row, metric) + "\n" for _, row in claims.iterrows()),
+        "\n",
+    ]
+    for budget in ("equal steps", "equal compute"):
+        part = claims[claims["budget"] == budget]
+        if part.empty:
+            continue
+        tally = part["verdict"].value_counts().to_dict()
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
+        lines.append(f"- {budget}: {len(part)} comparisons: {counts}.\n")
+    return "".join(lines)
+
+
+def report(results: Path, claims: tuple[Claim, ...] = CLAIMS) -> str:
+    """The whole ``REPLICATION.md``."""
+    sections = "\n".join(claim_section(c, results) for c in claims)
+    return (
+        "# Replication of Memory Transformer's claims at CPU scale\n\n"
+        "Generated by `python workflow/scripts/replication_report.py` from the tables in "
+        "`results/<experiment>/` (themselves generated by the pipeline); do not edit. A "
+        "comparison is `better`/`worse` only when the paired test gives p < 0.05 *and* the 95% "
+        "interval over seeds excludes 0; otherwise the effect is not distinguishable from seed "
+        "noise at this scale (`no difference shown`). Each claim is tested twice: at equal "
+        "training steps (the paper's budget) and at equal compute (the baseline trained longer, "
+        "for about the memory model's training time). The paper's numbers are differences on "
+        "its own, larger setting (labelled with their source), a direction to compare with.\n\n"
+        f"{sections}"
+    )
