@@ -23,3 +23,27 @@ def test_an_experiment_without_tables_is_reported_as_not_run(tmp_path):
 def test_the_claims_name_the_replication_presets():
     presets = {p.stem for p in (REPO / "workflow" / "presets").glob("*.yaml")}
     assert {claim.experiment for claim in CLAIMS} <= presets
+
+
+def test_welch_interval_is_scipys():
+    from scipy import stats
+
+    from memtr.tables import welch_interval
+
+    a, b = [31.2, 32.0, 31.5], [30.1, 31.4, 30.2, 30.8]
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    low, high = welch_interval(a, b)
+    assert (round(low, 9), round(high, 9)) == (round(expected.low, 9), round(expected.high, 9))
+
+
+def test_a_verdict_needs_both_the_paired_test_and_the_seed_interval():
+    from memtr.tables import verdict
+
+    clear = {"delta": 1.0, "low": 0.4, "high": 1.6, "p": 0.001}
+    assert verdict(clear, 3, higher_is_better=True) == "better"
+    assert verdict(clear, 3, higher_is_better=False) == "worse"  # e.g. perplexity up by 1
+    seed_noise = {**clear, "low": -0.2}  # significant over sentences, not over seeds
+    assert verdict(seed_noise, 3, higher_is_better=True) == "no difference shown"
+    weak = {**clear, "p": 0.2}
+    assert verdict(weak, 3, higher_is_better=True) == "no difference shown"
+    assert verdict(clear, 1, higher_is_better=True) == "undecided (1 seed)"
