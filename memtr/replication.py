@@ -110,8 +110,34 @@ def claim_section(claim: Claim, results: Path) -> str:
             continue
         tally = part["verdict"].value_counts().to_dict()
         counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
-        lines.append(f"- {budget}: {len(part)} comparisons: {counts}.\n")
+        within = int((part[f"delta_{metric}"].abs() < part["seed_std"]).sum())
+        lines.append(
+            f"- {budget}: {len(part)} comparisons: {counts}; {within} of them with an effect "
+            "smaller than the seed std.\n"
+        )
+    lines += reference_lines(folder, params, metric, label)
     return "".join(lines)
+
+
+FLOOR = {"bleu": 5.0}  # below this the reference's score is near the floor of the metric
+
+
+def reference_lines(folder: Path, params: Params, metric: str, label: str) -> list[str]:
+    """The reference's own score per test set, flagging a score near the metric's floor."""
+    table = pd.read_csv(folder / "results.csv")
+    reference = table[table["variant"] == params.experiment["reference"]]
+    lines = []
+    for _, row in reference.iterrows():
+        mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+        spread = "" if math.isnan(std) else f" ± {std:.2f} (seed std)"
+        floor = FLOOR.get(metric)
+        note = (
+            "; near the floor of the metric: differences here say little"
+            if floor is not None and mean < floor
+            else ""
+        )
+        lines.append(f"- `{row['variant']}` on {row['split']}: {label} {mean:.2f}{spread}{note}.\n")
+    return lines
 
 
 def report(results: Path, claims: tuple[Claim, ...] = CLAIMS) -> str:
