@@ -288,11 +288,30 @@ def claims_table(params: Params, runs: dict, compared: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_tables(params: Params, src: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The results table and the claims table of one experiment."""
+def runs_table(params: Params, runs: dict) -> pd.DataFrame:
+    """One row per training run: its budget, cost and score on every test set."""
+    metric, _, _ = METRICS[params.task]
+    rows = []
+    for variant, per_seed_runs in runs.items():
+        for seed, (train, scores) in zip(params.experiment["seeds"], per_seed_runs, strict=True):
+            rows.append({
+                "variant": variant, "seed": seed, "updates": train["updates"],
+                "train_wall_s": train["train_wall_s"], "resumed": train.get("resumed", False),
+                "params_total": train["params"]["total"],
+                **{f"{metric}_{label}": scores[label][metric] for label in params.eval_labels()},
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def build_tables(params: Params, src: Sources) -> tuple[pd.DataFrame, ...]:
+    """The results, claims and per-run tables of one experiment."""
     runs = load_runs(params, src.metrics)
     compared = compare_all(params, src, runs)
-    return results_table(params, src, runs, compared), claims_table(params, runs, compared)
+    return (
+        results_table(params, src, runs, compared),
+        claims_table(params, runs, compared),
+        runs_table(params, runs),
+    )
 
 
 TITLES = {

@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 EXP = TINY_PARAMS["experiment"]["name"]
 RESULTS = [f"results/{EXP}/{name}" for name in ("results.csv", "results.md", "claims.csv",
-                                                "claims.md", "memory_mass.csv", "memory_mass.md",
-                                                "README.md", "params.yaml")]  # fmt: skip
+                                                "claims.md", "runs.csv", "memory_mass.csv",
+                                                "memory_mass.md", "README.md", "params.yaml")]  # fmt: skip
 
 
 def digest(folder: Path, paths: list[str]) -> dict[str, str]:
@@ -123,6 +123,10 @@ def test_out_of_domain_test_set_and_equal_compute_pairing(dvc_workspace: Path):
         for against, budget in (("baseline", "equal steps"), ("baseline_x2", "equal compute"))
     }
     assert set(claims["verdict"]) == {"undecided (1 seed)"}
+    per_run = pd.read_csv(ws / f"results/{EXP}/runs.csv").set_index("variant")
+    for variant, (train, scores) in runs.items():
+        assert per_run.loc[variant, "train_wall_s"] == train["train_wall_s"]
+        assert per_run.loc[variant, "bleu_newstest2014"] == scores["newstest2014"]["bleu"]
     assert "p < 0.05 and the interval excludes 0" in (ws / f"results/{EXP}/claims.md").read_text()
 
 

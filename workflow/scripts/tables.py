@@ -27,6 +27,7 @@ is typed in by hand except the paper's reference numbers, which come from
 | file | produced by |
 |---|---|
 | `results.csv`, `results.md` | stage `tables` (`workflow/scripts/tables.py`) from `metrics/{name}/<variant>/seed<k>/{{train,eval}}.json` |
+| `runs.csv` | stage `tables`: one row per training run (variant, seed, updates, training wall time, whether it resumed from a checkpoint, parameters, score per test set) |
 | `claims.csv`, `claims.md` | stage `tables`: every variant against the reference (equal steps) and its equal-compute baseline: effect, 95% interval, p, seed noise, verdict |
 | `attention/<variant>_seed<k>/` | stage `attention` (`workflow/scripts/attention.py`): heatmaps, `attention.npz`, `memory_mass.{{csv,json}}` |
 | `memory_mass.csv`, `memory_mass.md` | stage `tables`, merging `attention/*/memory_mass.csv` of the experiment's models |
@@ -36,11 +37,12 @@ is typed in by hand except the paper's reference numbers, which come from
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    table, claims = build_tables(params, Sources(args.metrics, args.prep, args.extra))
+    table, claims, runs = build_tables(params, Sources(args.metrics, args.prep, args.extra))
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "results.csv", index=False)
     (args.out / "results.md").write_text(to_markdown(table, params), encoding="utf-8")
     claims.to_csv(args.out / "claims.csv", index=False)
+    runs.to_csv(args.out / "runs.csv", index=False)
     (args.out / "claims.md").write_text(claims_markdown(claims, params), encoding="utf-8")
     readme = RESULTS_README.format(
         name=params.experiment["name"], task=params.task, dataset=params.data.dataset
