@@ -27,7 +27,7 @@ is typed in by hand except the paper's reference numbers, which come from
 | file | produced by |
 |---|---|
 | `results.csv`, `results.md` | stage `tables` (`workflow/scripts/tables.py`) from `metrics/{name}/<variant>/seed<k>/{{train,eval}}.json` |
-| `runs.csv` | stage `tables`: one row per training run (variant, seed, updates, training wall time, whether it resumed from a checkpoint, parameters, score per test set) |
+| `runs.csv` | stage `tables`: one row per training run (variant, seed, updates, training wall time, whether it resumed from a checkpoint: then `train_wall_s` counts the last attempt only, parameters, score per test set) |
 | `claims.csv`, `claims.md` | stage `tables`: every variant against the reference (equal steps) and its equal-compute baseline: effect, 95% interval, p, seed noise, verdict |
 | `attention/<variant>_seed<k>/` | stage `attention` (`workflow/scripts/attention.py`): heatmaps, `attention.npz`, `memory_mass.{{csv,json}}` |
 | `memory_mass.csv`, `memory_mass.md` | stage `tables`, merging `attention/*/memory_mass.csv` of the experiment's models |
