@@ -32,9 +32,13 @@ def test_every_dataset_of_the_issue_is_registered():
 def test_entry_is_consistent(name):
     ds = DATASETS[name]
     assert ds.kind in PREPARERS
-    if ds.kind == "mt":
-        assert name in ASSEMBLERS and (ds.src, ds.tgt) == ("de", "en")
     names = [raw.name for raw in ds.files]
+    if ds.eval_only:  # read by the extra_test stage: every file of its sets is a raw file
+        assert ds.eval_sets and not ds.options.get("splits")
+        for files in ds.eval_sets.values():
+            assert set([files] if isinstance(files, str) else files) <= set(names)
+    elif ds.kind == "mt":
+        assert name in ASSEMBLERS and (ds.src, ds.tgt) == ("de", "en")
     assert len(names) == len(set(names))
     assert len({raw.mirror for raw in ds.files}) == len(ds.files)
     if ds.kind != "synthetic":
