@@ -1,0 +1,107 @@
+"""The committed evidence is what the pipeline wrote: results/ agrees with metrics/ and with the
+DVC lock that recorded the runs (results/<e>/dvc.lock for a campaign, ./dvc.lock for the
+experiment of the committed params.yaml)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.parent.name for p in (REPO / "results").glob("*/params.yaml"))
+
+
+def lock_of(experiment: str) -> Path:
+    """The DVC lock that recorded this experiment's runs."""
+    own = REPO / "results" / experiment / "dvc.lock"
+    if own.is_file():
+        return own
+    current = yaml.safe_load((REPO / "params.yaml").read_text())["experiment"]["name"]
+    assert current == experiment, f"results/{experiment}/ has no dvc.lock beside it"
+    return REPO / "dvc.lock"
+
+
+def recorded_outs(experiment: str) -> list[dict]:
+    """Every output the lock records under metrics/<e>/ or results/<e>/."""
+    stages = yaml.safe_load(lock_of(experiment).read_text())["stages"].values()
+    prefixes = (f"metrics/{experiment}/", f"results/{experiment}/")
+    return [o for s in stages for o in s.get("outs", []) if o["path"].startswith(prefixes)]
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_there_are_committed_experiments():
+    assert "demo" in EXPERIMENTS
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_committed_outputs_match_the_dvc_lock(experiment):
+    outs = recorded_outs(experiment)
+    files = [o for o in outs if not o["md5"].endswith(".dir")]
+    assert files, f"the lock of {experiment} records no file under metrics/ or results/"
+    for out in files:
+        path = REPO / out["path"]
+        assert path.is_file(), f"{out['path']} is in the lock but not committed"
+        assert md5(path) == out["md5"], f"{out['path']} differs from the run the lock recorded"
+    for out in (o for o in outs if o["md5"].endswith(".dir")):
+        folder = REPO / out["path"]
+        count = sum(1 for p in folder.rglob("*") if p.is_file())
+        assert count == out["nfiles"], (
+            f"{out['path']}: {count} files, the lock says {out['nfiles']}"
+        )
+
+
+def runs_from_metrics(experiment: str) -> pd.DataFrame:
+    """One row per (variant, seed, test set, metric) from the per-run JSON files."""
+    rows = []
+    for eval_json in sorted((REPO / "metrics" / experiment).glob("*/seed*/eval.json")):
+        scores = json.loads(eval_json.read_text())
+        train = json.loads((eval_json.parent / "train.json").read_text())
+        for label, values in scores.items():
+            if not isinstance(values, dict):
+                continue
+            for metric, value in values.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    rows.append({
+                        "variant": scores["variant"], "seed": scores["seed"], "split": label,
+                        "metric": metric, "value": value, "updates": train["updates"],
+                        "train_wall_s": train["train_wall_s"],
+                    })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_runs_table_is_the_per_run_json(experiment):
+    runs = pd.read_csv(REPO / "results" / experiment / "runs.csv")
+    measured = runs_from_metrics(experiment).set_index(["variant", "seed", "split", "metric"])
+    score_columns = [c for c in runs.columns if c.split("_", 1)[0] in {"bleu", "ppl", "accuracy"}]
+    assert score_columns, f"runs.csv of {experiment} has no score column"
+    for _, row in runs.iterrows():
+        for column in score_columns:
+            metric, split = column.split("_", 1)
+            expected = measured.loc[(row["variant"], row["seed"], split, metric), "value"]
+            assert row[column] == pytest.approx(expected, abs=1e-6), (row["variant"], column)
+        train = measured.loc[(row["variant"], row["seed"])].iloc[0]
+        assert row["train_wall_s"] == pytest.approx(train["train_wall_s"])
+        assert row["updates"] == train["updates"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_results_means_are_the_means_over_seeds(experiment):
+    params = yaml.safe_load((REPO / "results" / experiment / "params.yaml").read_text())
+    seeds = params["experiment"]["seeds"]
+    table = pd.read_csv(REPO / "results" / experiment / "results.csv")
+    measured = runs_from_metrics(experiment)
+    metric = next(c[: -len("_mean")] for c in table.columns if c.endswith("_mean"))
+    for _, row in table.iterrows():
+        values = measured[
+            (measured.variant == row["variant"]) & (measured.split == row["split"])
+            & (measured.metric == metric)
+        ]["value"]  # fmt: skip
+        assert len(values) == len(seeds) == row["seeds"], (row["variant"], row["split"])
+        assert row[f"{metric}_mean"] == pytest.approx(values.mean(), abs=0.0051)
