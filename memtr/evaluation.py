@@ -7,7 +7,6 @@ keeps, so the scores are comparable with published sacrebleu numbers.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import sacrebleu
 
-from memtr.training import PLUGIN_DIR, device_args
+from memtr.training import PLUGIN_DIR, device_args, thread_env
 
 HYPOTHESIS = re.compile(r"^D-(\d+)\t\S+\t(.*)$", re.M)
 
@@ -36,8 +35,7 @@ def generate(
         *(["--post-process", "sentencepiece"] if bpe else []),
         *device_args(),
     ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    proc = subprocess.run(command, capture_output=True, text=True, env=thread_env(threads))
     if proc.returncode != 0:
         raise RuntimeError(f"fairseq-generate failed: {proc.stderr.strip().splitlines()[-1]}")
     hyps = {int(i): text for i, text in HYPOTHESIS.findall(proc.stdout)}
@@ -102,8 +100,8 @@ def eval_lm_command(checkpoint: Path, data: Path, split: str, params) -> list[st
 
 def eval_lm(checkpoint: Path, data: Path, split: str, params, log_path: Path) -> dict:
     """Perplexity of a language model on ``split``; fairseq's log is kept at ``log_path``."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(params.train["threads"])}
     command = eval_lm_command(checkpoint, data, split, params)
+    env = thread_env(params.train["threads"])
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
     log_path.write_text(proc.stdout + proc.stderr, encoding="utf-8")
     result = EVAL_LM_RESULT.search(proc.stdout + proc.stderr)

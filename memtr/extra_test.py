@@ -70,26 +70,36 @@ def extra_labels(names: list[str]) -> list[str]:
     return [label for name in names for label in get_dataset(name).eval_sets]
 
 
-def eval_location(label: str, data: Path, prep: Path, extra: Path | None) -> tuple[Path, str, Path]:
-    """(binarized folder, fairseq split, folder with the raw references) of an eval label.
-
-    ``valid``/``test`` are the dataset's own splits; any other label is an extra test set.
-    """
-    if label in ("valid", "test"):
-        return data, label, prep
+def extra_set_folder(label: str, extra: Path | None) -> Path:
+    """The folder the extra_test stage wrote for test set ``label``."""
     if extra is None:
         raise ConfigError(f"test set {label!r} needs the extra test sets folder (--extra)")
     folder = extra / label
     if not folder.is_dir():
         raise FileNotFoundError(f"missing {folder}: run the extra_test stage first")
-    return folder, "test", folder
+    return folder
 
 
-def _preprocess_report(folder: Path) -> dict:
-    """Lines, tokens and the ``<unk>`` share of the first fairseq-preprocess report in ``folder``."""
-    found = PREPROCESS_REPORT.findall((folder / "preprocess.log").read_text(encoding="utf-8"))
-    (folder / "preprocess.log").unlink()  # timestamps: keep the output deterministic
-    lines, tokens, unk = found[0]  # translation: the source side
+def eval_location(label: str, data: Path, extra: Path | None) -> tuple[Path, str]:
+    """(binarized folder, fairseq split) of an eval label.
+
+    ``valid``/``test`` are the dataset's own splits; any other label is an extra test set.
+    """
+    if label in ("valid", "test"):
+        return data, label
+    return extra_set_folder(label, extra), "test"
+
+
+def reference_file(label: str, prep: Path, extra: Path | None, lang: str) -> Path:
+    """The raw (detokenized) references in ``lang`` of an eval label."""
+    if label in ("valid", "test"):
+        return prep / f"{label}.ref.{lang}"
+    return extra_set_folder(label, extra) / f"test.ref.{lang}"
+
+
+def preprocess_report(log: Path) -> dict:
+    """Lines, tokens and the ``<unk>`` share of the first report in a fairseq-preprocess log."""
+    lines, tokens, unk = PREPROCESS_REPORT.findall(log.read_text(encoding="utf-8"))[0]
     return {"lines": int(lines), "tokens": int(tokens), "unk_percent": float(unk)}
 
 
@@ -115,7 +125,9 @@ def build_mt_set(label: str, files: tuple[str, str], raw: Path, prep: Path, bin_
         label,
     )  # fmt: skip
     shutil.copyfile(prep / "spm.model", out / "spm.model")
-    return _preprocess_report(out)
+    report = preprocess_report(out / "preprocess.log")  # translation: the source side
+    (out / "preprocess.log").unlink()  # timestamps: keep the output deterministic
+    return report
 
 
 def build_lm_set(label: str, file: str, raw: Path, bin_: Path, out: Path) -> dict:
@@ -130,7 +142,8 @@ def build_lm_set(label: str, file: str, raw: Path, bin_: Path, out: Path) -> dic
         label,
     )  # fmt: skip
     (out / "test.tokens").unlink()
-    report = _preprocess_report(out)
+    report = preprocess_report(out / "preprocess.log")
+    (out / "preprocess.log").unlink()  # timestamps: keep the output deterministic
     for split in ("valid", "test"):  # e.g. WikiText-103's test read with WikiText-2's words
         if (bin_ / f"{split}.bin").read_bytes() == (out / "test.bin").read_bytes():
             report["same_tokens_as"] = split

@@ -14,7 +14,7 @@ import yaml
 from scipy import stats
 
 from memtr.evaluation import paired_bootstrap, paired_bootstrap_accuracy, read_lines
-from memtr.extra_test import eval_location
+from memtr.extra_test import reference_file
 from memtr.params import Params
 from memtr.registry import get_dataset
 
@@ -91,9 +91,8 @@ def pooled_p_value(params: Params, src: Sources, variant: str, against: str, lab
     """
     ev, seeds = params.eval, params.experiment["seeds"]
     if params.task == "translation":
-        _, split, folder = eval_location(label, src.prep, src.prep, src.extra)
         tgt = get_dataset(params.data.dataset).tgt
-        refs = read_lines(folder / f"{split}.ref.{tgt}") * len(seeds)
+        refs = read_lines(reference_file(label, src.prep, src.extra, tgt)) * len(seeds)
         name = f"hyps.{label}.txt"
         system, other = (outputs_of(params, src.metrics, v, name) for v in (variant, against))
         return paired_bootstrap(
@@ -128,32 +127,32 @@ def wall_mean(runs: list[tuple[dict, dict]]) -> float:
 
 def comparison(params: Params, src: Sources, runs: dict, variant: str, against: str,
                label: str) -> dict:  # fmt: skip
-    """Difference of means, its 95% Welch interval over seeds, the paired p-value and the
-    ratio of training wall time of ``variant`` against ``against`` on ``label``."""
+    """:func:`seed_difference` of ``variant`` against ``against`` on ``label``, with the
+    paired p-value and the ratio of their training wall times."""
     metric, _, _ = METRICS[params.task]
     a, b = per_seed(runs[variant], label, metric), per_seed(runs[against], label, metric)
-    delta = sum(a) / len(a) - sum(b) / len(b)
-    low = high = math.nan
-    if len(a) >= 2:
-        low, high = welch_interval(a, b)
     return {
-        "delta": delta, "low": low, "high": high,
+        **seed_difference(a, b),
         "p": p_value(params, src, variant, against, label, a, b),
         "wall_ratio": wall_mean(runs[variant]) / wall_mean(runs[against]),
-        "noise": max(mean_std_ci(a)[1], mean_std_ci(b)[1]),
-    }  # fmt: skip
+    }
 
 
-def welch_interval(a: list[float], b: list[float]) -> tuple[float, float]:
-    """95% Welch-Satterthwaite interval of mean(a) - mean(b) (seeds as samples)."""
-    va, vb = (mean_std_ci(x)[1] ** 2 / len(x) for x in (a, b))
-    se = math.sqrt(va + vb)
-    delta = sum(a) / len(a) - sum(b) / len(b)
-    if se == 0:
-        return delta, delta
-    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = stats.t.ppf(0.975, dof) * se
-    return delta - half, delta + half
+def seed_difference(a: list[float], b: list[float]) -> dict:
+    """Difference of the means over seeds, mean(a) - mean(b), its 95% Welch-Satterthwaite
+    interval (NaN below 2 seeds) and the larger of the two seed standard deviations."""
+    (mean_a, std_a, _, _), (mean_b, std_b, _, _) = mean_std_ci(a), mean_std_ci(b)
+    delta = mean_a - mean_b
+    found = {"delta": delta, "low": math.nan, "high": math.nan, "noise": max(std_a, std_b)}
+    if len(a) < 2 or len(b) < 2:
+        return found
+    var_a, var_b = std_a**2 / len(a), std_b**2 / len(b)
+    se = math.sqrt(var_a + var_b)
+    half = 0.0
+    if se > 0:
+        dof = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
+        half = stats.t.ppf(0.975, dof) * se
+    return {**found, "low": delta - half, "high": delta + half}
 
 
 def load_runs(params: Params, metrics: Path) -> dict[str, list[tuple[dict, dict]]]:

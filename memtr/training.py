@@ -134,11 +134,21 @@ def device_args() -> list[str]:
     return [] if torch.cuda.is_available() else ["--cpu"]
 
 
+def thread_env(threads: int) -> dict[str, str]:
+    """The environment of a fairseq subprocess limited to ``threads`` CPU threads."""
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def dictionaries(data: Path) -> list[Path]:
+    """The fairseq dictionaries of a binarized folder (``input0/``, ``label/`` for GLUE)."""
+    return sorted([*data.glob("dict*.txt"), *data.glob("*/dict.txt")])
+
+
 def fingerprint(command: list[str], data: Path) -> str:
     """Hash of everything that decides a run's result: its options and its dictionary."""
     relevant = [c for c in command if c not in (sys.executable, str(PLUGIN_DIR))]
     digest = hashlib.sha256(json.dumps(relevant).encode())
-    for dict_file in sorted([*data.glob("dict*.txt"), *data.glob("*/dict.txt")]):
+    for dict_file in dictionaries(data):
         digest.update(dict_file.read_bytes())
     return digest.hexdigest()
 
@@ -158,7 +168,7 @@ def prepare_checkpoint_dir(save_dir: Path, print_: str) -> bool:
 
 def run_training(command: list[str], log_path: Path, threads: int) -> float:
     """Run fairseq-train, teeing its log to ``log_path`` (appended); return wall seconds."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    env = thread_env(threads)
     start = time.perf_counter()
     with open(log_path, "a", encoding="utf-8") as log:
         proc = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pipeline_helpers import REPO
 
 from memtr.replication import CLAIMS, Claim, report
@@ -28,12 +29,17 @@ def test_the_claims_name_the_replication_presets():
 def test_welch_interval_is_scipys():
     from scipy import stats
 
-    from memtr.tables import welch_interval
+    from memtr.tables import seed_difference
 
     a, b = [31.2, 32.0, 31.5], [30.1, 31.4, 30.2, 30.8]
     expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    low, high = welch_interval(a, b)
-    assert (round(low, 9), round(high, 9)) == (round(expected.low, 9), round(expected.high, 9))
+    found = seed_difference(a, b)
+    assert (round(found["low"], 9), round(found["high"], 9)) == (
+        round(expected.low, 9),
+        round(expected.high, 9),
+    )
+    assert found["delta"] == sum(a) / 3 - sum(b) / 4
+    assert found["noise"] == pytest.approx(max(stats.tstd(a), stats.tstd(b)))
 
 
 def test_a_verdict_needs_both_the_paired_test_and_the_seed_interval():

@@ -20,15 +20,16 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.evaluation import accuracy, classify, eval_lm, generate, read_lines, score
-from memtr.extra_test import eval_location
+from memtr.extra_test import eval_location, reference_file
 from memtr.params import Params, load_params, variant_and_seed
 from memtr.registry import get_dataset
 
 
 def evaluate_translation(params: Params, args: argparse.Namespace, label: str) -> dict:
     ev = params.eval
-    data, split, prep = eval_location(label, args.data, args.prep, args.extra)
-    refs = read_lines(prep / f"{split}.ref.{get_dataset(params.data.dataset).tgt}")
+    data, split = eval_location(label, args.data, args.extra)
+    tgt = get_dataset(params.data.dataset).tgt
+    refs = read_lines(reference_file(label, args.prep, args.extra, tgt))
     hyps = generate(args.model, data, split, ev, bpe=True, threads=params.train["threads"])
     outputs = args.metrics / "outputs" / f"hyps.{label}.txt"
     outputs.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
@@ -38,7 +39,7 @@ def evaluate_translation(params: Params, args: argparse.Namespace, label: str) -
 
 
 def evaluate_lm(params: Params, args: argparse.Namespace, label: str) -> dict:
-    data, split, _ = eval_location(label, args.data, args.prep, args.extra)
+    data, split = eval_location(label, args.data, args.extra)
     log = args.metrics / "outputs" / f"eval_lm.{label}.log"
     result = eval_lm(args.model, data, split, params, log)
     print(f"{args.variant} seed {args.seed} {label}: perplexity {result['ppl']}")

@@ -1,0 +1,69 @@
+"""Where the evaluate and tables stages find a test set, its references and its dictionaries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memtr.extra_test import eval_location, preprocess_report, reference_file
+from memtr.params import ConfigError
+from memtr.training import dictionaries, thread_env
+
+
+def extra_folder(tmp_path: Path) -> Path:
+    (tmp_path / "extra" / "newstest2014").mkdir(parents=True)
+    return tmp_path / "extra"
+
+
+def test_own_splits_are_read_from_the_dataset(tmp_path):
+    data, prep = tmp_path / "bin", tmp_path / "prep"
+    assert eval_location("valid", data, None) == (data, "valid")
+    assert reference_file("test", prep, None, "en") == prep / "test.ref.en"
+
+
+def test_an_extra_set_is_the_test_split_of_its_own_folder(tmp_path):
+    extra = extra_folder(tmp_path)
+    assert eval_location("newstest2014", tmp_path / "bin", extra) == (
+        extra / "newstest2014",
+        "test",
+    )
+    assert reference_file("newstest2014", tmp_path, extra, "en") == (
+        extra / "newstest2014" / "test.ref.en"
+    )
+
+
+def test_a_missing_extra_set_names_the_stage_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the extra_test stage"):
+        reference_file("wikitext103_test", tmp_path, extra_folder(tmp_path), "en")
+    with pytest.raises(ConfigError, match="needs the extra test sets folder"):
+        eval_location("newstest2014", tmp_path, None)
+
+
+def test_preprocess_report_reads_the_first_side(tmp_path):
+    log = tmp_path / "preprocess.log"
+    log.write_text(
+        "2026-11-26 | INFO | fairseq_cli.preprocess | [de] Dictionary: 4000 types\n"
+        "2026-11-26 | INFO | fairseq_cli.preprocess | [de] test.de: 3003 sents, 145432 tokens,"
+        " 0.044% replaced (by <unk>)\n"
+        "2026-11-26 | INFO | fairseq_cli.preprocess | [en] test.en: 3003 sents, 120000 tokens,"
+        " 0.1% replaced (by <unk>)\n"
+    )
+    assert preprocess_report(log) == {"lines": 3003, "tokens": 145432, "unk_percent": 0.044}
+    assert log.is_file()  # reading does not delete
+
+
+def test_dictionaries_of_translation_and_glue_folders(tmp_path):
+    for name in ("dict.de.txt", "dict.en.txt", "input0/dict.txt", "label/dict.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("a 1\n")
+    found = [p.relative_to(tmp_path).as_posix() for p in dictionaries(tmp_path)]
+    assert found == ["dict.de.txt", "dict.en.txt", "input0/dict.txt", "label/dict.txt"]
+    assert dictionaries(tmp_path / "input0") == [tmp_path / "input0" / "dict.txt"]
+    assert dictionaries(tmp_path / "nowhere") == []
+
+
+def test_thread_env_limits_both_thread_pools():
+    env = thread_env(3)
+    assert (env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"]) == ("3", "3")
+    assert "PATH" in env
