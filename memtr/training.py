@@ -144,6 +144,14 @@ def dictionaries(data: Path) -> list[Path]:
     return sorted([*data.glob("dict*.txt"), *data.glob("*/dict.txt")])
 
 
+def has_input_dictionary(data: Path) -> bool:
+    """True when ``data`` holds a source dictionary: ``dict*.txt`` or GLUE's ``input0/dict.txt``.
+
+    A label dictionary alone (``label/dict.txt``) does not count: fairseq needs the input one.
+    """
+    return any(p.parent == data or p.parent.name == "input0" for p in dictionaries(data))
+
+
 def fingerprint(command: list[str], data: Path) -> str:
     """Hash of everything that decides a run's result: its options and its dictionary."""
     relevant = [c for c in command if c not in (sys.executable, str(PLUGIN_DIR))]

@@ -8,7 +8,7 @@ import pytest
 
 from memtr.extra_test import eval_location, preprocess_report, reference_file
 from memtr.params import ConfigError
-from memtr.training import dictionaries, thread_env
+from memtr.training import dictionaries, has_input_dictionary, thread_env
 
 
 def extra_folder(tmp_path: Path) -> Path:
@@ -61,6 +61,20 @@ def test_dictionaries_of_translation_and_glue_folders(tmp_path):
     assert found == ["dict.de.txt", "dict.en.txt", "input0/dict.txt", "label/dict.txt"]
     assert dictionaries(tmp_path / "input0") == [tmp_path / "input0" / "dict.txt"]
     assert dictionaries(tmp_path / "nowhere") == []
+
+
+def test_a_label_dictionary_alone_is_not_binarized_input(tmp_path):
+    (tmp_path / "label").mkdir()
+    (tmp_path / "label" / "dict.txt").write_text("0 1\n")
+    assert not has_input_dictionary(tmp_path)
+    (tmp_path / "input0").mkdir()
+    (tmp_path / "input0" / "dict.txt").write_text("a 1\n")
+    assert has_input_dictionary(tmp_path)
+    translation = tmp_path / "mt"
+    translation.mkdir()
+    (translation / "dict.de.txt").write_text("a 1\n")
+    assert has_input_dictionary(translation)
+    assert not has_input_dictionary(tmp_path / "nowhere")
 
 
 def test_thread_env_limits_both_thread_pools():

@@ -15,13 +15,13 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.params import load_params, variant_and_seed
-from memtr.training import dictionaries, parse_log, train, write_learning_curve
+from memtr.training import has_input_dictionary, parse_log, train, write_learning_curve
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     variant = variant_and_seed(params, args.variant, args.seed)
-    if not dictionaries(args.data):
+    if not has_input_dictionary(args.data):
         raise FileNotFoundError(f"binarized data not found (no dictionary): {args.data}")
     args.out.mkdir(parents=True, exist_ok=True)
     args.metrics.mkdir(parents=True, exist_ok=True)
