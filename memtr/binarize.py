@@ -44,6 +44,9 @@ def run_preprocess(args: list[str], what: str) -> None:
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-5:])
         raise DataError(f"fairseq-preprocess failed for {what} (exit {proc.returncode}):\n{tail}")
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if "sents," in line:  # e.g. "[de] .../train.de: 29000 sents, ... 0.0% replaced by <unk>"
+            log.info("%s: %s", what, line[line.find("[") :])
 
 
 def _splits_present(prep: Path, pattern: str, names: tuple[str, ...]) -> list[str]:
@@ -144,4 +147,13 @@ def binarize(ds: Dataset, prep: Path, out: Path, workers: int | None = None) -> 
         raise DataError(f"{prep} is not a finished preprocessing output; run the prepare stage")
     with atomic_dir(out) as tmp:
         BINARIZERS[ds.kind](ds, prep, tmp, workers or default_workers())
+        drop_preprocess_logs(tmp)
     return out
+
+
+def drop_preprocess_logs(folder: Path) -> None:
+    """Delete fairseq-preprocess's logs under ``folder``: their timestamps and temporary paths
+    would make two identical binarizations hash differently (and invalidate every trained
+    model downstream in the DVC cache). Their summary lines are logged by run_preprocess."""
+    for log_file in folder.rglob("preprocess.log"):
+        log_file.unlink()

@@ -17,11 +17,11 @@ The output folder is written elsewhere and moved into place only when complete.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -110,13 +110,16 @@ ASSEMBLERS: dict[str, Callable[[Dataset, Path, Path], Splits]] = {
 
 
 def train_spm(inputs: list[Path], prefix: Path, vocab_size: int, threads: int = 1):
-    """Train a BPE sentencepiece model on ``inputs``; return the loaded processor.
+    """Train a BPE sentencepiece model on ``inputs``; write ``<prefix>.model`` and
+    ``<prefix>.vocab``; return the loaded processor.
 
-    The vocabulary may come out smaller than ``vocab_size`` on tiny corpora.
+    The vocabulary may come out smaller than ``vocab_size`` on tiny corpora. The model file
+    is byte-identical for identical inputs on any machine: see :func:`portable_spm_model`.
     """
+    model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         input=[str(p) for p in inputs],
-        model_prefix=str(prefix),
+        model_writer=model,
         vocab_size=vocab_size,
         model_type="bpe",
         character_coverage=1.0,
@@ -128,7 +131,29 @@ def train_spm(inputs: list[Path], prefix: Path, vocab_size: int, threads: int = 
         num_threads=threads,
         minloglevel=2,
     )
-    return spm.SentencePieceProcessor(model_file=f"{prefix}.model")
+    proto = portable_spm_model(model.getvalue())
+    prefix.with_name(prefix.name + ".model").write_bytes(proto)
+    sp = spm.SentencePieceProcessor(model_proto=proto)
+    vocab = (f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}" for i in range(sp.get_piece_size()))
+    write_lines(prefix.with_name(prefix.name + ".vocab"), vocab)
+    return sp
+
+
+def portable_spm_model(proto: bytes) -> bytes:
+    """``proto`` without the trainer settings that describe the machine, not the model.
+
+    sentencepiece records its input paths (here temporary folders), output prefix and thread
+    count in the model. They change nothing in the pieces or scores, but they would change
+    the file's hash, and so every cached stage downstream of it, between two runs or two
+    machines.
+    """
+    from sentencepiece import sentencepiece_model_pb2  # needs protobuf
+
+    model = sentencepiece_model_pb2.ModelProto()
+    model.ParseFromString(proto)
+    for field in ("input", "model_prefix", "num_threads"):
+        model.trainer_spec.ClearField(field)
+    return model.SerializeToString(deterministic=True)
 
 
 def _chunks(lines: Iterable[str], size: int = ENCODE_CHUNK) -> Iterator[list[str]]:
@@ -300,10 +325,8 @@ def prepare(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int 
     missing = [name for name in required_raw_files(ds) if not (raw / name).is_file()]
     if missing:
         raise DataError(f"missing raw file {raw / missing[0]}; run the download stage first")
-    start = time.monotonic()
     with atomic_dir(out) as tmp:
         stats = PREPARERS[ds.kind](ds, raw, tmp, params, workers)
-        stats = {"dataset": ds.name, "kind": ds.kind, **stats}
-        stats["seconds"] = round(time.monotonic() - start, 1)
+        stats = {"dataset": ds.name, "kind": ds.kind, **stats}  # no timings: deterministic
         atomic_write_text(tmp / "stats.json", json.dumps(stats, indent=2) + "\n")
     return stats

@@ -5,6 +5,7 @@ python workflow/scripts/prepare.py [--params params.yaml] [--dataset NAME]
 """
 
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,8 +22,10 @@ def main(args) -> None:
     params, ds = stage.load(args)
     raw = stage.default_path(args.raw, "raw", ds.name)
     out = stage.default_path(args.out, "prep", ds.name)
+    start = time.monotonic()
     stats = prepare(ds, raw, out, params, args.workers or default_workers())
-    print(f"{ds.name}: prepared in {out} ({stats['seconds']} s): {stats['lines']}")
+    seconds = time.monotonic() - start
+    print(f"{ds.name}: prepared in {out} ({seconds:.1f} s): {stats['lines']}")
 
 
 def parser():
