@@ -261,8 +261,15 @@ def _provenance(row: dict) -> str:
     return row["dataset"] + ("" if row.get("checked", True) else " (secondary source, unchecked)")
 
 
-def claims_table(params: Params, runs: dict, compared: dict) -> pd.DataFrame:
-    """One row per comparison of a memory variant: effect, interval, p, seed noise, verdict."""
+def claims_table(
+    params: Params, runs: dict, compared: dict, repeats: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per comparison of a memory variant: effect, interval, p, seed noise, verdict.
+
+    A test set in ``repeats`` (the same tokens as another split, see
+    :func:`memtr.extra_test.repeated_sets`) has no rows: it would repeat that split's
+    verdicts and count them twice.
+    """
     metric, _, _ = METRICS[params.task]
     higher_is_better = params.task != "language_modeling"
     seeds = len(params.experiment["seeds"])
@@ -271,6 +278,8 @@ def claims_table(params: Params, runs: dict, compared: dict) -> pd.DataFrame:
     rows = []
     for (label, variant, against), found in compared.items():
         if variant in compute_baselines:  # a longer-trained baseline is no claim of the paper
+            continue
+        if label in (repeats or {}):
             continue
         equal_steps = against == params.experiment["reference"]
         delta, source = paper.get(variant, (math.nan, "")) if equal_steps else (math.nan, "")
@@ -302,13 +311,23 @@ def runs_table(params: Params, runs: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def repeated_sets(extra: Path | None) -> dict[str, str]:
+    """Extra test sets that read as exactly the tokens of one of the dataset's own splits:
+    label -> that split (``same_tokens_as`` in ``<extra>/stats.json``, written by the
+    extra_test stage); empty without one."""
+    if extra is None or not (Path(extra) / "stats.json").is_file():
+        return {}
+    sets = json.loads((Path(extra) / "stats.json").read_text())["sets"]
+    return {label: s["same_tokens_as"] for label, s in sets.items() if "same_tokens_as" in s}
+
+
 def build_tables(params: Params, src: Sources) -> tuple[pd.DataFrame, ...]:
     """The results, claims and per-run tables of one experiment."""
     runs = load_runs(params, src.metrics)
     compared = compare_all(params, src, runs)
     return (
         results_table(params, src, runs, compared),
-        claims_table(params, runs, compared),
+        claims_table(params, runs, compared, repeated_sets(src.extra)),
         runs_table(params, runs),
     )
 
@@ -320,7 +339,23 @@ TITLES = {
 }
 
 
-def legend(table: pd.DataFrame, params: Params) -> list[str]:
+def repeats_note(repeats: dict[str, str] | None, claims: bool) -> list[str]:
+    """A note naming the test sets that are another split's tokens, if any."""
+    if not repeats:
+        return []
+    same = ", ".join(f"`{label}` = `{split}`" for label, split in repeats.items())
+    where = (
+        "left out of this table: their rows would repeat those splits' verdicts"
+        if claims
+        else "so they score the same; the claims table leaves them out"
+    )
+    return [
+        f"same tokens ({same}): the pipeline found these test sets to be exactly the tokens "
+        f"of the dataset's own splits (`same_tokens_as` in the extra sets' stats.json), {where}."
+    ]
+
+
+def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None) -> list[str]:
     """The notes under the Markdown table: how each column was measured."""
     _, label, _ = METRICS[params.task]
     resamples, reference = params.eval["bootstrap_resamples"], params.experiment["reference"]
@@ -351,6 +386,7 @@ def legend(table: pd.DataFrame, params: Params) -> list[str]:
             f"(eval.extra_test: {', '.join(params.eval['extra_test'])}) read with this "
             "experiment's BPE model and dictionary."
         )
+    notes += repeats_note(repeats, claims=False)
     notes.append(
         f"delta_vs_reference: mean difference from `{reference}` at equal training steps "
         "(the paper's budget)."
@@ -372,13 +408,13 @@ def legend(table: pd.DataFrame, params: Params) -> list[str]:
     ]
 
 
-def to_markdown(table: pd.DataFrame, params: Params) -> str:
+def to_markdown(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None) -> str:
     """The Markdown version of the table, with a legend."""
     metric, label, _ = METRICS[params.task]
     shown = table.drop(columns=["bleu_signature"], errors="ignore").copy()
     shown = shown.astype(object).where(shown.notna(), "n/a")  # e.g. std of a single seed
     shown = shown.rename(columns={f"paper_{metric}": f"paper's {label} (reference, not ours)"})
-    notes = "".join(f"- {line}\n" for line in legend(table, params))
+    notes = "".join(f"- {line}\n" for line in legend(table, params, repeats))
     return (
         f"# {TITLES[params.task]}: {params.data.dataset} (experiment "
         f"`{params.experiment['name']}`)\n\n"
@@ -387,7 +423,9 @@ def to_markdown(table: pd.DataFrame, params: Params) -> str:
     )
 
 
-def claims_markdown(claims: pd.DataFrame, params: Params) -> str:
+def claims_markdown(
+    claims: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None
+) -> str:
     """The claims table in Markdown, with how the verdicts are decided."""
     metric, label, _ = METRICS[params.task]
     shown = claims.astype(object).where(claims.notna(), "n/a")
@@ -407,6 +445,7 @@ def claims_markdown(claims: pd.DataFrame, params: Params) -> str:
         "paper_delta: the paper's difference of the same variant from its baseline, on "
         "paper_dataset (workflow/paper_reference.yaml, labelled with its source there); a "
         "direction to compare with, not the same data or scale.",
+        *repeats_note(repeats, claims=True),
     ]
     return (
         f"# Claims: {TITLES[params.task].lower()}, {params.data.dataset} (experiment "

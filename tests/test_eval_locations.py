@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from memtr.extra_test import eval_location, preprocess_report, reference_file
 from memtr.params import ConfigError
+from memtr.tables import repeated_sets
 from memtr.training import dictionaries, has_input_dictionary, thread_env
 
 
@@ -38,6 +40,17 @@ def test_a_missing_extra_set_names_the_stage_to_run(tmp_path):
         reference_file("wikitext103_test", tmp_path, extra_folder(tmp_path), "en")
     with pytest.raises(ConfigError, match="needs the extra test sets folder"):
         eval_location("newstest2014", tmp_path, None)
+
+
+def test_repeated_sets_are_those_with_another_splits_tokens(tmp_path):
+    assert repeated_sets(None) == {}
+    assert repeated_sets(tmp_path) == {}  # no stats.json: the extra_test stage did not run
+    sets = {
+        "wikitext103_test": {"tokens": 245569, "same_tokens_as": "test"},
+        "newstest2014": {"tokens": 69000},
+    }
+    (tmp_path / "stats.json").write_text(json.dumps({"dataset": "x", "sets": sets}))
+    assert repeated_sets(tmp_path) == {"wikitext103_test": "test"}
 
 
 def test_preprocess_report_reads_the_first_side(tmp_path):

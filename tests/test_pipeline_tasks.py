@@ -101,6 +101,17 @@ def test_lm_wikitext103_eval_sets_read_as_wikitext2_tokens(lm_workspace):
         scores = json.loads((ws / f"metrics/tiny_lm/{variant}/seed1/eval.json").read_text())
         assert scores["wikitext103_test"] == scores["test"]
         assert scores["wikitext103_valid"]["tokens"] == 217_646  # published count, line ends in
+    # the same tokens are one test set: the claims table does not count their verdicts twice
+    claims = pd.read_csv(ws / "results/tiny_lm/claims.csv")
+    assert set(claims["split"]) == {"test"}
+    assert set(pd.read_csv(ws / "results/tiny_lm/results.csv")["split"]) == {
+        "test",
+        "wikitext103_valid",
+        "wikitext103_test",
+    }
+    for name in ("results.md", "claims.md"):
+        note = (ws / "results/tiny_lm" / name).read_text()
+        assert "`wikitext103_test` = `test`" in note and "`wikitext103_valid` = `valid`" in note
 
 
 def test_lm_attention_is_measured_for_memory_models_only(lm_workspace):

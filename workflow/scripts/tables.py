@@ -14,7 +14,7 @@ import _bootstrap  # noqa: F401
 from memtr import stage
 from memtr.attention import write_comparison
 from memtr.params import load_params
-from memtr.tables import Sources, build_tables, claims_markdown, to_markdown
+from memtr.tables import Sources, build_tables, claims_markdown, repeated_sets, to_markdown
 
 RESULTS_README = """# results/{name}/
 
@@ -38,12 +38,13 @@ is typed in by hand except the paper's reference numbers, which come from
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     table, claims, runs = build_tables(params, Sources(args.metrics, args.prep, args.extra))
+    repeats = repeated_sets(args.extra)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "results.csv", index=False)
-    (args.out / "results.md").write_text(to_markdown(table, params), encoding="utf-8")
+    (args.out / "results.md").write_text(to_markdown(table, params, repeats), encoding="utf-8")
     claims.to_csv(args.out / "claims.csv", index=False)
     runs.to_csv(args.out / "runs.csv", index=False)
-    (args.out / "claims.md").write_text(claims_markdown(claims, params), encoding="utf-8")
+    (args.out / "claims.md").write_text(claims_markdown(claims, params, repeats), encoding="utf-8")
     readme = RESULTS_README.format(
         name=params.experiment["name"], task=params.task, dataset=params.data.dataset
     )
