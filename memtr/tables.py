@@ -267,7 +267,7 @@ def claims_table(
     """One row per comparison of a memory variant: effect, interval, p, seed noise, verdict.
 
     A test set in ``repeats`` (the same tokens as another split, see
-    :func:`memtr.extra_test.repeated_sets`) has no rows: it would repeat that split's
+    :func:`repeated_sets`) has no rows: it would repeat that split's
     verdicts and count them twice.
     """
     metric, _, _ = METRICS[params.task]
