@@ -261,6 +261,18 @@ def _provenance(row: dict) -> str:
     return row["dataset"] + ("" if row.get("checked", True) else " (secondary source, unchecked)")
 
 
+# fairseq's --valid-subset: training keeps each run's best checkpoint on it
+SELECTION_SPLIT = "valid"
+
+
+def selection_left_out(labels: set[str], repeats: dict[str, str] | None = None) -> set[str]:
+    """``{SELECTION_SPLIT}`` when it is among the evaluated ``labels`` beside an independent test
+    set: it chose the checkpoint, so its scores are optimistic and make no claim. Alone (GLUE,
+    whose test labels are not public) it stays: it is all there is."""
+    independent = labels - {SELECTION_SPLIT} - set(repeats or {})
+    return {SELECTION_SPLIT} if SELECTION_SPLIT in labels and independent else set()
+
+
 def claims_table(
     params: Params, runs: dict, compared: dict, repeats: dict[str, str] | None = None
 ) -> pd.DataFrame:
@@ -268,18 +280,20 @@ def claims_table(
 
     A test set in ``repeats`` (the same tokens as another split, see
     :func:`repeated_sets`) has no rows: it would repeat that split's
-    verdicts and count them twice.
+    verdicts and count them twice. Nor has the split that chose the checkpoint
+    when there is an independent one (:func:`selection_left_out`).
     """
     metric, _, _ = METRICS[params.task]
     higher_is_better = params.task != "language_modeling"
     seeds = len(params.experiment["seeds"])
     paper = paper_deltas(params.task, params.experiment["reference"])
     compute_baselines = set((params.experiment.get("equal_compute") or {}).values())
+    left_out = set(repeats or {}) | selection_left_out({label for label, _, _ in compared}, repeats)
     rows = []
     for (label, variant, against), found in compared.items():
         if variant in compute_baselines:  # a longer-trained baseline is no claim of the paper
             continue
-        if label in (repeats or {}):
+        if label in left_out:
             continue
         equal_steps = against == params.experiment["reference"]
         delta, source = paper.get(variant, (math.nan, "")) if equal_steps else (math.nan, "")
@@ -423,6 +437,17 @@ def to_markdown(table: pd.DataFrame, params: Params, repeats: dict[str, str] | N
     )
 
 
+def selection_note(claims: pd.DataFrame, params: Params) -> list[str]:
+    """A note when the checkpoint-selection split was evaluated but left out of the claims."""
+    evaluated = SELECTION_SPLIT in params.eval["splits"]
+    if claims.empty or not evaluated or SELECTION_SPLIT in set(claims["split"]):
+        return []
+    return [
+        f"`{SELECTION_SPLIT}` chose each run's checkpoint (best validation loss), so its scores "
+        "are optimistic: it is in the results table but makes no claim here."
+    ]
+
+
 def claims_markdown(
     claims: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None
 ) -> str:
@@ -446,6 +471,7 @@ def claims_markdown(
         "paper_dataset (workflow/paper_reference.yaml, labelled with its source there); a "
         "direction to compare with, not the same data or scale.",
         *repeats_note(repeats, claims=True),
+        *selection_note(claims, params),
     ]
     return (
         f"# Claims: {TITLES[params.task].lower()}, {params.data.dataset} (experiment "

@@ -9,7 +9,7 @@ import pytest
 
 from memtr.extra_test import eval_location, preprocess_report, reference_file
 from memtr.params import ConfigError
-from memtr.tables import repeated_sets
+from memtr.tables import repeated_sets, selection_left_out
 from memtr.training import dictionaries, has_input_dictionary, thread_env
 
 
@@ -51,6 +51,17 @@ def test_repeated_sets_are_those_with_another_splits_tokens(tmp_path):
     }
     (tmp_path / "stats.json").write_text(json.dumps({"dataset": "x", "sets": sets}))
     assert repeated_sets(tmp_path) == {"wikitext103_test": "test"}
+
+
+def test_the_checkpoint_selection_split_claims_only_when_it_is_all_there_is():
+    assert selection_left_out({"valid", "test"}) == {"valid"}
+    assert selection_left_out({"valid", "newstest2014"}) == {"valid"}
+    assert selection_left_out({"valid"}) == set()  # GLUE: the dev set is the only one
+    assert selection_left_out({"test", "wikitext103_test"}) == set()
+    # a repeat of valid's tokens is no independent test set
+    assert (
+        selection_left_out({"valid", "wikitext103_valid"}, {"wikitext103_valid": "valid"}) == set()
+    )
 
 
 def test_preprocess_report_reads_the_first_side(tmp_path):

@@ -39,7 +39,7 @@ def lm_params() -> dict:
     doc["variants"]["mem4_rec"] = {"layout": "prepend", "mem_tokens": 4, "recurrent": True}
     doc["experiment"].update(name="tiny_lm", variants=["baseline", "mem4_rec"])
     doc["train"].update(TASK_TRAIN, max_tokens=1024)
-    doc["eval"] = {"splits": ["test"], "batch_size": 16, "bootstrap_resamples": 100,
+    doc["eval"] = {"splits": ["valid", "test"], "batch_size": 16, "bootstrap_resamples": 100,
                    "extra_test": ["wikitext103_eval"]}  # fmt: skip
     return doc
 
@@ -101,10 +101,12 @@ def test_lm_wikitext103_eval_sets_read_as_wikitext2_tokens(lm_workspace):
         scores = json.loads((ws / f"metrics/tiny_lm/{variant}/seed1/eval.json").read_text())
         assert scores["wikitext103_test"] == scores["test"]
         assert scores["wikitext103_valid"]["tokens"] == 217_646  # published count, line ends in
-    # the same tokens are one test set: the claims table does not count their verdicts twice
+    # the same tokens are one test set: the claims table does not count their verdicts twice;
+    # and valid, which chose the checkpoint, is reported but makes no claim
     claims = pd.read_csv(ws / "results/tiny_lm/claims.csv")
     assert set(claims["split"]) == {"test"}
     assert set(pd.read_csv(ws / "results/tiny_lm/results.csv")["split"]) == {
+        "valid",
         "test",
         "wikitext103_valid",
         "wikitext103_test",
@@ -112,6 +114,7 @@ def test_lm_wikitext103_eval_sets_read_as_wikitext2_tokens(lm_workspace):
     for name in ("results.md", "claims.md"):
         note = (ws / "results/tiny_lm" / name).read_text()
         assert "`wikitext103_test` = `test`" in note and "`wikitext103_valid` = `valid`" in note
+    assert "`valid` chose each run's checkpoint" in (ws / "results/tiny_lm/claims.md").read_text()
 
 
 def test_lm_attention_is_measured_for_memory_models_only(lm_workspace):
@@ -152,6 +155,8 @@ def test_classification_pipeline_with_snakemake(tmp_path):
         assert accuracy == pytest.approx(100 * sum(p == g.strip() for p, g in pairs) / 96, abs=0.01)
         assert accuracy >= 80  # a keyword decides the label: learnt in 100 updates
     assert 0 < table["p_vs_reference"].iloc[1] <= 1
+    # the dev set is all GLUE has: it makes the claim although it also chose the checkpoint
+    assert set(pd.read_csv(ws / "results/tiny_glue/claims.csv")["split"]) == {"valid"}
     status = json.loads(
         (ws / "results/tiny_glue/attention/mem4_seed1/memory_mass.json").read_text()
     )["status"]
