@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from memtr.params import Params, load_params
-from memtr.tables import METRICS
+from memtr.tables import METRICS, SELECTION_SPLIT
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,11 @@ CLAIMS = (
 )  # fmt: skip
 
 
-def _number(value: float, digits: int = 2) -> str:
-    """A signed number, or n/a for a missing one (NaN)."""
+def _number(value: float, digits: int = 2, sign: str = "+") -> str:
+    """A number (signed unless ``sign`` is empty), or n/a for a missing one (NaN, one seed)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:+.{digits}f}"
+    return f"{value:{sign}.{digits}f}"
 
 
 def compute_summary(folder: Path, params: Params) -> dict:
@@ -71,7 +71,8 @@ def comparison_line(row: pd.Series, metric: str) -> str:
         f"| {row['split']} | `{row['variant']}` | `{row['against']}` ({row['budget']}, "
         f"wall ×{row['wall_ratio']:.2f}) | {_number(row[f'delta_{metric}'])} "
         f"[{_number(row['delta_ci95_low'])}, {_number(row['delta_ci95_high'])}] | "
-        f"{row['seed_std']:.2f} | {row['p']:.4f} | **{row['verdict']}**{paper_text} |"
+        f"{_number(row['seed_std'], sign='')} | {_number(row['p'], 4, sign='')} | "
+        f"**{row['verdict']}**{paper_text} |"
     )
 
 
@@ -89,13 +90,15 @@ def claim_section(claim: Claim, results: Path) -> str:
     claims = pd.read_csv(folder / "claims.csv")
     metric, label, _ = METRICS[params.task]
     better = "lower" if params.task == "language_modeling" else "higher"
+    claimed = list(dict.fromkeys(claims["split"]))
     lines = [
         head,
         f"Experiment `{claim.experiment}` on `{summary['dataset']}` "
-        f"(test sets: {', '.join(summary['splits'])}): model {summary['model']}, "
+        f"(test sets: {', '.join(claimed)}): model {summary['model']}, "
         f"{summary['updates']} updates (equal-steps budget), {summary['seeds']} seed(s), "
         f"{summary['runs']} training runs, {summary['train_hours']:.1f} h of training on "
         "2 CPU cores in all.\n\n",
+        *unclaimed_lines(claim.experiment, summary["splits"], claimed),
         f"Δ = {label} of the variant minus that of the comparison ({better} is better), "
         "mean over seeds, with its 95% interval over seeds; seed std: the noise it is "
         "measured against.\n\n",
@@ -111,21 +114,45 @@ def claim_section(claim: Claim, results: Path) -> str:
         tally = part["verdict"].value_counts().to_dict()
         counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
         within = int((part[f"delta_{metric}"].abs() < part["seed_std"]).sum())
-        lines.append(
-            f"- {budget}: {len(part)} comparisons: {counts}; {within} of them with an effect "
-            "smaller than the seed std.\n"
+        noise = (
+            f"; {within} of them with an effect smaller than the seed std"
+            if part["seed_std"].notna().all()
+            else ""  # one seed: no seed std to compare with
         )
-    lines += reference_lines(folder, params, metric, label)
+        lines.append(f"- {budget}: {len(part)} comparisons: {counts}{noise}.\n")
+    lines += reference_lines(folder, params, metric, label, claimed)
     return "".join(lines)
+
+
+def unclaimed_lines(experiment: str, evaluated: list[str], claimed: list[str]) -> list[str]:
+    """Why the sets that were evaluated but make no claim are left out (none: no line)."""
+    unclaimed = [split for split in evaluated if split not in claimed]
+    if not unclaimed:
+        return []
+    reasons = [
+        f"`{split}` chose each run's checkpoint, so its scores are optimistic"
+        if split == SELECTION_SPLIT
+        else f"`{split}` reads as exactly the tokens of one of the dataset's own splits"
+        for split in unclaimed
+    ]
+    return [
+        f"Evaluated too, without a claim (numbers in `results/{experiment}/results.md`, reasons "
+        f"in its `claims.md`): {'; '.join(reasons)}.\n\n"
+    ]
 
 
 FLOOR = {"bleu": 5.0}  # below this the reference's score is near the floor of the metric
 
 
-def reference_lines(folder: Path, params: Params, metric: str, label: str) -> list[str]:
-    """The reference's own score per test set, flagging a score near the metric's floor."""
+def reference_lines(
+    folder: Path, params: Params, metric: str, label: str, claimed: list[str]
+) -> list[str]:
+    """The reference's own score per claimed test set, flagging a score near the metric's
+    floor."""
     table = pd.read_csv(folder / "results.csv")
-    reference = table[table["variant"] == params.experiment["reference"]]
+    reference = table[
+        (table["variant"] == params.experiment["reference"]) & table["split"].isin(claimed)
+    ]
     lines = []
     for _, row in reference.iterrows():
         mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]

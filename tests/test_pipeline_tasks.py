@@ -23,6 +23,8 @@ from pipeline_helpers import (
     write_sst2_mirror,
 )
 
+from memtr.replication import Claim, report
+
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
 TASK_TRAIN = {"label_smoothing": 0.0, "tokens_per_sample": 32, "validate_interval_updates": 0}
@@ -115,6 +117,18 @@ def test_lm_wikitext103_eval_sets_read_as_wikitext2_tokens(lm_workspace):
         note = (ws / "results/tiny_lm" / name).read_text()
         assert "`wikitext103_test` = `test`" in note and "`wikitext103_valid` = `valid`" in note
     assert "`valid` chose each run's checkpoint" in (ws / "results/tiny_lm/claims.md").read_text()
+
+
+def test_lm_replication_report_claims_on_test_and_says_why_not_on_the_rest(lm_workspace):
+    text = report(lm_workspace / "results", (Claim(2, "tiny_lm", "memory helps the LM"),))
+    assert "on `wikitext2` (test sets: test)" in text
+    assert "`valid` chose each run's checkpoint" in text
+    for split in ("wikitext103_valid", "wikitext103_test"):
+        assert f"`{split}` reads as exactly the tokens of one of the dataset's own splits" in text
+    assert "- `baseline` on test: perplexity" in text and "`baseline` on valid" not in text
+    # one seed: no interval, p or seed std; said as n/a, not as a number
+    assert "| n/a | n/a | **undecided (1 seed)** |" in text and "nan" not in text
+    assert "smaller than the seed std" not in text
 
 
 def test_lm_attention_is_measured_for_memory_models_only(lm_workspace):
