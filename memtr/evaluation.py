@@ -7,6 +7,7 @@ keeps, so the scores are comparable with published sacrebleu numbers.
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -94,25 +95,71 @@ def eval_lm_command(checkpoint: Path, data: Path, split: str, params) -> list[st
         "--user-dir", str(PLUGIN_DIR), "--path", str(checkpoint), "--task", "stream_lm",
         "--tokens-per-sample", str(params.train["tokens_per_sample"]),
         "--batch-size", str(params.eval["batch_size"]), "--gen-subset", split,
-        "--num-workers", "0", *device_args(),
+        "--num-workers", "0", "--output-word-probs", *device_args(),
     ]  # fmt: skip
 
 
-def eval_lm(checkpoint: Path, data: Path, split: str, params, log_path: Path) -> dict:
-    """Perplexity of a language model on ``split``; fairseq's log is kept at ``log_path``."""
+# fairseq-eval-lm --output-word-probs: one log line per segment, "<id> w1 [lp1]\tw2 [lp2]..."
+# with natural-log probabilities, after its logger's prefix (one of two formats)
+SEGMENT_LINE = re.compile(
+    r"^(?:.*\| fairseq_cli\.eval_lm \| |INFO:fairseq_cli\.eval_lm:)(\d+) (.*\[-?[\d.]+\])\s*$"
+)
+WORD_SCORE = re.compile(r" \[(-?[\d.]+)\]$")
+
+
+def segment_scores(log: str) -> tuple[list[tuple[int, float, int]], str]:
+    """(row, negative log-likelihood in nats, tokens) of every segment, in the order
+    fairseq-eval-lm scored them, from its word probabilities; and the log without those
+    (long) lines. ``stream_lm`` numbers a segment by its batch row, so the order is what
+    tells segments apart: every model reads the same segments in the same order."""
+    segments, kept = [], []
+    for line in log.splitlines():
+        found = SEGMENT_LINE.match(line)
+        if found is None:
+            kept.append(line)
+            continue
+        words = found.group(2).split("\t")
+        nll = -sum(float(WORD_SCORE.search(w).group(1)) for w in words)
+        segments.append((int(found.group(1)), nll, len(words)))
+    return segments, "".join(x + "\n" for x in kept)
+
+
+def check_segments(segments: list[tuple[int, float, int]], loss_base2: float, tokens: int,
+                   split: str) -> None:  # fmt: skip
+    """The segments must add up to fairseq's own total: every token once, the same loss."""
+    count = sum(n for _, _, n in segments)
+    loss = sum(nll for _, nll, _ in segments) / max(count, 1) / math.log(2)
+    if count != tokens or abs(loss - loss_base2) > 1e-3:
+        raise RuntimeError(
+            f"fairseq-eval-lm on {split}: per-segment scores ({count} tokens, loss {loss:.4f}) "
+            f"do not add up to its total ({tokens} tokens, loss {loss_base2:.4f})"
+        )
+
+
+def eval_lm(checkpoint: Path, data: Path, split: str, params, outputs: Path, label: str) -> dict:
+    """Perplexity of a language model on ``split``. Writes fairseq's log (without the
+    per-word lines) to ``outputs/eval_lm.<label>.log`` and, in scoring order, each segment's
+    row, negative log-likelihood (nats) and tokens to ``outputs/segment_nll.<label>.tsv``:
+    the per-example output of the paired bootstrap."""
     command = eval_lm_command(checkpoint, data, split, params)
     env = thread_env(params.train["threads"])
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
-    log_path.write_text(proc.stdout + proc.stderr, encoding="utf-8")
-    result = EVAL_LM_RESULT.search(proc.stdout + proc.stderr)
-    if proc.returncode != 0 or result is None:
+    segments, log = segment_scores(proc.stdout + proc.stderr)
+    log_path = outputs / f"eval_lm.{label}.log"
+    log_path.write_text(log, encoding="utf-8")
+    result = EVAL_LM_RESULT.search(log)
+    tokens = EVAL_LM_TOKENS.search(log)
+    if proc.returncode != 0 or result is None or tokens is None:
         raise RuntimeError(f"fairseq-eval-lm failed on {split}; see {log_path}")
-    tokens = EVAL_LM_TOKENS.search(proc.stdout + proc.stderr)
-    return {
+    scores = {
         "ppl": round(float(result.group(2)), 3),
         "loss_base2": round(float(result.group(1)), 4),
-        "tokens": int(tokens.group(1).replace(",", "")) if tokens else None,
+        "tokens": int(tokens.group(1).replace(",", "")),
     }
+    check_segments(segments, float(result.group(1)), scores["tokens"], split)
+    rows = (f"{row}\t{nll:.6f}\t{n}\n" for row, nll, n in segments)
+    (outputs / f"segment_nll.{label}.tsv").write_text("".join(rows), encoding="utf-8")
+    return scores
 
 
 def classify(checkpoint: Path, data: Path, split: str, batch_size: int) -> list[tuple[str, str]]:
@@ -152,21 +199,44 @@ def accuracy(pairs: list[tuple[str, str]]) -> float:
     return round(100.0 * sum(p == g for p, g in pairs) / len(pairs), 2)
 
 
-def paired_bootstrap_accuracy(
-    system: list[bool], baseline: list[bool], resamples: int, seed: int = 12345
-) -> float:
-    """Two-sided p-value of a paired bootstrap on per-example correctness.
+def paired_bootstrap_p(statistic, system, baseline, resamples: int, seed: int = 12345) -> float:
+    """Two-sided p-value of a paired bootstrap of ``statistic(system) - statistic(baseline)``.
 
-    As sacrebleu's test does for BLEU: resample the examples with replacement, centre the
-    resampled differences of accuracy, and count how often they are at least as far from 0
-    as the observed difference.
+    As sacrebleu's test does for BLEU: resample the examples (rows of the arrays) with
+    replacement, centre the resampled differences, and count how often they are at least as
+    far from 0 as the observed difference. ``statistic`` maps (resamples, examples, ...)
+    arrays to one value per resample.
     """
     import numpy as np
 
     a, b = np.asarray(system, dtype=float), np.asarray(baseline, dtype=float)
-    observed = a.mean() - b.mean()
+    observed = statistic(a[None])[0] - statistic(b[None])[0]
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(a), size=(resamples, len(a)))
-    deltas = a[idx].mean(axis=1) - b[idx].mean(axis=1)
+    deltas = statistic(a[idx]) - statistic(b[idx])
     centred = deltas - deltas.mean()
     return float((np.abs(centred) >= abs(observed)).sum() + 1) / (resamples + 1)
+
+
+def paired_bootstrap_accuracy(system: list[bool], baseline: list[bool], resamples: int) -> float:
+    """Paired bootstrap p-value of the difference of accuracy, per-example correctness."""
+    return paired_bootstrap_p(lambda x: x.mean(axis=1), system, baseline, resamples)
+
+
+def perplexity_of(segments):
+    """Perplexity of (..., segments, 2) arrays of (nll in nats, tokens): over the last two
+    axes, exp(total nll / total tokens); base e, the same value as fairseq's base-2 one."""
+    import numpy as np
+
+    return np.exp(segments[..., 0].sum(axis=-1) / segments[..., 1].sum(axis=-1))
+
+
+def paired_bootstrap_perplexity(
+    system: list[tuple[int, float, int]], baseline: list[tuple[int, float, int]], resamples: int
+) -> float:
+    """Paired bootstrap p-value of the difference of perplexity, resampling segments, each
+    scored by both models: ``(row, nll, tokens)`` in the same order (see segment_scores)."""
+    if [(r, n) for r, _, n in system] != [(r, n) for r, _, n in baseline]:
+        raise ValueError("paired bootstrap of perplexity: the two models scored other segments")
+    pairs = [[(nll, n) for _, nll, n in model] for model in (system, baseline)]
+    return paired_bootstrap_p(perplexity_of, *pairs, resamples)

@@ -13,7 +13,12 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from memtr.evaluation import paired_bootstrap, paired_bootstrap_accuracy, read_lines
+from memtr.evaluation import (
+    paired_bootstrap,
+    paired_bootstrap_accuracy,
+    paired_bootstrap_perplexity,
+    read_lines,
+)
 from memtr.extra_test import reference_file
 from memtr.params import Params
 from memtr.registry import get_dataset
@@ -87,7 +92,8 @@ def pooled_p_value(params: Params, src: Sources, variant: str, against: str, lab
 
     Seed s of the variant is paired with seed s of the other and all seeds' examples are
     pooled, so the test sees the seed-to-seed variation of both systems: sacrebleu's test for
-    BLEU, the same resampling on per-example correctness for accuracy.
+    BLEU, the same resampling on per-example correctness for accuracy and on per-segment
+    log-likelihood for perplexity.
     """
     ev, seeds = params.eval, params.experiment["seeds"]
     if params.task == "translation":
@@ -98,23 +104,19 @@ def pooled_p_value(params: Params, src: Sources, variant: str, against: str, lab
         return paired_bootstrap(
             system, other, refs, ev["sacrebleu_tokenize"], ev["bootstrap_resamples"]
         )
+    if params.task == "language_modeling":
+        name = f"segment_nll.{label}.tsv"
+        segments = [
+            [(int(row), float(nll), int(n)) for row, nll, n in (x.split("\t") for x in lines)]
+            for lines in (outputs_of(params, src.metrics, v, name) for v in (variant, against))
+        ]
+        return paired_bootstrap_perplexity(*segments, ev["bootstrap_resamples"])
     name = f"predictions.{label}.tsv"
     correct = [
         [p == g for p, g in (x.split("\t") for x in outputs_of(params, src.metrics, v, name))]
         for v in (variant, against)
     ]
     return paired_bootstrap_accuracy(*correct, ev["bootstrap_resamples"])
-
-
-def p_value(params: Params, src: Sources, variant: str, against: str, label: str,
-            a: list[float], b: list[float]) -> float:  # fmt: skip
-    """The paired test of the tables; perplexity has no per-example output, so language
-    models get Welch's t-test of the per-seed values ``a`` and ``b`` (NaN below 2 seeds)."""
-    if params.task != "language_modeling":
-        return pooled_p_value(params, src, variant, against, label)
-    if len(a) < 2:
-        return math.nan
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def per_seed(runs: list[tuple[dict, dict]], label: str, metric: str) -> list[float]:
@@ -133,7 +135,7 @@ def comparison(params: Params, src: Sources, runs: dict, variant: str, against: 
     a, b = per_seed(runs[variant], label, metric), per_seed(runs[against], label, metric)
     return {
         **seed_difference(a, b),
-        "p": p_value(params, src, variant, against, label, a, b),
+        "p": pooled_p_value(params, src, variant, against, label),
         "wall_ratio": wall_mean(runs[variant]) / wall_mean(runs[against]),
     }
 
@@ -385,8 +387,9 @@ def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None =
             "perplexity: `fairseq-eval-lm` over the whole split in segments of "
             f"{params.train['tokens_per_sample']} tokens (lower is better); every variant is "
             "scored on the same tokens.",
-            f"p_vs_reference: Welch's t-test of the per-seed perplexities against `{reference}` "
-            "(n/a below 2 seeds).",
+            f"p_vs_reference: paired bootstrap ({resamples} resamples) of segments against "
+            f"`{reference}` (each segment's log-likelihood under both models), seeds paired "
+            "and pooled.",
         ]
     else:
         notes = [
@@ -460,8 +463,8 @@ def claims_markdown(
         f"{len(params.experiment['seeds'])} seed(s) ({better} is better); delta_ci95: 95% "
         "Welch interval of that difference with seeds as samples; seed_std: the larger of the "
         "two variants' seed standard deviations, the noise the effect is measured against.",
-        "p: the paired test of the results table (pooled paired bootstrap over examples for "
-        "BLEU and accuracy, Welch's t-test over seeds for perplexity).",
+        "p: the paired test of the results table (paired bootstrap over examples, seeds "
+        "pooled: sentences for BLEU, examples for accuracy, segments for perplexity).",
         f"verdict: `better`/`worse` when p < {ALPHA} and the interval excludes 0; else `no "
         "difference shown` (with one seed: `undecided`).",
         "budget: `equal steps` compares with the reference trained for the same number of "

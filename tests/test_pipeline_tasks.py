@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -78,13 +79,19 @@ def test_lm_pipeline_scores_every_variant_on_the_same_tokens(lm_workspace):
         # 30 updates take a model far below a uniform guess over the vocabulary
         assert 1 < scores["test"]["ppl"] < vocabulary / 4
         log = ws / f"metrics/tiny_lm/{variant}/seed1/outputs/eval_lm.test.log"
-        assert "Perplexity" in log.read_text()
+        assert "Perplexity" in log.read_text() and " [-" not in log.read_text()  # no word lines
+        # the per-segment scores of the paired bootstrap add up to fairseq's perplexity
+        segments = (log.parent / "segment_nll.test.tsv").read_text().splitlines()
+        rows = [(float(nll), int(n)) for _, nll, n in (x.split("\t") for x in segments)]
+        assert sum(n for _, n in rows) == stream_tokens and max(n for _, n in rows) == 32
+        ppl = math.exp(sum(nll for nll, _ in rows) / stream_tokens)
+        assert ppl == pytest.approx(scores["test"]["ppl"], rel=1e-4)  # fairseq: base-2 loss
     table = pd.read_csv(ws / "results/tiny_lm/results.csv")
     table = table[table["split"] == "test"]
     assert list(table["variant"]) == ["baseline", "mem4_rec"]
     assert list(table["recurrent"]) == [False, True]
     assert table["params_total"].iloc[1] - table["params_total"].iloc[0] == 4 * 32
-    assert math.isnan(table["p_vs_reference"].iloc[1])  # one seed: no t-test
+    assert 0 < table["p_vs_reference"].iloc[1] <= 1  # paired bootstrap over segments
     assert "Language modelling: wikitext2" in (ws / "results/tiny_lm/results.md").read_text()
 
 
@@ -126,8 +133,9 @@ def test_lm_replication_report_claims_on_test_and_says_why_not_on_the_rest(lm_wo
     for split in ("wikitext103_valid", "wikitext103_test"):
         assert f"`{split}` reads as exactly the tokens of one of the dataset's own splits" in text
     assert "- `baseline` on test: perplexity" in text and "`baseline` on valid" not in text
-    # one seed: no interval, p or seed std; said as n/a, not as a number
-    assert "| n/a | n/a | **undecided (1 seed)** |" in text and "nan" not in text
+    # one seed: no interval or seed std, said as n/a, not as a number; the bootstrap's p is
+    assert re.search(r"\[n/a, n/a\] \| n/a \| [01]\.\d{4} \| \*\*undecided \(1 seed\)\*\* \|", text)
+    assert "nan" not in text
     assert "smaller than the seed std" not in text
 
 

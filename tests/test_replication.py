@@ -53,3 +53,38 @@ def test_a_verdict_needs_both_the_paired_test_and_the_seed_interval():
     weak = {**clear, "p": 0.2}
     assert verdict(weak, 3, higher_is_better=True) == "no difference shown"
     assert verdict(clear, 1, higher_is_better=True) == "undecided (1 seed)"
+
+
+def test_paired_bootstrap_of_perplexity_resamples_segments_scored_by_both_models():
+    import numpy as np
+
+    from memtr.evaluation import paired_bootstrap_perplexity, perplexity_of
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(20, 65, size=400)
+    nll = tokens * rng.normal(5.0, 0.5, size=400)  # about 5 nats a token: perplexity ~150
+    base = [(i % 16, x, n) for i, (x, n) in enumerate(zip(nll, tokens, strict=True))]
+    better = [(r, x - 0.2 * n, n) for r, x, n in base]  # 0.2 nats less a token, every segment
+    # +-3 nats on alternate segments, 0.01 more in all: a difference far below its noise
+    noisy = [(r, x + (3 if r % 2 else -3) + 0.01, n) for r, x, n in base]
+    pairs = np.stack([nll, tokens], axis=1)
+    assert perplexity_of(pairs) == pytest.approx(np.exp(nll.sum() / tokens.sum()))
+    assert paired_bootstrap_perplexity(better, base, 1000) < 0.01
+    assert paired_bootstrap_perplexity(base, base, 200) == 1.0
+    assert paired_bootstrap_perplexity(noisy, base, 1000) > 0.5
+    with pytest.raises(ValueError, match="scored other segments"):
+        paired_bootstrap_perplexity(base[1:], base[:-1], 100)
+
+
+def test_paired_bootstrap_of_accuracy_counts_centred_resamples_as_far_as_observed():
+    import numpy as np
+
+    from memtr.evaluation import paired_bootstrap_accuracy
+
+    rng = np.random.default_rng(1)
+    gold = rng.random(500) < 0.7
+    worse = gold.copy()
+    worse[np.flatnonzero(gold)[:60]] = False  # 60 right answers lost: 12 points
+    p = paired_bootstrap_accuracy(gold.tolist(), worse.tolist(), 500)
+    assert p == pytest.approx(1 / 501)  # the floor: no resample is as far from 0
+    assert paired_bootstrap_accuracy(gold.tolist(), gold.tolist(), 100) == 1.0

@@ -8,7 +8,8 @@ Scores eval.splits, then every extra test set of eval.extra_test (label e.g. new
 Writes <metrics>/eval.json and per-example outputs in <metrics>/outputs/:
 - translation: beam search, sacrebleu BLEU/chrF with signatures; ``hyps.<split>.txt``
   (detokenized hypotheses, for the tables stage's paired bootstrap);
-- language modelling: ``fairseq-eval-lm`` perplexity; ``eval_lm.<split>.log``;
+- language modelling: ``fairseq-eval-lm`` perplexity; ``eval_lm.<split>.log`` and
+  ``segment_nll.<split>.tsv`` (each segment's nll and tokens, for the paired bootstrap);
 - classification (GLUE): accuracy; ``predictions.<split>.tsv`` (predicted, gold label).
 """
 
@@ -40,8 +41,7 @@ def evaluate_translation(params: Params, args: argparse.Namespace, label: str) -
 
 def evaluate_lm(params: Params, args: argparse.Namespace, label: str) -> dict:
     data, split = eval_location(label, args.data, args.extra)
-    log = args.metrics / "outputs" / f"eval_lm.{label}.log"
-    result = eval_lm(args.model, data, split, params, log)
+    result = eval_lm(args.model, data, split, params, args.metrics / "outputs", label)
     print(f"{args.variant} seed {args.seed} {label}: perplexity {result['ppl']}")
     return result
 
