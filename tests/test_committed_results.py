@@ -1,6 +1,7 @@
 """The committed evidence is what the pipeline wrote: results/ agrees with metrics/ and with the
 DVC lock that recorded the runs (results/<e>/dvc.lock for a campaign, ./dvc.lock for the
-experiment of the committed params.yaml)."""
+experiment of the committed params.yaml). A campaign in progress (results/<e>/dvc.lock and its
+finished runs in metrics/<e>/, no tables yet) is checked against its lock too."""
 
 import hashlib
 import json
@@ -12,6 +13,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.parent.name for p in (REPO / "results").glob("*/params.yaml"))
+IN_PROGRESS = sorted(
+    p.parent.name
+    for p in (REPO / "results").glob("*/dvc.lock")
+    if not (p.parent / "params.yaml").is_file()
+)
 
 
 def lock_of(experiment: str) -> Path:
@@ -35,11 +41,21 @@ def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def dvc_dir_md5(folder: Path) -> str:
+    """DVC's hash of a directory output: md5 of the sorted JSON list of (file md5, relpath)."""
+    entries = sorted(
+        ({"md5": md5(p), "relpath": p.relative_to(folder).as_posix()} for p in folder.rglob("*")
+         if p.is_file()),
+        key=lambda entry: entry["relpath"],
+    )  # fmt: skip
+    return hashlib.md5(json.dumps(entries, sort_keys=True).encode()).hexdigest() + ".dir"
+
+
 def test_there_are_committed_experiments():
     assert "demo" in EXPERIMENTS
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("experiment", EXPERIMENTS + IN_PROGRESS)
 def test_committed_outputs_match_the_dvc_lock(experiment):
     outs = recorded_outs(experiment)
     files = [o for o in outs if not o["md5"].endswith(".dir")]
@@ -50,10 +66,21 @@ def test_committed_outputs_match_the_dvc_lock(experiment):
         assert md5(path) == out["md5"], f"{out['path']} differs from the run the lock recorded"
     for out in (o for o in outs if o["md5"].endswith(".dir")):
         folder = REPO / out["path"]
-        count = sum(1 for p in folder.rglob("*") if p.is_file())
-        assert count == out["nfiles"], (
-            f"{out['path']}: {count} files, the lock says {out['nfiles']}"
+        assert folder.is_dir(), f"{out['path']} is in the lock but not committed"
+        assert dvc_dir_md5(folder) == out["md5"], (
+            f"{out['path']}: its files differ from the run the lock recorded"
         )
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS + IN_PROGRESS)
+def test_every_committed_run_is_recorded_by_the_lock(experiment):
+    recorded = {o["path"] for o in recorded_outs(experiment)}
+    for run in sorted((REPO / "metrics" / experiment).glob("*/seed*")):
+        relative = run.relative_to(REPO).as_posix()
+        for name in ("train.json", "eval.json", "outputs"):
+            assert f"{relative}/{name}" in recorded, (
+                f"{relative}/{name}: no run in the lock wrote it"
+            )
 
 
 def runs_from_metrics(experiment: str) -> pd.DataFrame:
