@@ -1,0 +1,57 @@
+"""A campaign's own DVC lock: the entries of ``dvc.lock`` that recorded one experiment.
+
+``dvc.lock`` holds the last run of every stage name, whatever preset ran it (the demo and a
+campaign both have ``train@baseline-1``). A campaign committed to ``results/<e>/dvc.lock``
+keeps only what recorded *its* runs: the data stages of its dataset and every stage whose
+outputs lie under ``runs/<e>/``, ``metrics/<e>/`` or ``results/<e>/``. It is written after
+each finished run, so a campaign that spans sessions or machines commits its progress and a
+fresh clone can go on from it (see the README, "Committed campaigns").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+class CampaignLockError(RuntimeError):
+    """dvc.lock cannot give this experiment's record (another dataset's data, no run)."""
+
+
+DATA_STAGES = ("check_params", "download", "prepare", "binarize", "extra_test")
+
+
+def _out_paths(stage: dict) -> list[str]:
+    return [out["path"] for out in stage.get("outs", [])]
+
+
+def campaign_stages(lock: dict, experiment: str, dataset: str) -> dict:
+    """The lock's stages that recorded ``experiment`` (on ``dataset``), in the lock's order."""
+    prefixes = tuple(f"{top}/{experiment}/" for top in ("runs", "metrics", "results"))
+    stages = lock.get("stages", {})
+    kept = {}
+    for name, stage in stages.items():
+        paths = _out_paths(stage)
+        if name in DATA_STAGES:
+            if name != "check_params" and not any(p.endswith(f"/{dataset}") for p in paths):
+                raise CampaignLockError(
+                    f"dvc.lock: stage {name} last ran on {paths}, not on dataset {dataset!r}; "
+                    f"run `dvc repro extra_test` with this experiment's params first"
+                )
+            kept[name] = stage
+        elif any(p.startswith(prefixes) for p in paths):
+            kept[name] = stage
+    if len(kept) == sum(name in stages for name in DATA_STAGES):
+        raise CampaignLockError(f"dvc.lock records no run of experiment {experiment!r}")
+    return kept
+
+
+def write_campaign_lock(lock_path: Path, experiment: str, dataset: str, out: Path) -> list[str]:
+    """Write the campaign's entries of ``lock_path`` to ``out``; returns their stage names."""
+    lock = yaml.safe_load(lock_path.read_text())
+    stages = campaign_stages(lock, experiment, dataset)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump({**lock, "stages": stages}, sort_keys=False, width=120)
+    out.write_text(text, encoding="utf-8")
+    return list(stages)
