@@ -18,6 +18,8 @@ import pandas as pd
 from memtr.params import Params, load_params
 from memtr.tables import METRICS, SELECTION_SPLIT
 
+PRESETS = Path(__file__).resolve().parents[1] / "workflow" / "presets"
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -76,15 +78,45 @@ def comparison_line(row: pd.Series, metric: str) -> str:
     )
 
 
+def finished_runs(metrics: Path) -> dict[str, list[int]]:
+    """The seeds of each variant with an evaluated run under ``metrics`` (``<v>/seed<k>/``)."""
+    seeds: dict[str, list[int]] = {}
+    for eval_json in sorted(metrics.glob("*/seed*/eval.json")):
+        seeds.setdefault(eval_json.parent.parent.name, []).append(int(eval_json.parent.name[4:]))
+    return {variant: sorted(found) for variant, found in seeds.items()}
+
+
+def in_progress_line(experiment: str, finished: dict[str, list[int]]) -> str:
+    """What a campaign without tables has committed so far, out of its preset's runs."""
+    done = sum(len(seeds) for seeds in finished.values())
+    preset = PRESETS / f"{experiment}.yaml"
+    planned = ""
+    if preset.is_file():
+        exp = load_params(preset).experiment
+        planned = f" of {len(exp['variants']) * len(exp['seeds'])}"
+    runs = "; ".join(
+        f"`{v}` seed{'s' if len(k) > 1 else ''} {', '.join(map(str, k))}"
+        for v, k in finished.items()
+    )
+    return (
+        f"In progress: {done}{planned} runs finished and committed in `metrics/{experiment}/` "
+        f"({runs}). No verdict before the last run: the tables, and this section, are written "
+        f'then (see the README, "A campaign across sessions or machines").\n'
+    )
+
+
 def claim_section(claim: Claim, results: Path) -> str:
     """The section of one claim: scale, every comparison, and the tally of verdicts."""
     folder = results / claim.experiment
     head = f"## Claim {claim.number}: {claim.statement}\n\n"
     if not (folder / "claims.csv").is_file():
-        return head + (
-            f"Not run yet: `results/{claim.experiment}/claims.csv` does not exist (run the "
-            f"preset `{claim.experiment}`, see the README).\n"
-        )
+        finished = finished_runs(results.parent / "metrics" / claim.experiment)
+        if not finished:
+            return head + (
+                f"Not run yet: `results/{claim.experiment}/claims.csv` does not exist (run the "
+                f"preset `{claim.experiment}`, see the README).\n"
+            )
+        return head + in_progress_line(claim.experiment, finished)
     params = load_params(folder / "params.yaml")
     summary = compute_summary(folder, params)
     claims = pd.read_csv(folder / "claims.csv")

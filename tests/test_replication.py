@@ -21,6 +21,20 @@ def test_an_experiment_without_tables_is_reported_as_not_run(tmp_path):
     assert "Not run yet: `results/nowhere/claims.csv` does not exist" in text
 
 
+def test_a_campaign_in_progress_is_reported_with_its_finished_runs(tmp_path):
+    for variant, seed in (("baseline", 1), ("baseline", 2), ("mem10", 1)):
+        run = tmp_path / "metrics" / "cpu_replication_lm" / variant / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "eval.json").write_text("{}")
+    (tmp_path / "metrics" / "cpu_replication_lm" / "mem20" / "seed1").mkdir(parents=True)
+    text = report(tmp_path / "results", (Claim(2, "cpu_replication_lm", "memory helps"),))
+    assert (
+        "In progress: 3 of 18 runs finished and committed in `metrics/cpu_replication_lm/` "
+        "(`baseline` seeds 1, 2; `mem10` seed 1)."
+    ) in text
+    assert "better" not in text.split("## Claim 2")[1]
+
+
 def test_the_claims_name_the_replication_presets():
     presets = {p.stem for p in (REPO / "workflow" / "presets").glob("*.yaml")}
     assert {claim.experiment for claim in CLAIMS} <= presets
