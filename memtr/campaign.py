@@ -5,7 +5,8 @@ campaign both have ``train@baseline-1``). A campaign committed to ``results/<e>/
 keeps only what recorded *its* runs: the data stages of its dataset and every stage whose
 outputs lie under ``runs/<e>/``, ``metrics/<e>/`` or ``results/<e>/``. It is written after
 each finished run, so a campaign that spans sessions or machines commits its progress and a
-fresh clone can go on from it (see the README, "Committed campaigns").
+fresh clone can go on from it (see the README, "A campaign across sessions or machines"):
+:func:`pending_runs` lists what that file does not record yet.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
+from memtr.params import Params
 
 
 class CampaignLockError(RuntimeError):
@@ -55,3 +58,27 @@ def write_campaign_lock(lock_path: Path, experiment: str, dataset: str, out: Pat
     text = yaml.safe_dump({**lock, "stages": stages}, sort_keys=False, width=120)
     out.write_text(text, encoding="utf-8")
     return list(stages)
+
+
+def recorded_stages(campaign_lock: Path) -> set[str]:
+    """The stage names a campaign's own lock records (none when it has no lock yet)."""
+    if not campaign_lock.is_file():
+        return set()
+    return set(yaml.safe_load(campaign_lock.read_text()).get("stages", {}))
+
+
+def pending_runs(params: Params, recorded: set[str]) -> list[list[str]]:
+    """The stages each unfinished run still needs, seed by seed (every variant of the first
+    seed, then the next seed): a campaign stopped half-way then holds whole seeds. A run of
+    an attention seed needs its attention stage too, while its model exists."""
+    runs = []
+    for seed in params.experiment["seeds"]:
+        for variant in params.experiment["variants"]:
+            run = f"{variant}-{seed}"
+            stages = [f"evaluate@{run}"]
+            if seed in params.attention["seeds"]:
+                stages.append(f"attention@{run}")
+            missing = [name for name in stages if name not in recorded]
+            if missing:
+                runs.append(stages)
+    return runs

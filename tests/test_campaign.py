@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from memtr.campaign import CampaignLockError, campaign_stages, write_campaign_lock
+from memtr.campaign import (
+    CampaignLockError,
+    campaign_stages,
+    pending_runs,
+    recorded_stages,
+    write_campaign_lock,
+)
+from memtr.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN = yaml.safe_load((REPO / "results/cpu_replication/dvc.lock").read_text())
@@ -58,3 +65,32 @@ def test_the_written_lock_reads_back_as_the_kept_stages(tmp_path):
     assert written["stages"] == campaign_stages(
         workspace_lock(), "cpu_replication", "multi30k_de_en"
     )
+
+
+LM_PRESET = load_params(REPO / "workflow/presets/cpu_replication_lm.yaml")
+
+
+def test_pending_runs_come_seed_by_seed_with_attention_for_its_seeds():
+    pending = pending_runs(LM_PRESET, set())
+    assert len(pending) == 18
+    assert pending[0] == ["evaluate@baseline-1", "attention@baseline-1"]
+    assert pending[5] == ["evaluate@baseline_x105-1", "attention@baseline_x105-1"]
+    assert pending[6] == ["evaluate@baseline-2"]
+    assert pending[-1] == ["evaluate@baseline_x105-3"]
+
+
+def test_a_run_is_pending_until_every_stage_it_needs_is_recorded():
+    recorded = {"evaluate@baseline-1", "attention@baseline-1", "evaluate@mem10-1", "train@mem20-1"}
+    pending = pending_runs(LM_PRESET, recorded)
+    assert pending[:2] == [
+        ["evaluate@mem10-1", "attention@mem10-1"],  # its attention is missing: the run again
+        ["evaluate@mem20-1", "attention@mem20-1"],  # trained, not evaluated
+    ]
+    assert len(pending) == 17
+
+
+def test_a_finished_campaign_has_nothing_pending():
+    params = load_params(REPO / "results/cpu_replication/params.yaml")
+    recorded = recorded_stages(REPO / "results/cpu_replication/dvc.lock")
+    assert pending_runs(params, recorded) == []
+    assert recorded_stages(REPO / "results/nowhere/dvc.lock") == set()
