@@ -51,20 +51,29 @@ def campaign_stages(lock: dict, experiment: str, dataset: str) -> dict:
 
 
 def write_campaign_lock(lock_path: Path, experiment: str, dataset: str, out: Path) -> list[str]:
-    """Write the campaign's entries of ``lock_path`` to ``out``; returns their stage names."""
+    """Add the campaign's entries of ``lock_path`` to ``out``; returns the stage names it holds.
+
+    Stages that ``out`` records and ``lock_path`` does not (runs of an earlier session whose
+    workspace lock this one did not start from) are kept, never dropped; a stage in both
+    takes the workspace's entry, its latest run."""
     lock = yaml.safe_load(lock_path.read_text())
-    stages = campaign_stages(lock, experiment, dataset)
+    stages = {**own_stages(out), **campaign_stages(lock, experiment, dataset)}
     out.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump({**lock, "stages": stages}, sort_keys=False, width=120)
     out.write_text(text, encoding="utf-8")
     return list(stages)
 
 
-def recorded_stages(campaign_lock: Path) -> set[str]:
-    """The stage names a campaign's own lock records (none when it has no lock yet)."""
+def own_stages(campaign_lock: Path) -> dict:
+    """The stages a campaign's own lock records (none when it has no lock yet)."""
     if not campaign_lock.is_file():
-        return set()
-    return set(yaml.safe_load(campaign_lock.read_text()).get("stages", {}))
+        return {}
+    return yaml.safe_load(campaign_lock.read_text()).get("stages", {})
+
+
+def recorded_stages(campaign_lock: Path) -> set[str]:
+    """The stage names a campaign's own lock records."""
+    return set(own_stages(campaign_lock))
 
 
 def pending_runs(params: Params, recorded: set[str]) -> list[list[str]]:

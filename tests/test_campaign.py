@@ -67,6 +67,21 @@ def test_the_written_lock_reads_back_as_the_kept_stages(tmp_path):
     )
 
 
+def test_runs_the_campaign_lock_recorded_before_are_kept(tmp_path):
+    out = tmp_path / "results/cpu_replication/dvc.lock"
+    out.parent.mkdir(parents=True)
+    out.write_text(yaml.safe_dump(CAMPAIGN))  # an earlier session recorded every run
+    source = tmp_path / "workspace.lock"
+    later = workspace_lock()  # this workspace's lock: the demo overwrote three of them
+    later["stages"]["train@mem20-1"]["outs"][0]["size"] = 1  # and mem20-1 ran again
+    source.write_text(yaml.safe_dump(later))
+    write_campaign_lock(source, "cpu_replication", "multi30k_de_en", out)
+    written = yaml.safe_load(out.read_text())["stages"]
+    assert set(written) == set(CAMPAIGN["stages"])
+    assert written["train@baseline-1"] == CAMPAIGN["stages"]["train@baseline-1"]
+    assert written["train@mem20-1"]["outs"][0]["size"] == 1
+
+
 LM_PRESET = load_params(REPO / "workflow/presets/cpu_replication_lm.yaml")
 
 
