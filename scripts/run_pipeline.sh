@@ -9,4 +9,5 @@ bash scripts/setup_env.sh
 # shellcheck disable=SC1091
 source .venv/bin/activate
 dvc repro "$@"
-echo "memtr: results in results/ (tables: results/mt_results.md)"
+name=$(python -c 'import yaml; print(yaml.safe_load(open("params.yaml"))["experiment"]["name"])')
+echo "memtr: tables in results/$name/ (results.md, claims.md, runs.csv), runs in runs/$name/"
