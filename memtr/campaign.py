@@ -45,7 +45,7 @@ def campaign_stages(lock: dict, experiment: str, dataset: str) -> dict:
             kept[name] = stage
         elif any(p.startswith(prefixes) for p in paths):
             kept[name] = stage
-    if len(kept) == sum(name in stages for name in DATA_STAGES):
+    if all(name in DATA_STAGES for name in kept):
         raise CampaignLockError(f"dvc.lock records no run of experiment {experiment!r}")
     return kept
 
@@ -87,7 +87,6 @@ def pending_runs(params: Params, recorded: set[str]) -> list[list[str]]:
             stages = [f"evaluate@{run}"]
             if seed in params.attention["seeds"]:
                 stages.append(f"attention@{run}")
-            missing = [name for name in stages if name not in recorded]
-            if missing:
+            if any(name not in recorded for name in stages):
                 runs.append(stages)
     return runs
