@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +63,7 @@ def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentPar
     )
     try:
         main(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
@@ -71,3 +73,16 @@ def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentPar
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:
+        stop_writing_to_closed_stdout()
+        sys.exit(EXIT_FAILED)
+
+
+def stop_writing_to_closed_stdout() -> None:
+    """The reader of stdout left (``| head``): stop quietly, as Unix tools do.
+
+    Python would flush stdout again at exit and print a traceback; pointing it at
+    /dev/null first is the remedy of Python's own documentation (signal module, SIGPIPE).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

@@ -2,6 +2,8 @@
 wrote, keep exactly the stages that recorded the campaign, with the committed locks as data."""
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,16 @@ def test_a_finished_campaign_has_nothing_pending():
     recorded = recorded_stages(REPO / "results/cpu_replication/dvc.lock")
     assert pending_runs(params, recorded) == []
     assert recorded_stages(REPO / "results/nowhere/dvc.lock") == set()
+
+
+def test_pending_stops_quietly_when_its_reader_leaves(tmp_path):
+    """``campaign.py pending | head -1``: no BrokenPipeError traceback once head has exited."""
+    script = REPO / "workflow/scripts/campaign.py"
+    cmd = [sys.executable, str(script), "pending", "--params", str(REPO / "params.yaml")]
+    proc = subprocess.Popen(
+        [*cmd, "--results", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # the reader is gone before the first line is written
+    stderr = proc.stderr.read().decode()
+    assert proc.wait() == 1
+    assert stderr == ""
