@@ -41,6 +41,10 @@ TRAIN_ARGS = [
     "simple",
     "--log-interval",
     "25",
+    # fairseq's prefetch thread, still collating when a short run ends mid-epoch, can abort the
+    # exit ("terminate called without an active exception", status -6): no prefetch thread.
+    "--data-buffer-size",
+    "0",
 ]
 
 
