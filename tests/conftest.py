@@ -11,6 +11,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = REPO / "fairseq_plugins"
+# For every fairseq-train in the tests: fairseq's prefetch thread (a daemon BufferedIterator),
+# still collating when a short run ends mid-epoch, can abort the exit ("terminate called without
+# an active exception", status -6), as it did once in CI. No prefetch thread, no race.
+NO_PREFETCH = ("--data-buffer-size", "0")
 sys.path.insert(0, str(REPO))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import PLUGIN_DIR, REPO, run_cli
+from conftest import NO_PREFETCH, PLUGIN_DIR, REPO, run_cli
 from lm_helpers import LM_SMALL, memory_lm, write_recall_corpus
 from model_helpers import build_model
 from test_cli import TRAIN_ARGS
@@ -220,7 +220,7 @@ LM_TRAIN = [
     "--user-dir", str(PLUGIN_DIR), *LM_SMALL, "--task", "stream_lm", "--tokens-per-sample", "16",
     "--batch-size", "8", "--optimizer", "adam", "--lr", "0.003", "--dropout", "0.0",
     "--disable-validation", "--no-save-optimizer-state", "--no-epoch-checkpoints",
-    "--num-workers", "0", "--seed", "1", "--cpu", "--data-buffer-size", "0",
+    "--num-workers", "0", "--seed", "1", "--cpu", *NO_PREFETCH,
 ]  # fmt: skip
 # name -> (architecture options, updates, sequence tokens of a sample: </s> + 7, or cut at 6)
 LM_MODELS = {

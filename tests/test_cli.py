@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-from conftest import PLUGIN_DIR, run_cli
+from conftest import NO_PREFETCH, PLUGIN_DIR, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -41,10 +41,7 @@ TRAIN_ARGS = [
     "simple",
     "--log-interval",
     "25",
-    # fairseq's prefetch thread, still collating when a short run ends mid-epoch, can abort the
-    # exit ("terminate called without an active exception", status -6): no prefetch thread.
-    "--data-buffer-size",
-    "0",
+    *NO_PREFETCH,
 ]
 
 

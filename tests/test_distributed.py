@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PLUGIN_DIR, REPO
+from conftest import NO_PREFETCH, PLUGIN_DIR, REPO
 
 import fairseq_plugins  # noqa: F401  (safe globals to load the checkpoints)
 
@@ -34,7 +34,7 @@ def test_two_gloo_ranks_end_with_identical_parameters(reverse_corpus: Path, tmp_
         "--disable-validation", "--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp",
         "--distributed-no-spawn", "--distributed-init-method", f"tcp://127.0.0.1:{port}",
         "--distributed-world-size", "2",
-        "--data-buffer-size", "0",  # fairseq's prefetch thread can abort the exit mid-epoch
+        *NO_PREFETCH,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for rank in (0, 1):  # fairseq creates the save dir on rank 0 only

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import PLUGIN_DIR, run_cli
+from conftest import NO_PREFETCH, PLUGIN_DIR, run_cli
 from fairseq import checkpoint_utils, tasks
 from fairseq.sequence_generator import SequenceGenerator
 from lm_helpers import (
@@ -262,7 +262,7 @@ TRAIN = [
     "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "50", "--clip-norm", "1.0",
     "--dropout", "0.0", "--max-update", "600", "--validate-interval", "100",
     "--no-epoch-checkpoints", "--num-workers", "0", "--seed", "1", "--cpu",
-    "--data-buffer-size", "0",  # fairseq's prefetch thread can abort the exit mid-epoch
+    *NO_PREFETCH,
 ]  # fmt: skip
 # Every model sees windows of one line (8 tokens); the memory models read 4 lines per batch.
 STREAM = ["--task", "stream_lm", "--tokens-per-sample", "32", "--batch-size", str(ROWS)]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import PLUGIN_DIR, run_cli
+from conftest import NO_PREFETCH, PLUGIN_DIR, run_cli
 from fairseq import checkpoint_utils, options, tasks
 from fairseq.data import Dictionary
 from lm_helpers import ROBERTA_TINY, write_glue_task
@@ -159,7 +159,7 @@ def pretrained(glue: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--arch", "roberta", *ROBERTA_TINY, "--tokens-per-sample", "32", "--batch-size", "16",
         "--optimizer", "adam", "--lr", "1e-4", "--max-update", "2", "--disable-validation",
         "--no-epoch-checkpoints", "--num-workers", "0", "--cpu", "--save-dir", str(save),
-        "--data-buffer-size", "0",  # fairseq's prefetch thread can abort the exit mid-epoch
+        *NO_PREFETCH,
     )  # fmt: skip
     return save / "checkpoint_last.pt"
 
@@ -193,7 +193,7 @@ def test_finetuning_memory_roberta_from_a_checkpoint_beats_chance(glue, pretrain
         "--warmup-updates", "20", "--total-num-update", "200", "--max-update", "200",
         "--best-checkpoint-metric", "accuracy", "--maximize-best-checkpoint-metric",
         "--no-epoch-checkpoints", "--num-workers", "0", "--seed", "1", "--cpu",
-        "--log-format", "simple", "--save-dir", str(tmp_path / "ft"), "--data-buffer-size", "0",
+        "--log-format", "simple", "--save-dir", str(tmp_path / "ft"), *NO_PREFETCH,
     )  # fmt: skip
     log = proc.stdout + proc.stderr
     assert "memory.vectors is not in the checkpoint: keeping its fresh init" in log
