@@ -16,8 +16,7 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.params import load_params
-
-PRESETS = Path(__file__).resolve().parents[1] / "presets"
+from memtr.replication import PRESETS
 
 
 def main(args: argparse.Namespace) -> None:
