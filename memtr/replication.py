@@ -16,9 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from memtr.params import Params, load_params
+from memtr.presets import PRESETS
 from memtr.tables import METRICS, SELECTION_SPLIT
-
-PRESETS = Path(__file__).resolve().parents[1] / "workflow" / "presets"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.params import load_params
-from memtr.replication import PRESETS
+from memtr.presets import PRESETS
 
 
 def main(args: argparse.Namespace) -> None:
