@@ -7,9 +7,10 @@ Training costs 3x the forward (the backward does two products per forward produc
 the input gradient and the weight gradient).
 
 Lengths are the padded lengths the model computes on: ``n`` source positions, ``t``
-target positions, ``m`` memory tokens. Per layout (see fairseq_plugins/models):
+target positions, ``m`` memory tokens. Per layout (see fairseq_plugins/modules/mem_encoder.py):
 
-* ``baseline``: encoder layers on n rows; decoder cross-attention over n keys.
+* ``none`` (``memspec.BASELINE``, fairseq's transformer): encoder layers on n rows;
+  decoder cross-attention over n keys.
 * ``prepend``: encoder layers on n + m rows; cross-attention over n + m keys.
 * ``ctrl`` / ``ctrl_shared`` (same FLOPs, shared weights or not): per depth a memory
   layer (m query rows over n + m keys, its own K/V projections of the n + m rows) and
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LAYOUTS = ("baseline", "prepend", "ctrl", "ctrl_shared", "bottleneck")
+from memspec import BASELINE, LAYOUTS
+
 TRAIN_FACTOR = 3  # forward + backward (input and weight gradients)
 
 
@@ -52,7 +54,7 @@ def attention_block(d: int, ffn: int, q: int, k: int) -> int:
 def encoder_forward(dims: Dims, layout: str, n: int, m: int) -> int:
     """Forward FLOPs of the encoder for one sentence of ``n`` (padded) positions."""
     d, f = dims.d, dims.ffn
-    if layout == "baseline":
+    if layout == BASELINE:
         per_layer = attention_block(d, f, n, n)
     elif layout == "prepend":
         per_layer = attention_block(d, f, n + m, n + m)
@@ -70,7 +72,7 @@ def cross_keys(layout: str, n: int, m: int, hide: bool = False) -> int:
 
     ``hide``: ``--mem-hide-from-decoder`` (the decoder reads the n sequence rows only).
     """
-    if layout == "baseline":
+    if layout == BASELINE:
         return n
     if layout == "bottleneck":
         return m
@@ -93,7 +95,7 @@ def decoder_forward(dims: Dims, t: int, keys: int) -> int:
 
 def forward_flops(dims: Dims, layout: str, n: int, t: int, m: int = 0, hide: bool = False) -> int:
     """Forward FLOPs of one sentence pair (padded lengths n, t) for a layout."""
-    if layout == "baseline" and m:
+    if layout == BASELINE and m:
         raise ValueError("the baseline has no memory (m must be 0)")
     keys = cross_keys(layout, n, m, hide)
     return encoder_forward(dims, layout, n, m) + decoder_forward(dims, t, keys)
@@ -109,7 +111,7 @@ def train_flops(
 def predicted_ratio(dims: Dims, layout: str, shapes: list[tuple[int, int, int]], m: int) -> float:
     """FLOPs(layout, m) / FLOPs(baseline) summed over batches of shape (B, n, t)."""
     ours = sum(train_flops(dims, layout, b, n, t, m) for b, n, t in shapes)
-    base = sum(train_flops(dims, "baseline", b, n, t) for b, n, t in shapes)
+    base = sum(train_flops(dims, BASELINE, b, n, t) for b, n, t in shapes)
     return ours / base
 
 

@@ -1,6 +1,15 @@
 """memtr's fairseq plugin: ``fairseq-train --user-dir fairseq_plugins --arch mem_transformer_tiny``.
 
-Importing the package registers the models (registration is a side effect of import).
+Importing the package registers the models and the task (registration is a side effect of
+import). Three folders; ``models`` imports from ``modules``, nothing else crosses folders:
+
+* ``tasks/``: the ``stream_lm`` task (rows of a batch continue the rows of the previous batch).
+* ``models/``: the registered models and architectures (``mem_transformer``, ``mem_ctrl``, ...,
+  ``mem_transformer_lm``, ``mem_roberta``).
+* ``modules/``: the layers they are built from (memory tokens, encoder, LM decoder), registered
+  nowhere.
+
+The plugin never imports ``memtr``; names shared with the pipeline come from ``memspec``.
 """
 
 import argparse

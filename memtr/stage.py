@@ -9,10 +9,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from memtr.dataconfig import ConfigError, DataParams, load_data_params
-from memtr.download import DataError
-from memtr.registry import Dataset, get_dataset
-from memtr.textio import AlignmentError
+from memtr.common.errors import ConfigError, DataError
+from memtr.common.textio import AlignmentError
+from memtr.datasets.params import DataParams, load_data_params
+from memtr.datasets.registry import Dataset, get_dataset
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PLUGIN_DIR = REPO / "fairseq_plugins"
+
 # For every fairseq-train in the tests: fairseq's prefetch thread (a daemon BufferedIterator),
 # still collating when a short run ends mid-epoch, can abort the exit ("terminate called without
 # an active exception", status -6), as it did once in CI. No prefetch thread, no race.
@@ -44,7 +44,7 @@ def run_cli(
 @pytest.fixture(scope="session")
 def reverse_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A binarized reversal task (joined dictionary), src -> tgt, with raw text beside it."""
-    from memtr.synthetic import write_parallel_corpus
+    from memtr.datasets.synthetic import write_parallel_corpus
 
     root = tmp_path_factory.mktemp("reverse")
     raw = write_parallel_corpus(

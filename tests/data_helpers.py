@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from memtr.registry import GLUE_TASKS, Dataset, GlueTask, RawFile
+from memtr.datasets.registry import GLUE_TASKS, Dataset, GlueTask, RawFile
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

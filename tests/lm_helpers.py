@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from conftest import PLUGIN_DIR, run_cli
+from conftest import run_cli
 from fairseq import options, tasks
+
+from memtr.common.paths import PLUGIN_DIR
 
 BLOCK = 8  # tokens per line of the recall stream, the end-of-sentence included
 KEYS = 8  # recall targets are uniform over this many keys: chance accuracy 1/8

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from conftest import PLUGIN_DIR
 from fairseq import options, tasks
+
+from memtr.common.paths import PLUGIN_DIR
 
 # One small size for every model in the unit tests (d=32, 2+2 layers).
 SMALL = [

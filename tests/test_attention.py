@@ -15,13 +15,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import NO_PREFETCH, PLUGIN_DIR, REPO, run_cli
+from conftest import NO_PREFETCH, REPO, run_cli
 from lm_helpers import LM_SMALL, memory_lm, write_recall_corpus
 from model_helpers import build_model
 from test_cli import TRAIN_ARGS
 
-from memtr import attention, attention_plots
-from memtr.prepare import train_spm
+from memtr.attention import plots as attention_plots
+from memtr.attention.archive import load_npz
+from memtr.attention.loading import encode_lm_line, model_info
+from memtr.attention.measures import memory_mass_table
+from memtr.attention.recording import extract, extract_lm_sample
+from memtr.attention.schema import COLUMNS, ModelInfo, SampleAttention
+from memtr.attention.sentences import read_sentences, sentence_source
+from memtr.attention.tables import write_comparison
+from memtr.common.paths import PLUGIN_DIR
+from memtr.data.prepare import train_spm
 
 pytestmark = pytest.mark.slow
 
@@ -71,10 +79,10 @@ def stage(reverse_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     return {"out": root / "out", "procs": procs}
 
 
-def load(stage: dict, name: str) -> tuple[attention.ModelInfo, list, pd.DataFrame]:
+def load(stage: dict, name: str) -> tuple[ModelInfo, list, pd.DataFrame]:
     assert stage["procs"][name].returncode == 0, stage["procs"][name].stderr[-3000:]
     folder = stage["out"] / name
-    info, samples = attention.load_npz(folder / "attention.npz")
+    info, samples = load_npz(folder / "attention.npz")
     return info, samples, pd.read_csv(folder / "memory_mass.csv")
 
 
@@ -95,7 +103,7 @@ def test_saved_rows_sum_to_one_over_their_keys(stage, name):
 def test_memory_mass_is_the_sum_of_its_block(stage, name):
     info, samples, table = load(stage, name)
     m = info.num_memory
-    assert list(table.columns) == list(attention.COLUMNS)
+    assert list(table.columns) == list(COLUMNS)
     assert table["layer"].tolist() == [1, 2] and (table["model"] == name).all()
     seq_to_mem = np.mean([s.self_attn[:, :, m:, :m].sum(-1).mean(axis=(1, 2)) for s in samples], 0)
     mem_to_mem = np.mean([s.self_attn[:, :, :m, :m].sum(-1).mean(axis=(1, 2)) for s in samples], 0)
@@ -121,7 +129,7 @@ def test_bottleneck_sequence_block_is_empty_and_all_mass_is_on_memory(stage):
     np.testing.assert_allclose(table["decoder_to_memory"], 1.0, atol=1e-5)
 
 
-def expected_sizes(info: attention.ModelInfo, sample: attention.SampleAttention) -> dict:
+def expected_sizes(info: ModelInfo, sample: SampleAttention) -> dict:
     t = info.num_memory + len(sample.src_tokens)
     k, out = sample.cross.shape[-1], len(sample.tgt_tokens)
     grid = attention_plots.grid_figsize
@@ -189,9 +197,9 @@ def test_comparison_table_merges_models(stage, tmp_path):
 def test_every_layout_gives_normalised_maps(reverse_corpus, arch, extra, memory_keys):
     model, task = build_model(reverse_corpus / "bin", "--arch", arch, "--mem-tokens", "3", *extra)
     model.eval()
-    info = attention.model_info(model, arch)
-    samples = attention.extract(model, task, ["w1 w2 w3 w4", "w5 w6"])
-    table = attention.memory_mass_table(samples, info)
+    info = model_info(model, arch)
+    samples = extract(model, task, ["w1 w2 w3 w4", "w5 w6"])
+    table = memory_mass_table(samples, info)
     for s in samples:
         n = len(s.src_tokens)
         assert s.self_attn.shape == (2, 4, 3 + n, 3 + n)
@@ -208,10 +216,10 @@ def test_every_layout_gives_normalised_maps(reverse_corpus, arch, extra, memory_
 def test_sentences_are_read_raw_with_spm_or_pretokenized(reverse_corpus, tmp_path):
     raw = reverse_corpus / "raw" / "train.src"
     sp = train_spm([raw], tmp_path / "spm", vocab_size=20)
-    lines = attention.read_sentences(raw, 2, tmp_path / "spm.model")
+    lines = read_sentences(raw, 2, tmp_path / "spm.model")
     first = raw.read_text().splitlines()[0]
     assert lines[0] == " ".join(sp.encode(first, out_type=str)) and len(lines) == 2
-    assert attention.read_sentences(raw, 2) == raw.read_text().splitlines()[:2]
+    assert read_sentences(raw, 2) == raw.read_text().splitlines()[:2]
 
 
 # ---- language models: mem_transformer_lm ---------------------------------------------------
@@ -266,7 +274,7 @@ def lm_stage(lm_data: Path) -> dict:
     return {"out": root / "out", "procs": procs}
 
 
-def lm_blocks(info: attention.ModelInfo, n: int) -> dict[str, slice]:
+def lm_blocks(info: ModelInfo, n: int) -> dict[str, slice]:
     """Read memory, tokens and write memory on the axes of an LM sample."""
     m, w = info.num_memory, info.num_write
     return {"read": slice(0, m), "tokens": slice(m, m + n), "write": slice(m + n, m + n + w)}
@@ -306,7 +314,7 @@ def test_lm_tokens_are_causal_and_never_see_the_write_memory(lm_stage, name):
 @pytest.mark.parametrize("name", ["lm_memory", "lm_recurrent"])
 def test_lm_memory_mass_is_the_sum_of_its_block(lm_stage, name):
     info, samples, table = load(lm_stage, name)
-    assert list(table.columns) == list(attention.COLUMNS)
+    assert list(table.columns) == list(COLUMNS)
     assert table["layer"].tolist() == [1, 2] and (table["layout"] == info.layout).all()
 
     def mean_mass(rows: str, keys: str) -> np.ndarray:  # (L,) over samples, heads and rows
@@ -378,7 +386,7 @@ def test_lm_without_memory_the_stage_says_so_and_exits_0(lm_stage, name):
 
 def test_comparison_table_merges_lm_and_translation_models(stage, lm_stage, tmp_path):
     names = [("prepend", stage), ("lm_memory", lm_stage), ("lm_plain", lm_stage)]
-    merged = attention.write_comparison(
+    merged = write_comparison(
         [s["out"] / n / "memory_mass.csv" for n, s in names], tmp_path / "memory_mass.csv"
     )
     assert merged["model"].tolist() == ["prepend", "prepend", "lm_memory", "lm_memory"]
@@ -393,7 +401,7 @@ def test_lm_recording_matches_fairseq_and_changes_nothing(lm_data):
     model, task = memory_lm(lm_data, 3, "--mem-recurrent", "--mem-segment-len", "5")
     model.eval()
     line = "k1 k2 f0 f1 f2 f3"
-    tokens = attention.encode_lm_line(task.source_dictionary, line, 5)  # (1, 5)
+    tokens = encode_lm_line(task.source_dictionary, line, 5)  # (1, 5)
     inputs: list[dict] = []  # keyword arguments of each layer's self-attention call
 
     def keep(_module: torch.nn.Module, _args: tuple, kwargs: dict) -> None:
@@ -410,7 +418,7 @@ def test_lm_recording_matches_fairseq_and_changes_nothing(lm_data):
         model.decoder.recorded_attention = []
         recording = model(tokens)[0]
         model.decoder.recorded_attention = None
-        sample = attention.extract_lm_sample(model, task, line)
+        sample = extract_lm_sample(model, task, line)
         averaged = [
             layer.self_attn(**{**kw, "need_weights": True})[1]  # (B, T, T): mean of heads
             for layer, kw in zip(layers, inputs, strict=True)
@@ -424,21 +432,21 @@ def test_lm_recording_matches_fairseq_and_changes_nothing(lm_data):
 
 
 def test_a_prepared_data_folder_names_the_sample_file(tmp_path):
-    lm, mt = attention.ModelInfo("x", "lm", 4), attention.ModelInfo("y", "prepend", 4)
+    lm, mt = ModelInfo("x", "lm", 4), ModelInfo("y", "prepend", 4)
     (tmp_path / "test.tokens").write_text("a b\n")
     (tmp_path / "test.raw.de").write_text("a b\n")
-    assert attention.sentence_source(tmp_path, lm) == (tmp_path / "test.tokens", None)
-    assert attention.sentence_source(tmp_path, lm, tmp_path / "none") == (
+    assert sentence_source(tmp_path, lm) == (tmp_path / "test.tokens", None)
+    assert sentence_source(tmp_path, lm, tmp_path / "none") == (
         tmp_path / "test.tokens", None,
     )  # fmt: skip
-    assert attention.sentence_source(tmp_path, mt) == (tmp_path / "test.raw.de", None)
+    assert sentence_source(tmp_path, mt) == (tmp_path / "test.raw.de", None)
     (tmp_path / "spm.model").write_text("")
-    assert attention.sentence_source(tmp_path, mt) == (
+    assert sentence_source(tmp_path, mt) == (
         tmp_path / "test.raw.de",
         tmp_path / "spm.model",
     )
     with pytest.raises(ValueError, match="does not exist"):
-        attention.sentence_source(tmp_path / "test.raw.de", mt, tmp_path / "missing.model")
+        sentence_source(tmp_path / "test.raw.de", mt, tmp_path / "missing.model")
     (tmp_path / "test.tokens").unlink()
     with pytest.raises(ValueError, match="expected test.tokens in"):
-        attention.sentence_source(tmp_path, lm)
+        sentence_source(tmp_path, lm)

@@ -16,6 +16,28 @@ import pytest
 from conftest import REPO
 
 from benchmarks.flops import Dims, forward_flops, generate_flops, predicted_ratio, train_flops
+from benchmarks.specs import XT_LAYOUT, Config, fairseq_specs, xt_specs
+from memspec import BASELINE, LAYOUTS
+
+# The rows of the train and generate sections, and of the x-transformers section (m = 20).
+FAIRSEQ_MODELS = [
+    "transformer",
+    "mem_transformer m=0",
+    *(
+        f"{arch} m={m}"
+        for arch in ("mem_transformer", "mem_ctrl", "mem_ctrl_shared", "mem_bottleneck")
+        for m in (5, 10, 20)
+    ),
+    "transformer, +20 source tokens (reference)",
+]
+XT_MODELS = [
+    "transformer",
+    "mem_transformer m=20",
+    "mem_transformer m=20 hide-from-decoder",
+    "x-transformers m=0",
+    "x-transformers m=20",
+    "x-transformers m=20 attn_flash",
+]
 
 # One layer each side, d=2, ffn 4, vocabulary 10; a sentence pair of n=3 source and
 # t=2 target positions. Every matmul (rows x inner @ inner x cols) costs 2*rows*inner*cols.
@@ -51,8 +73,8 @@ def decoder_by_hand(t: int, keys: int) -> int:
 def test_flops_baseline_one_layer_by_hand():
     assert encoder_layer_by_hand(3, 3) == 264
     assert decoder_by_hand(2, 3) == 368
-    assert forward_flops(TINY, "baseline", n=3, t=2) == 264 + 368
-    assert train_flops(TINY, "baseline", batch=5, n=3, t=2) == 3 * 5 * 632
+    assert forward_flops(TINY, BASELINE, n=3, t=2) == 264 + 368
+    assert train_flops(TINY, BASELINE, batch=5, n=3, t=2) == 3 * 5 * 632
 
 
 def test_flops_memory_layouts_by_hand():
@@ -82,7 +104,7 @@ def test_flops_generation_by_hand():
     self_attention = sum(mm(1, 2, s) + mm(1, s, 2) for s in (1, 2))
     cross_kv = 2 * mm(3, 2, 2)  # once per sentence
     expected = encoder_layer_by_hand(3, 3) + cross_kv + 2 * step + self_attention
-    assert generate_flops(TINY, "baseline", batch=1, n=3, steps=2, beam=1) == expected == 624
+    assert generate_flops(TINY, BASELINE, batch=1, n=3, steps=2, beam=1) == expected == 624
 
 
 def test_predicted_ratio_is_one_without_memory():
@@ -94,6 +116,38 @@ def test_predicted_ratio_is_one_without_memory():
     )
     with pytest.raises(ValueError, match="unknown layout"):
         forward_flops(dims, "sideways", 3, 2, 1)
+
+
+def test_specs_rows_and_architectures():
+    cfg = Config()
+    specs = fairseq_specs(cfg)
+    assert [s.name for s in specs] == FAIRSEQ_MODELS
+    assert [s.name for s in xt_specs(cfg)] == XT_MODELS
+    assert {s.layout for s in specs} == set(LAYOUTS)
+    assert specs[0].arch == "transformer" and specs[-1].layout == BASELINE
+    assert [s.arch for s in specs if s.mem_tokens == 20][:4] == [
+        "mem_transformer",
+        "mem_ctrl",
+        "mem_ctrl_shared",
+        "mem_bottleneck",
+    ]
+    assert specs[-1].extra_src == 20 and specs[-1].mem_tokens == 0
+
+
+def test_cli_help_lists_every_option():
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for option in ("--quick", "--threads", "--repeats", "--warmup", "--out", "--data"):
+        assert option in proc.stdout
+    for option in ("--max-tokens", "--device", "--no-memory"):
+        assert option in proc.stdout
+    assert "--probe" not in proc.stdout
 
 
 @pytest.mark.slow
@@ -112,26 +166,14 @@ def test_quick_benchmark_writes_every_row(tmp_path):
         reader = csv.DictReader(fh)
         rows = list(reader)
         columns = reader.fieldnames
-    from benchmarks.run import CSV_COLUMNS
+    from benchmarks.report import CSV_COLUMNS
 
     assert columns == CSV_COLUMNS
     sections = {s: [r for r in rows if r["section"] == s] for s in ("train", "generate", "xt")}
-    fairseq_models = ["transformer", "mem_transformer m=0"] + [
-        f"{arch} m={m}"
-        for arch in ("mem_transformer", "mem_ctrl", "mem_ctrl_shared", "mem_bottleneck")
-        for m in (5, 10, 20)
-    ]
-    fairseq_models.append("transformer, +20 source tokens (reference)")
-    assert [r["model"] for r in sections["train"]] == fairseq_models
-    assert [r["model"] for r in sections["generate"]] == fairseq_models
-    assert [r["model"] for r in sections["xt"]] == [
-        "transformer",
-        "mem_transformer m=20",
-        "mem_transformer m=20 hide-from-decoder",
-        "x-transformers m=0",
-        "x-transformers m=20",
-        "x-transformers m=20 attn_flash",
-    ]
+    assert [r["model"] for r in sections["train"]] == FAIRSEQ_MODELS
+    assert [r["model"] for r in sections["generate"]] == FAIRSEQ_MODELS
+    assert [r["model"] for r in sections["xt"]] == XT_MODELS
+    assert {r["layout"] for r in rows} == {*LAYOUTS, XT_LAYOUT}  # memspec's spelling
     for row in rows:
         if row["section"] == "xt" and row["model"].startswith("x-transformers"):
             assert row["status"] == "ok" or row["status"].startswith("not installed")

@@ -1,4 +1,4 @@
-"""A campaign's own lock (memtr.campaign): from a workspace lock that other presets also
+"""A campaign's own lock (memtr.reports.campaign): from a workspace lock that other presets also
 wrote, keep exactly the stages that recorded the campaign, with the committed locks as data."""
 
 import copy
@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from memtr.campaign import (
+from memtr.config.params import load_params
+from memtr.reports.campaign import (
     CampaignLockError,
     campaign_stages,
     pending_runs,
     recorded_stages,
     write_campaign_lock,
 )
-from memtr.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN = yaml.safe_load((REPO / "results/cpu_replication/dvc.lock").read_text())

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-from conftest import NO_PREFETCH, PLUGIN_DIR, run_cli
+from conftest import NO_PREFETCH, run_cli
+
+from memtr.common.paths import PLUGIN_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from memtr.dataconfig import ConfigError, DataParams, load_data_params
+from memtr.common.errors import ConfigError
+from memtr.datasets.params import DataParams, load_data_params
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ("download.py", "prepare.py", "binarize.py")

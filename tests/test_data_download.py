@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from data_helpers import fake_upstream, flip_byte, http_server, random_file, shared_data
 
-from memtr.download import (
+from memtr.data.download import (
     LOCK_NAME,
     DataError,
     extract_members,
@@ -22,7 +22,7 @@ from memtr.download import (
     fetch_url,
     file_hash,
 )
-from memtr.registry import DOWNLOAD_HASHES, M30K, get_dataset
+from memtr.datasets.registry import DOWNLOAD_HASHES, M30K, get_dataset
 
 MULTI30K = get_dataset("multi30k_de_en")
 

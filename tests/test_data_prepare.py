@@ -13,12 +13,12 @@ import pytest
 import sentencepiece as spm
 from data_helpers import ALL_GLUE, fake_upstream, http_server, shared_data
 
-from memtr.binarize import binarize
-from memtr.dataconfig import CleanParams, DataParams, SyntheticParams
-from memtr.download import fetch_dataset, generate_synthetic
-from memtr.prepare import encode_clean, keep_pair, prepare, seg_lines, train_spm
-from memtr.registry import get_dataset
-from memtr.textio import AlignmentError, count_lines, read_lines, write_lines
+from memtr.common.textio import AlignmentError, count_lines, read_lines, write_lines
+from memtr.data.binarize import binarize
+from memtr.data.download import fetch_dataset, generate_synthetic
+from memtr.data.prepare import encode_clean, keep_pair, prepare, seg_lines, train_spm
+from memtr.datasets.params import CleanParams, DataParams, SyntheticParams
+from memtr.datasets.registry import get_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = DataParams(bpe_vocab_size=500)

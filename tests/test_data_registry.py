@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from memtr.prepare import ASSEMBLERS, PREPARERS, required_raw_files
-from memtr.registry import (
+from memtr.data.prepare import ASSEMBLERS, PREPARERS, required_raw_files
+from memtr.datasets.registry import (
     DATASETS,
     DOWNLOAD_HASHES,
     GLUE_TASKS,

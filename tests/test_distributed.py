@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import NO_PREFETCH, PLUGIN_DIR, REPO
+from conftest import NO_PREFETCH, REPO
 
 import fairseq_plugins  # noqa: F401  (safe globals to load the checkpoints)
+from memtr.common.paths import PLUGIN_DIR
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from memtr.extra_test import eval_location, preprocess_report, reference_file
-from memtr.params import ConfigError
-from memtr.tables import repeated_sets, selection_left_out
-from memtr.training import dictionaries, has_input_dictionary, thread_env
+from memtr.common.errors import ConfigError
+from memtr.data.extra_test import preprocess_report
+from memtr.datasets.extra_sets import eval_location, reference_file
+from memtr.reports.tables import repeated_sets, selection_left_out
+from memtr.run.fairseq import thread_env
+from memtr.run.training import dictionaries, has_input_dictionary
 
 
 def extra_folder(tmp_path: Path) -> Path:

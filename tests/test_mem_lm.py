@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import NO_PREFETCH, PLUGIN_DIR, run_cli
+from conftest import NO_PREFETCH, run_cli
 from fairseq import checkpoint_utils, tasks
 from fairseq.sequence_generator import SequenceGenerator
 from lm_helpers import (
@@ -24,7 +24,8 @@ from lm_helpers import (
     write_recall_corpus,
 )
 
-from fairseq_plugins.models.mem_transformer import MemoryConfigError
+from fairseq_plugins.modules.mem_encoder import MemoryConfigError
+from memtr.common.paths import PLUGIN_DIR
 
 D_MODEL = 32
 ROWS = 16  # batch rows of the stream runs; the recall splits hold a multiple of ROWS lines

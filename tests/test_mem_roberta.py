@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import NO_PREFETCH, PLUGIN_DIR, run_cli
+from conftest import NO_PREFETCH, run_cli
 from fairseq import checkpoint_utils, options, tasks
 from fairseq.data import Dictionary
 from lm_helpers import ROBERTA_TINY, write_glue_task
+
+from memtr.common.paths import PLUGIN_DIR
 
 D_MODEL = 64
 HEAD = "sentence_classification_head"  # fairseq's default head name

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from pipeline_helpers import REPO, TINY_PARAMS
 
-from memtr.dataconfig import ConfigError
-from memtr.params import load_params, parse_params
+from memtr.common.errors import ConfigError
+from memtr.config.params import load_params, parse_params
 
 
 def test_committed_params_and_presets_are_valid():
@@ -158,10 +158,10 @@ BAD_BY_TASK = [
 
 def test_language_model_and_classification_params_are_valid():
     lm, glue = parse_params(LM_PARAMS), parse_params(GLUE_PARAMS)
-    assert (lm.task, glue.task) == ("language_modeling", "classification")
+    assert (lm.task.name, glue.task.name) == ("language_modeling", "classification")
     assert lm.variants["mem4"].recurrent and not glue.variants["mem4"].recurrent
-    assert lm.variants["mem4"].arch("tiny", lm.task) == "mem_transformer_lm_tiny"
-    assert glue.variants["baseline"].arch("base", glue.task) == "roberta_base"
+    assert lm.task.arch(lm.variants["mem4"], "tiny") == "mem_transformer_lm_tiny"
+    assert glue.task.arch(glue.variants["baseline"], "base") == "roberta_base"
 
 
 @pytest.mark.parametrize(("doc", "path", "value", "message"), BAD_BY_TASK,
@@ -222,10 +222,3 @@ def test_use_preset_validates_switches_and_keeps_the_old_params(tmp_path: Path):
     assert target.read_text() == (REPO / "workflow/presets/cpu_replication.yaml").read_text()
     (backup,) = tmp_path.glob("params.yaml.bak-*")
     assert yaml.safe_load(backup.read_text()) == TINY_PARAMS
-
-
-def test_readme_headline_table_is_the_generated_one():
-    """The README shows results/demo/results.md as the pipeline wrote it (no hand edits)."""
-    generated = (REPO / "results/demo/results.md").read_text()
-    table = "\n".join(line for line in generated.splitlines() if line.startswith("|"))
-    assert table and table in (REPO / "README.md").read_text()

@@ -131,7 +131,7 @@ def test_out_of_domain_test_set_and_equal_compute_pairing(dvc_workspace: Path):
 
 
 def test_replication_report_is_written_from_the_claims_table(dvc_workspace: Path):
-    from memtr.replication import Claim, report
+    from memtr.reports.replication import Claim, report
 
     claims = pd.read_csv(dvc_workspace / f"results/{EXP}/claims.csv")
     text = report(dvc_workspace / "results", (Claim(1, EXP, "memory helps"),))

@@ -24,7 +24,7 @@ from pipeline_helpers import (
     write_sst2_mirror,
 )
 
-from memtr.replication import Claim, report
+from memtr.reports.replication import Claim, report
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 

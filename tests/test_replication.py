@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pipeline_helpers import REPO
 
-from memtr.replication import CLAIMS, Claim, report
+from memtr.reports.replication import CLAIMS, Claim, report
 
 
 def test_committed_replication_report_is_the_generated_one():
@@ -43,7 +43,7 @@ def test_the_claims_name_the_replication_presets():
 def test_welch_interval_is_scipys():
     from scipy import stats
 
-    from memtr.tables import seed_difference
+    from memtr.stats import seed_difference
 
     a, b = [31.2, 32.0, 31.5], [30.1, 31.4, 30.2, 30.8]
     expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
@@ -57,7 +57,7 @@ def test_welch_interval_is_scipys():
 
 
 def test_a_verdict_needs_both_the_paired_test_and_the_seed_interval():
-    from memtr.tables import verdict
+    from memtr.reports.tables import verdict
 
     clear = {"delta": 1.0, "low": 0.4, "high": 1.6, "p": 0.001}
     assert verdict(clear, 3, higher_is_better=True) == "better"
@@ -72,7 +72,7 @@ def test_a_verdict_needs_both_the_paired_test_and_the_seed_interval():
 def test_paired_bootstrap_of_perplexity_resamples_segments_scored_by_both_models():
     import numpy as np
 
-    from memtr.evaluation import paired_bootstrap_perplexity, perplexity_of
+    from memtr.tasks.language_modeling import paired_bootstrap_perplexity, perplexity_of
 
     rng = np.random.default_rng(0)
     tokens = rng.integers(20, 65, size=400)
@@ -93,7 +93,7 @@ def test_paired_bootstrap_of_perplexity_resamples_segments_scored_by_both_models
 def test_paired_bootstrap_of_accuracy_counts_centred_resamples_as_far_as_observed():
     import numpy as np
 
-    from memtr.evaluation import paired_bootstrap_accuracy
+    from memtr.tasks.classification import paired_bootstrap_accuracy
 
     rng = np.random.default_rng(1)
     gold = rng.random(500) < 0.7

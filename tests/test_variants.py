@@ -6,7 +6,7 @@ import pytest
 import torch
 from model_helpers import SMALL, build_model, memory_model, sample_batch
 
-from fairseq_plugins.models.mem_transformer import MemoryConfigError
+from fairseq_plugins.modules.mem_encoder import MemoryConfigError
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """A RoBERTa/BERT-style masked LM with memory tokens (the paper's GLUE experiment).
 
-fairseq's ``roberta`` whose sentence encoder is the plugin's ``MemTransformerEncoder`` in the
-``prepend`` layout: ``m`` trainable memory vectors in front of the embedded tokens (memory
-first, no positions), ordinary bidirectional encoder layers over ``[mem ; tokens]``::
+fairseq's ``roberta`` whose sentence encoder is the plugin's ``MemTransformerEncoder``
+(``modules/mem_encoder.py``) in the ``prepend`` layout: ``m`` trainable memory vectors in front
+of the embedded tokens (memory first, no positions), ordinary bidirectional encoder layers over
+``[mem ; tokens]``::
 
     [mem' ; h'] = Layer_l([mem ; h]),   h_0 = LN(emb(tokens) + pos)
 
@@ -42,13 +43,11 @@ from fairseq.utils import safe_getattr, safe_hasattr
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from .mem_transformer import (
-    MemTransformerEncoder,
-    _mem_tokens_arg,
-    _positive_float_arg,
-    validate_memory_options,
-)
-from .memory import register_architectures
+from memspec import ROBERTA_MODEL
+
+from ..modules.mem_encoder import MemTransformerEncoder, validate_memory_options
+from ..modules.options import mem_tokens_arg, positive_float_arg
+from .architectures import register_architectures
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ class MemRobertaEncoder(RobertaEncoder):
         return features, {"inner_states": inner_states}
 
 
-@register_model("mem_roberta")
+@register_model(ROBERTA_MODEL)
 class MemRobertaModel(RobertaModel):
     """fairseq's ``roberta`` with memory tokens in its encoder (see module docstring)."""
 
@@ -87,11 +86,11 @@ class MemRobertaModel(RobertaModel):
     def add_args(parser: argparse.ArgumentParser) -> None:
         RobertaModel.add_args(parser)
         parser.add_argument(
-            "--mem-tokens", type=_mem_tokens_arg, metavar="M", help="number of memory tokens"
+            "--mem-tokens", type=mem_tokens_arg, metavar="M", help="number of memory tokens"
         )
         parser.add_argument(
             "--mem-init-std",
-            type=_positive_float_arg,
+            type=positive_float_arg,
             metavar="STD",
             help="std of the memory's normal init (default: 1.0 after an embedding LayerNorm)",
         )
@@ -160,5 +159,5 @@ ROBERTA_SIZES = {
 
 
 register_architectures(
-    "mem_roberta", "mem_roberta", ROBERTA_SIZES, mem_roberta_base_architecture, sizes_first=True
+    ROBERTA_MODEL, ROBERTA_MODEL, ROBERTA_SIZES, mem_roberta_base_architecture, sizes_first=True
 )

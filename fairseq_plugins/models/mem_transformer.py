@@ -1,40 +1,11 @@
-"""Memory Transformer encoders (Burtsev et al., 2020, arXiv 2006.11527) for fairseq.
+"""The translation model ``mem_transformer`` (Burtsev et al., 2020, arXiv 2006.11527).
 
-Four layouts of the encoder, all with ``m`` trainable memory vectors placed in front
-of the embedded source, ``h0 = [mem ; emb(src)]`` (memory first, no positions):
-
-* ``prepend`` (MemTransformer): ordinary encoder layers over ``[mem ; seq]``::
-
-      [mem' ; seq'] = Layer_l([mem ; seq])
-
-* ``ctrl`` (MemCtrl): the memory is updated by a dedicated layer with its own
-  weights (attention and feed-forward), the sequence by the ordinary layer; both
-  attend over ``[mem ; seq]`` of the previous depth::
-
-      mem' = MemLayer_l(query=mem, keys=[mem ; seq])
-      seq' = Layer_l(query=seq, keys=[mem ; seq])
-
-* ``ctrl_shared`` (MemCtrl-shared): as ``ctrl`` with one ``MemLayer`` whose weights
-  every depth shares (a memory controller applied at every layer).
-
-* ``bottleneck`` (MemBottleneck): no token-to-token attention; the global context
-  reaches a token only through the memory, and the decoder sees only the memory::
-
-      mem' = Layer_l(query=mem, keys=[mem ; seq])
-      seq' = Layer_l(query=seq, keys=mem')
-
-Choices the paper leaves open (see README, "Design choices"):
-
-* Memory init: normal with ``--mem-init-std``; by default the std of a scaled token
-  embedding (1.0 with fairseq's sqrt(d) embedding scale), so memory and tokens start
-  at the same norm.
-* The memory is concatenated after the token-embedding pipeline (scale, positions,
-  dropout): it has no position and is not dropped out, as in x-transformers.
-* The decoder's cross-attention sees ``[mem ; seq]`` outputs (the paper's choice);
-  ``--mem-hide-from-decoder`` gives it the sequence outputs only. MemBottleneck always
-  gives it the memory only.
-* MemBottleneck uses the ordinary layer's weights for both of its steps, so it adds
-  no parameters beyond the memory: a BLEU drop is the bottleneck's, not a size effect.
+fairseq's ``transformer`` whose encoder is the plugin's ``MemTransformerEncoder``
+(``modules/mem_encoder.py``: the four layouts and the choices the paper leaves open).
+Options: ``--mem-tokens``, ``--mem-layout``, ``--mem-init-std``, ``--mem-hide-from-decoder``.
+Architectures: one family per layout (``mem_transformer``, ``mem_ctrl``, ``mem_ctrl_shared``,
+``mem_bottleneck``, see ``memspec.TRANSLATION_ARCH``), each with fairseq's sizes and
+``_tiny``, e.g. ``mem_ctrl_iwslt_de_en``; the family sets the default ``--mem-layout``.
 """
 
 from __future__ import annotations
@@ -44,170 +15,23 @@ import functools
 import logging
 from typing import Any
 
-import torch
 from fairseq.models import register_model
 from fairseq.models.transformer import (
-    TransformerEncoderBase,
     TransformerModel,
     base_architecture,
     transformer_iwslt_de_en,
     transformer_vaswani_wmt_en_de_big,
     transformer_wmt_en_de,
 )
-from torch import Tensor, nn
+from torch import nn
 
-from .memory import (
-    MemoryTokens,
-    check_mem_tokens,
-    encoder_layer_forward,
-    register_architectures,
-)
+from memspec import MEMORY_LAYOUTS, TRANSLATION_ARCH, TRANSLATION_MODEL
+
+from ..modules.mem_encoder import MemTransformerEncoder, validate_memory_options
+from ..modules.options import mem_tokens_arg, positive_float_arg
+from .architectures import register_architectures
 
 logger = logging.getLogger(__name__)
-
-LAYOUTS = ("prepend", "ctrl", "ctrl_shared", "bottleneck")
-
-
-class MemoryConfigError(ValueError):
-    """An inconsistent combination of memory options."""
-
-
-def validate_memory_options(cfg: Any) -> None:
-    """Check the memory options of a model config; raise MemoryConfigError naming the problem."""
-    m = check_mem_tokens(cfg.mem_tokens)
-    layout = cfg.mem_layout
-    if layout not in LAYOUTS:
-        raise MemoryConfigError(f"--mem-layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
-    if layout != "prepend" and m == 0:
-        raise MemoryConfigError(f"--mem-layout {layout} needs --mem-tokens >= 1, got 0")
-    if layout == "bottleneck" and cfg.mem_hide_from_decoder:
-        raise MemoryConfigError(
-            "--mem-hide-from-decoder cannot be used with --mem-layout bottleneck: "
-            "its decoder sees only the memory"
-        )
-    if layout != "prepend" and getattr(cfg, "encoder_layerdrop", 0) > 0:
-        raise MemoryConfigError(f"--encoder-layerdrop is not supported with --mem-layout {layout}")
-    std = cfg.mem_init_std
-    if std is not None and not std > 0:
-        raise MemoryConfigError(f"--mem-init-std must be > 0, got {std}")
-
-
-class MemTransformerEncoder(TransformerEncoderBase):
-    """fairseq's Transformer encoder with ``m`` memory tokens in front of the source.
-
-    The encoder output, its padding mask, embeddings and states share one time axis
-    whose first ``m`` positions are the memory (see ``decoder_positions``).
-    """
-
-    def __init__(self, cfg: Any, dictionary: Any, embed_tokens: nn.Embedding) -> None:
-        super().__init__(cfg, dictionary, embed_tokens)
-        validate_memory_options(cfg)
-        self.num_memory = cfg.mem_tokens
-        self.layout = cfg.mem_layout
-        self.hide_memory_from_decoder = bool(cfg.mem_hide_from_decoder)
-        dim = embed_tokens.embedding_dim
-        self.memory = None
-        if self.num_memory > 0:
-            std = cfg.mem_init_std
-            if std is None:  # the std of a scaled token embedding, see module docstring
-                std = self.embed_scale * dim**-0.5
-            self.memory = MemoryTokens(self.num_memory, dim, std)
-        self.memory_layers = nn.ModuleList()
-        if self.layout == "ctrl":
-            self.memory_layers.extend(self.build_encoder_layer(cfg) for _ in self.layers)
-        elif self.layout == "ctrl_shared":
-            self.memory_layers.append(self.build_encoder_layer(cfg))
-        # Set to a list to collect per-layer attention probabilities (B, H, T, T).
-        self.recorded_attention: list[Tensor] | None = None
-
-    def decoder_positions(self) -> slice:
-        """The slice of the encoder's time axis that the decoder reads."""
-        if self.layout == "bottleneck":
-            return slice(0, self.num_memory)
-        if self.hide_memory_from_decoder:
-            return slice(self.num_memory, None)
-        return slice(None)
-
-    def encode_all(
-        self,
-        src_tokens: Tensor,
-        token_embeddings: Tensor | None = None,
-        return_all_hiddens: bool = False,
-    ) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
-        """Run the encoder and return every position, memory included.
-
-        Returns:
-            x (T, B, C), padding mask (B, T), embedding (B, T, C), states list of (T, B, C),
-            with T = m + n and the memory at positions ``0 .. m-1``.
-        """
-        padding_mask = src_tokens.eq(self.padding_idx)  # (B, n), True at padding
-        x, embedding = self.forward_embedding(src_tokens, token_embeddings)  # (B, n, C)
-        x = x * (1 - padding_mask.unsqueeze(-1).type_as(x))  # zero the pads, as fairseq does
-        if self.memory is not None:
-            embedding, _ = self.memory.prepend(embedding, padding_mask)  # (B, m + n, C)
-            x, padding_mask = self.memory.prepend(x, padding_mask)  # (B, m + n, C), (B, m + n)
-        x = x.transpose(0, 1)  # (T, B, C)
-        layer_mask = padding_mask if padding_mask.any() else None
-
-        states = [x] if return_all_hiddens else []
-        for index, layer in enumerate(self.layers):
-            x = self.run_layer(index, layer, x, layer_mask)  # (T, B, C)
-            if return_all_hiddens:
-                states.append(x)
-        if self.layer_norm is not None:
-            x = self.layer_norm(x)
-        return x, padding_mask, embedding, states
-
-    def forward_scriptable(
-        self,
-        src_tokens: Tensor,
-        src_lengths: Tensor | None = None,
-        return_all_hiddens: bool = False,
-        token_embeddings: Tensor | None = None,
-    ) -> dict[str, list[Tensor]]:
-        x, padding_mask, embedding, states = self.encode_all(
-            src_tokens, token_embeddings, return_all_hiddens
-        )
-        seen = self.decoder_positions()
-        lengths = src_tokens.ne(self.padding_idx).sum(dim=1, dtype=torch.int32).view(-1, 1)
-        return {
-            "encoder_out": [x[seen]],  # (T', B, C)
-            "encoder_padding_mask": [padding_mask[:, seen]],  # (B, T')
-            "encoder_embedding": [embedding[:, seen]],  # (B, T', C)
-            "encoder_states": [s[seen] for s in states],  # list of (T', B, C)
-            "fc_results": [],
-            "src_tokens": [],
-            "src_lengths": [lengths],  # (B, 1): real source tokens, memory not counted
-        }
-
-    def run_layer(self, index: int, layer: nn.Module, x: Tensor, mask: Tensor | None) -> Tensor:
-        """Apply encoder layer ``index`` of this layout to ``x`` (T, B, C) -> (T, B, C)."""
-        record = self.recorded_attention is not None
-        m = self.num_memory
-        if self.layout == "prepend" and not record:
-            out = layer(x, encoder_padding_mask=mask)  # fairseq's own fused path
-            return out[0] if isinstance(out, tuple) else out
-        if self.layout == "prepend":
-            out, probs = encoder_layer_forward(layer, x, x, mask, need_weights=True)
-            self.recorded_attention.append(probs)
-            return out
-        memory, sequence = x[:m], x[m:]  # (m, B, C), (n, B, C)
-        if self.layout == "bottleneck":
-            new_memory, mem_probs = encoder_layer_forward(layer, memory, x, mask, record)
-            new_sequence, seq_probs = encoder_layer_forward(
-                layer, sequence, new_memory, None, record
-            )
-        else:
-            memory_layer = self.memory_layers[index if self.layout == "ctrl" else 0]
-            new_memory, mem_probs = encoder_layer_forward(memory_layer, memory, x, mask, record)
-            new_sequence, seq_probs = encoder_layer_forward(layer, sequence, x, mask, record)
-        if record:
-            if self.layout == "bottleneck":  # sequence rows put no weight on sequence keys
-                seq_probs = torch.cat(
-                    [seq_probs, seq_probs.new_zeros(*seq_probs.shape[:3], x.size(0) - m)], dim=-1
-                )
-            self.recorded_attention.append(torch.cat([mem_probs, seq_probs], dim=2))  # (B, H, T, T)
-        return torch.cat([new_memory, new_sequence], dim=0)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
@@ -222,6 +46,7 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
 
 
 def describe_parameters(model: nn.Module) -> str:
+    """The line a built model logs: layout, memory size and parameter counts."""
     counts = count_parameters(model)
     encoder = model.encoder
     return (
@@ -231,24 +56,7 @@ def describe_parameters(model: nn.Module) -> str:
     )
 
 
-def _mem_tokens_arg(value: str) -> int:
-    try:
-        return check_mem_tokens(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def _positive_float_arg(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return number
-
-
-@register_model("mem_transformer")
+@register_model(TRANSLATION_MODEL)
 class MemTransformerModel(TransformerModel):
     """fairseq's ``transformer`` whose encoder carries trainable memory tokens."""
 
@@ -257,18 +65,18 @@ class MemTransformerModel(TransformerModel):
         super().add_args(parser)
         parser.add_argument(
             "--mem-tokens",
-            type=_mem_tokens_arg,
+            type=mem_tokens_arg,
             metavar="M",
             help="number of trainable memory tokens (0 = plain transformer)",
         )
         parser.add_argument(
             "--mem-layout",
-            choices=LAYOUTS,
+            choices=MEMORY_LAYOUTS,
             help="prepend (MemTransformer), ctrl (MemCtrl), ctrl_shared, bottleneck",
         )
         parser.add_argument(
             "--mem-init-std",
-            type=_positive_float_arg,
+            type=positive_float_arg,
             metavar="STD",
             help="std of the memory's normal init (default: a scaled token's)",
         )
@@ -320,16 +128,9 @@ SIZES = {
     "_wmt_en_de": transformer_wmt_en_de,
     "_vaswani_wmt_en_de_big": transformer_vaswani_wmt_en_de_big,
 }
-# Variants: architecture-name prefix -> encoder layout.
-VARIANTS = {
-    "mem_transformer": "prepend",
-    "mem_ctrl": "ctrl",
-    "mem_ctrl_shared": "ctrl_shared",
-    "mem_bottleneck": "bottleneck",
-}
 
-
-for _prefix, _layout in VARIANTS.items():
+# One family of architectures per encoder layout (prefix + size suffix, see memspec).
+for _layout, _prefix in TRANSLATION_ARCH.items():
     register_architectures(
-        "mem_transformer", _prefix, SIZES, functools.partial(mem_base_architecture, layout=_layout)
+        TRANSLATION_MODEL, _prefix, SIZES, functools.partial(mem_base_architecture, layout=_layout)
     )

@@ -4,7 +4,7 @@
 rule check_params:
     input:
         "params.yaml",
-        "workflow/scripts/check_params.py",
+        code=stage_code("check_params"),
     output:
         "build/params.ok",
     log:
@@ -18,7 +18,7 @@ rule check_params:
 rule download:
     input:
         "build/params.ok",
-        "workflow/scripts/download.py",
+        code=stage_code("download"),
     output:
         directory(RAW),
     log:
@@ -32,7 +32,7 @@ rule download:
 rule prepare:
     input:
         raw=RAW,
-        script="workflow/scripts/prepare.py",
+        code=stage_code("prepare"),
     output:
         directory(PREP),
     log:
@@ -48,7 +48,7 @@ rule prepare:
 rule binarize:
     input:
         prep=PREP,
-        script="workflow/scripts/binarize.py",
+        code=stage_code("binarize"),
     output:
         directory(BIN),
     log:
@@ -65,7 +65,7 @@ rule extra_test:
     input:
         prep=PREP,
         data=BIN,
-        script="workflow/scripts/extra_test.py",
+        code=stage_code("extra_test"),
     output:
         directory(EXTRA),
     log:

@@ -5,7 +5,7 @@
 rule train:
     input:
         data=BIN,
-        script="workflow/scripts/train.py",
+        code=stage_code("train"),
     output:
         model=f"{RUNS}/{{variant}}/seed{{seed}}/model.pt",
         summary=f"{METRICS}/{{variant}}/seed{{seed}}/train.json",
@@ -30,7 +30,7 @@ rule evaluate:
         data=BIN,
         prep=PREP,
         extra=EXTRA,
-        script="workflow/scripts/evaluate.py",
+        code=stage_code("evaluate"),
     output:
         outputs=directory(f"{METRICS}/{{variant}}/seed{{seed}}/outputs"),
         scores=f"{METRICS}/{{variant}}/seed{{seed}}/eval.json",

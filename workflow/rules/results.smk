@@ -6,7 +6,7 @@ rule attention:
         model=f"{RUNS}/{{variant}}/seed{{seed}}/model.pt",
         data=BIN,
         prep=PREP,
-        script="workflow/scripts/attention.py",
+        code=stage_code("attention"),
     output:
         directory(f"{RESULTS}/attention/{{variant}}_seed{{seed}}"),
     log:
@@ -29,10 +29,10 @@ rule tables:
         expand(
             f"{RESULTS}/attention/{{variant}}_seed{{seed}}", variant=VARIANTS, seed=ATTENTION_SEEDS
         ),
-        "workflow/scripts/tables.py",
         "workflow/paper_reference.yaml",
         prep=PREP,
         extra=EXTRA,
+        code=stage_code("tables"),
     output:
         TABLES,
     log:

@@ -5,7 +5,7 @@ python workflow/scripts/attention.py --checkpoint CKPT --data BIN_DIR --sentence
 
 Translation models (mem_transformer and its variants): writes ``OUT/NAME/``:
 ``attention.npz``, ``encoder_layer{L}.png``, ``cross_layer{L}.png``, ``summary.png``,
-``memory_mass.csv`` and ``memory_mass.json`` (see memtr/attention.py). ``--sentences`` is raw
+``memory_mass.csv`` and ``memory_mass.json`` (see memtr/attention/measures.py). ``--sentences`` is raw
 text with ``--spm`` (e.g. data/prep/<ds>/test.raw.de with data/prep/<ds>/spm.model), else
 already tokenized text (e.g. data/prep/<ds>/test.de). A prepared-data folder as
 ``--sentences`` means its raw test sources, ``test.raw.<src>``, encoded with ``--spm`` or,
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from memtr import attention  # noqa: E402
+from memtr.attention import stage as attention  # noqa: E402
 from memtr.stage import positive_int  # noqa: E402
 
 

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from memtr.attention import markdown_table, write_comparison  # noqa: E402
+from memtr.attention.tables import markdown_table, write_comparison  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

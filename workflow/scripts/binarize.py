@@ -12,7 +12,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from memtr import stage  # noqa: E402
-from memtr.binarize import binarize, default_workers  # noqa: E402
+from memtr.data.binarize import binarize, default_workers  # noqa: E402
 
 
 def main(args) -> None:

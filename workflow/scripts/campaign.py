@@ -5,7 +5,7 @@
 
 `lock` keeps the entries of dvc.lock that recorded the experiment of params.yaml (its data
 stages and its runs), to commit a campaign's finished runs with their record; `pending` reads
-that file. The loop of the README ("A campaign across sessions or machines") uses both.
+that file. The loop of docs/pipeline.md ("A campaign across sessions or machines") uses both.
 """
 
 import argparse
@@ -14,8 +14,8 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.campaign import pending_runs, recorded_stages, write_campaign_lock
-from memtr.params import load_params
+from memtr.config.params import load_params
+from memtr.reports.campaign import pending_runs, recorded_stages, write_campaign_lock
 
 
 def main(args: argparse.Namespace) -> None:

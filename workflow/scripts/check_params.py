@@ -12,8 +12,8 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.dataconfig import ConfigError
-from memtr.params import load_params
+from memtr.common.errors import ConfigError
+from memtr.config.params import load_params
 
 
 def main(args: argparse.Namespace) -> None:

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from memtr import stage  # noqa: E402
-from memtr.download import fetch_dataset, generate_synthetic  # noqa: E402
+from memtr.data.download import fetch_dataset, generate_synthetic  # noqa: E402
 
 
 def main(args) -> None:

@@ -1,4 +1,4 @@
-"""Evaluation stage: score one trained run on the eval splits, by the experiment's task.
+"""Evaluation stage: score one trained run on the eval splits, as the experiment's task does.
 
     python workflow/scripts/evaluate.py --variant mem10 --seed 1 [--params params.yaml]
         --model runs/<exp>/mem10/seed1/model.pt --data data/bin/<dataset>
@@ -20,46 +20,8 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.evaluation import accuracy, classify, eval_lm, generate, read_lines, score
-from memtr.extra_test import eval_location, reference_file
-from memtr.params import Params, load_params, variant_and_seed
-from memtr.registry import get_dataset
-
-
-def evaluate_translation(params: Params, args: argparse.Namespace, label: str) -> dict:
-    ev = params.eval
-    data, split = eval_location(label, args.data, args.extra)
-    tgt = get_dataset(params.data.dataset).tgt
-    refs = read_lines(reference_file(label, args.prep, args.extra, tgt))
-    hyps = generate(args.model, data, split, ev, bpe=True, threads=params.train["threads"])
-    outputs = args.metrics / "outputs" / f"hyps.{label}.txt"
-    outputs.write_text("".join(h + "\n" for h in hyps), encoding="utf-8")
-    result = score(hyps, refs, ev["sacrebleu_tokenize"])
-    print(f"{args.variant} seed {args.seed} {label}: BLEU {result['bleu']} chrF {result['chrf']}")
-    return result
-
-
-def evaluate_lm(params: Params, args: argparse.Namespace, label: str) -> dict:
-    data, split = eval_location(label, args.data, args.extra)
-    result = eval_lm(args.model, data, split, params, args.metrics / "outputs", label)
-    print(f"{args.variant} seed {args.seed} {label}: perplexity {result['ppl']}")
-    return result
-
-
-def evaluate_classification(params: Params, args: argparse.Namespace, label: str) -> dict:
-    pairs = classify(args.model, args.data, label, params.eval["batch_size"])
-    outputs = args.metrics / "outputs" / f"predictions.{label}.tsv"
-    outputs.write_text("".join(f"{p}\t{g}\n" for p, g in pairs), encoding="utf-8")
-    result = {"accuracy": accuracy(pairs), "examples": len(pairs)}
-    print(f"{args.variant} seed {args.seed} {label}: accuracy {result['accuracy']}")
-    return result
-
-
-EVALUATORS = {
-    "translation": evaluate_translation,
-    "language_modeling": evaluate_lm,
-    "classification": evaluate_classification,
-}
+from memtr.config.params import load_params, variant_and_seed
+from memtr.tasks.base import EvalRun
 
 
 def main(args: argparse.Namespace) -> None:
@@ -68,9 +30,11 @@ def main(args: argparse.Namespace) -> None:
     if not args.model.is_file():
         raise FileNotFoundError(f"model not found: {args.model} (run the train stage first)")
     (args.metrics / "outputs").mkdir(parents=True, exist_ok=True)
-    results = {"variant": args.variant, "seed": args.seed, "task": params.task}
+    run = EvalRun(args.variant, args.seed, args.model, args.data, args.prep, args.extra,
+                  args.metrics)  # fmt: skip
+    results = {"variant": args.variant, "seed": args.seed, "task": params.task.name}
     for label in params.eval_labels():
-        results[label] = EVALUATORS[params.task](params, args, label)
+        results[label] = params.task.evaluate(params, run, label)
     (args.metrics / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

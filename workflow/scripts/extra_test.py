@@ -14,9 +14,9 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.extra_test import build_extra_sets
-from memtr.params import load_params
-from memtr.registry import get_dataset
+from memtr.config.params import load_params
+from memtr.data.extra_test import build_extra_sets
+from memtr.datasets.registry import get_dataset
 
 
 def main(args: argparse.Namespace) -> None:

@@ -13,8 +13,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from memtr import stage  # noqa: E402
-from memtr.binarize import default_workers  # noqa: E402
-from memtr.prepare import prepare  # noqa: E402
+from memtr.data.binarize import default_workers  # noqa: E402
+from memtr.data.prepare import prepare  # noqa: E402
 
 
 def main(args) -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.attention import write_comparison
-from memtr.params import load_params
-from memtr.tables import Sources, build_tables, claims_markdown, repeated_sets, to_markdown
+from memtr.attention.tables import write_comparison
+from memtr.config.params import load_params
+from memtr.reports.tables import Sources, build_tables, claims_markdown, repeated_sets, to_markdown
 
 RESULTS_README = """# results/{name}/
 
@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> None:
     runs.to_csv(args.out / "runs.csv", index=False)
     (args.out / "claims.md").write_text(claims_markdown(claims, params, repeats), encoding="utf-8")
     readme = RESULTS_README.format(
-        name=params.experiment["name"], task=params.task, dataset=params.data.dataset
+        name=params.experiment["name"], task=params.task.name, dataset=params.data.dataset
     )
     (args.out / "README.md").write_text(readme, encoding="utf-8")
     shutil.copyfile(args.params, args.out / "params.yaml")
@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> None:
         for seed in params.attention["seeds"]
     ]
     write_comparison(attention, args.out / "memory_mass.csv")
-    print(table.drop(columns=["bleu_signature"], errors="ignore").to_string(index=False))
+    print(table.drop(columns=list(params.task.hidden_columns)).to_string(index=False))
 
 
 def parser() -> argparse.ArgumentParser:

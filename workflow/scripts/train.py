@@ -14,8 +14,8 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.params import load_params, variant_and_seed
-from memtr.training import has_input_dictionary, parse_log, train, write_learning_curve
+from memtr.config.params import load_params, variant_and_seed
+from memtr.run.training import has_input_dictionary, parse_log, train, write_learning_curve
 
 
 def main(args: argparse.Namespace) -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.params import load_params
-from memtr.presets import PRESETS
+from memtr.common.paths import PRESETS
+from memtr.config.params import load_params
 
 
 def main(args: argparse.Namespace) -> None:

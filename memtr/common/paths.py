@@ -1,0 +1,28 @@
+"""Where the repository's fixed parts live: one definition of each path.
+
+Light to import (no third-party module), so that any stage script can name a folder without
+loading the code that reads it.
+"""
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_DIR = REPO / "fairseq_plugins"  # fairseq's --user-dir
+PRESETS = REPO / "workflow" / "presets"  # one params.yaml per experiment: <name>.yaml
+PAPER_REFERENCE = REPO / "workflow" / "paper_reference.yaml"  # the paper's numbers, typed in
+DVC_YAML = REPO / "dvc.yaml"  # the DAG; its code deps are the one list of each stage's code
+CODE_ROOTS = ("workflow/scripts/", "memtr/", "memspec", "fairseq_plugins")
+
+
+def stage_code(stage: str) -> list[str]:
+    """The code files of pipeline stage ``stage``: its code deps in dvc.yaml, folders expanded
+    to their ``.py`` files (Snakemake's ``input:`` tracks files, not folders), repo-relative."""
+    import yaml
+
+    deps = yaml.safe_load(DVC_YAML.read_text(encoding="utf-8"))["stages"][stage]["deps"]
+    files = []
+    for dep in (d for d in deps if d.startswith(CODE_ROOTS)):
+        path = REPO / dep
+        found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        files += [p.relative_to(REPO).as_posix() for p in found]
+    return files

@@ -1,0 +1,344 @@
+"""``params.yaml``: the one source of truth of the pipeline, loaded and validated.
+
+Every stage script calls :func:`load_params` first, so a typo or an inconsistent value
+is a one-line ``error: ...`` (exit status 2) before any long work starts. DVC and
+Snakemake read the same file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memspec import LAYOUTS, MAX_MEM_TOKENS
+from memtr.common.errors import ConfigError
+from memtr.datasets.params import DataParams, _build, validate
+from memtr.datasets.registry import get_dataset
+from memtr.tasks import allowed_for, offered_by, task_for_kind
+from memtr.tasks.base import Task
+
+DATA_KEYS = ("dataset", "bpe_vocab_size", "clean", "synthetic")
+TOP_LEVEL = ("data", "model", "variants", "experiment", "train", "eval", "attention")
+NAME = re.compile(r"^[A-Za-z0-9_]+$")
+# fairseq options the pipeline sets itself: params must not set them through model.args
+RESERVED_ARGS = {"arch", "seed", "save-dir", "user-dir", "mem-tokens", "mem-layout", "cpu",
+                 "mem-recurrent", "task", "criterion", "num-classes", "tokens-per-sample",
+                 "max-positions", "restore-file"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model of the study: a name, a memory layout, its size and per-variant budget.
+
+    ``recurrent`` (language models only) carries the memory from one segment to the next;
+    ``max_update`` replaces ``train.max_update`` for this variant (an equal-compute
+    baseline trains longer than the memory models it is compared with).
+    """
+
+    name: str
+    layout: str
+    mem_tokens: int
+    recurrent: bool = False
+    max_update: int | None = None
+
+
+@dataclass(frozen=True)
+class Params:
+    """The validated parameters (plain dicts where the stage passes them through)."""
+
+    data: DataParams
+    model: dict[str, Any]
+    variants: dict[str, Variant]
+    experiment: dict[str, Any]
+    train: dict[str, Any]
+    eval: dict[str, Any]
+    attention: dict[str, Any]
+    raw: dict[str, Any]
+
+    @property
+    def task(self) -> Task:
+        """The task of the dataset (``translation``, ``language_modeling``, ...)."""
+        return task_for_kind(get_dataset(self.data.dataset).kind)
+
+    def run_variants(self) -> list[Variant]:
+        return [self.variants[name] for name in self.experiment["variants"]]
+
+    def eval_labels(self) -> list[str]:
+        """What the evaluate stage scores: ``eval.splits``, then the extra test sets' labels."""
+        from memtr.datasets.extra_sets import extra_labels
+
+        return [*self.eval["splits"], *extra_labels(self.eval.get("extra_test") or [])]
+
+    def max_update(self, variant: Variant) -> int:
+        """Training updates of ``variant``: its own budget, else ``train.max_update``."""
+        return variant.max_update or self.train["max_update"]
+
+
+Kinds = dict[str, type | tuple[type, ...]]
+
+
+def _require(section: Any, where: str, keys: Kinds, optional: Kinds | None = None) -> dict:
+    """Check that ``section`` is a mapping with ``keys`` (and maybe ``optional``) of their types.
+
+    An optional key may be left out or set to null.
+    """
+    optional = optional or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(section).__name__}")
+    unknown = sorted(set(section) - set(keys) - set(optional))
+    if unknown:
+        allowed = ", ".join([*keys, *optional])
+        raise ConfigError(f"unknown key {where}.{unknown[0]}; allowed: {allowed}")
+    missing = [k for k in keys if k not in section]
+    if missing:
+        raise ConfigError(f"missing key {where}.{missing[0]}")
+    present = {k: v for k, v in optional.items() if section.get(k) is not None}
+    for key, kind in {**keys, **present}.items():
+        value = section[key]
+        bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
+        if bad_bool or not isinstance(value, kind):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise ConfigError(f"{where}.{key} must be {names}, got {value!r}")
+    return section
+
+
+def _positive(section: dict, where: str, *keys: str, allow_zero: bool = False) -> None:
+    for key in keys:
+        value = section[key]
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"{where}.{key} must be {bound}, got {value}")
+
+
+NUMBER = (int, float)
+
+
+def _model(section: Any, task: Task) -> dict:
+    model = _require(section, "model", {"size": str, "args": dict})
+    if model["size"] not in task.sizes:
+        raise ConfigError(
+            f"model.size must be one of {', '.join(task.sizes)} for {task.name}, "
+            f"got {model['size']!r}"
+        )
+    for key in model["args"]:
+        if key in RESERVED_ARGS or key.replace("_", "-") in RESERVED_ARGS:
+            raise ConfigError(f"model.args.{key} is set by the pipeline; remove it")
+    return model
+
+
+def _variants(section: Any) -> dict[str, Variant]:
+    if not isinstance(section, dict) or not section:
+        raise ConfigError("variants must be a non-empty mapping of name -> {layout, mem_tokens}")
+    variants = {}
+    for name, spec in section.items():
+        if not isinstance(name, str) or not NAME.match(name):
+            raise ConfigError(f"variant name {name!r} must use letters, digits and _ only")
+        where = f"variants.{name}"
+        spec = _require(
+            spec, where, {"layout": str, "mem_tokens": int}, {"recurrent": bool, "max_update": int}
+        )
+        if spec["layout"] not in LAYOUTS:
+            raise ConfigError(
+                f"{where}.layout must be one of {', '.join(LAYOUTS)}, got {spec['layout']!r}"
+            )
+        m = spec["mem_tokens"]
+        if not 0 <= m <= MAX_MEM_TOKENS:
+            raise ConfigError(f"{where}.mem_tokens must be between 0 and {MAX_MEM_TOKENS}, got {m}")
+        if spec["layout"] == "none" and m != 0:
+            raise ConfigError(f"{where}: layout none (the baseline) needs mem_tokens 0, got {m}")
+        if spec["layout"] not in ("none", "prepend") and m == 0:
+            raise ConfigError(f"{where}: layout {spec['layout']} needs mem_tokens >= 1")
+        recurrent = bool(spec.get("recurrent"))
+        if recurrent and m == 0:
+            raise ConfigError(f"{where}: recurrent memory needs mem_tokens >= 1")
+        budget = spec.get("max_update")
+        if budget is not None and budget <= 0:
+            raise ConfigError(f"{where}.max_update must be > 0, got {budget}")
+        variants[name] = Variant(name, spec["layout"], m, recurrent, budget)
+    return variants
+
+
+def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
+    keys = {"name": str, "variants": list, "seeds": list, "reference": str}
+    exp = _require(section, "experiment", keys, {"equal_compute": dict})
+    if not NAME.match(exp["name"]):
+        raise ConfigError(f"experiment.name {exp['name']!r} must use letters, digits and _ only")
+    if not exp["variants"]:
+        raise ConfigError("experiment.variants must name at least one variant")
+    for name in exp["variants"]:
+        if name not in variants:
+            raise ConfigError(f"experiment.variants names {name!r}, which is not under variants:")
+    if len(set(exp["variants"])) != len(exp["variants"]):
+        raise ConfigError("experiment.variants lists a variant twice")
+    if exp["reference"] not in exp["variants"]:
+        raise ConfigError(
+            f"experiment.reference {exp['reference']!r} must be one of experiment.variants"
+        )
+    seeds = exp["seeds"]
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(
+            f"experiment.seeds must be a non-empty list of integers >= 0, got {seeds!r}"
+        )
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("experiment.seeds lists a seed twice")
+    for name, against in (exp.get("equal_compute") or {}).items():
+        for value in (name, against):
+            if value not in exp["variants"]:
+                raise ConfigError(
+                    f"experiment.equal_compute names {value!r}, which is not in experiment.variants"
+                )
+        if name == against:
+            raise ConfigError(f"experiment.equal_compute pairs {name!r} with itself")
+    return exp
+
+
+def _train(section: Any, task: Task) -> dict:
+    keys = {
+        "max_update": int, "max_tokens": int, "lr": NUMBER, "warmup_updates": int,
+        "dropout": NUMBER, "label_smoothing": NUMBER, "weight_decay": NUMBER,
+        "clip_norm": NUMBER, "validate_interval_updates": int, "threads": int, "extra_args": list,
+    }  # fmt: skip
+    optional = {"tokens_per_sample": int, "restore_file": str}
+    train = _require(section, "train", keys, optional)
+    if not task.uses_segments:
+        for key in optional:
+            if train.get(key) is not None:
+                raise ConfigError(f"train.{key} applies to {allowed_for('uses_segments')}")
+    elif train.get("tokens_per_sample") is None:
+        raise ConfigError(f"missing key train.tokens_per_sample (needed for {task.name})")
+    elif train["tokens_per_sample"] <= 0:
+        raise ConfigError(f"train.tokens_per_sample must be > 0, got {train['tokens_per_sample']}")
+    if not task.label_smoothing and train["label_smoothing"] != 0:
+        raise ConfigError(
+            f"train.label_smoothing applies to {allowed_for('label_smoothing')} only; "
+            f"set 0 for {task.name}"
+        )
+    if train.get("restore_file") is not None and not task.restores_encoder:
+        raise ConfigError(
+            f"train.restore_file (a pre-trained encoder) applies to {allowed_for('restores_encoder')}"
+        )
+    _positive(train, "train", "max_update", "max_tokens", "lr", "threads")
+    _positive(train, "train", "warmup_updates", "weight_decay", "clip_norm",
+              "validate_interval_updates", allow_zero=True)  # fmt: skip
+    for key in ("dropout", "label_smoothing"):
+        if not 0 <= train[key] < 1:
+            raise ConfigError(f"train.{key} must be in [0, 1), got {train[key]}")
+    if train["warmup_updates"] >= train["max_update"]:
+        raise ConfigError(
+            f"train.warmup_updates ({train['warmup_updates']}) must be below train.max_update "
+            f"({train['max_update']}): the schedule would never leave warm-up"
+        )
+    if not all(isinstance(a, str) for a in train["extra_args"]):
+        raise ConfigError("train.extra_args must be a list of strings")
+    return train
+
+
+EVAL_COMMON = {"splits": list, "batch_size": int, "bootstrap_resamples": int}
+EVAL_OPTIONAL = {"extra_test": list}
+
+
+def _eval(section: Any, task: Task) -> dict:
+    ev = _require(section, "eval", {**EVAL_COMMON, **task.eval_keys}, EVAL_OPTIONAL)
+    _positive(ev, "eval", "batch_size", "bootstrap_resamples")
+    if not ev["splits"] or any(s not in task.eval_splits for s in ev["splits"]):
+        raise ConfigError(task.splits_error(ev["splits"]))
+    task.check_eval(ev)
+    return ev
+
+
+def _check_extra_test(names: list, dataset) -> None:
+    from memtr.datasets.extra_sets import check_extra_sets
+
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError("eval.extra_test must be a list of dataset names")
+    check_extra_sets(dataset, names)
+
+
+def _attention(section: Any) -> dict:
+    att = _require(section, "attention", {"num_sentences": int, "seeds": list})
+    _positive(att, "attention", "num_sentences")
+    return att
+
+
+def parse_params(doc: Any, where: str = "params.yaml") -> Params:
+    """Validate a loaded params document; raise ConfigError with a one-line message."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where} must hold a mapping at top level")
+    unknown = sorted(set(doc) - set(TOP_LEVEL))
+    if unknown:
+        raise ConfigError(
+            f"unknown section {unknown[0]!r} in {where}; allowed: {', '.join(TOP_LEVEL)}"
+        )
+    missing = [k for k in TOP_LEVEL if k not in doc]
+    if missing:
+        raise ConfigError(f"missing section {missing[0]!r} in {where}")
+    data = validate(_build(DataParams, doc["data"], "data"))
+    for key in DATA_KEYS:  # dvc.yaml names these keys: they must be written out
+        if key not in doc["data"]:
+            raise ConfigError(f"missing key data.{key}")
+    dataset = get_dataset(data.dataset)
+    task = task_for_kind(dataset.kind)
+    task.check_dataset(dataset, data.dataset)
+    model = _model(doc["model"], task)
+    variants = _variants(doc["variants"])
+    experiment = _experiment(doc["experiment"], variants)
+    for name in experiment["variants"]:
+        variant = variants[name]
+        if variant.layout not in task.arch_prefix:
+            raise ConfigError(
+                f"variants.{name}.layout {variant.layout} is for {offered_by(variant.layout)}; "
+                f"{task.name} offers {', '.join(task.arch_prefix)}"
+            )
+        task.arch(variant, model["size"])  # raises for an impossible combination
+        if variant.recurrent and not task.recurrent_memory:
+            raise ConfigError(
+                f"variants.{name}.recurrent applies to {allowed_for('recurrent_memory')} only"
+            )
+    params = Params(
+        data=data, model=model, variants=variants, experiment=experiment,
+        train=_train(doc["train"], task), eval=_eval(doc["eval"], task),
+        attention=_attention(doc["attention"]), raw=doc,
+    )  # fmt: skip
+    if dataset.eval_only:
+        raise ConfigError(
+            f"data.dataset {data.dataset!r} is a test set only (no training data); "
+            "list it under eval.extra_test"
+        )
+    _check_extra_test(params.eval.get("extra_test") or [], dataset)
+    for name in experiment["variants"]:
+        if params.train["warmup_updates"] >= params.max_update(variants[name]):
+            raise ConfigError(
+                f"variants.{name}.max_update ({params.max_update(variants[name])}) must be "
+                f"above train.warmup_updates ({params.train['warmup_updates']})"
+            )
+    for seed in params.attention["seeds"]:
+        if seed not in experiment["seeds"]:
+            raise ConfigError(f"attention.seeds has {seed!r}, which is not in experiment.seeds")
+    return params
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and validate a params file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file not found: {path}")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+    return parse_params(doc, str(path))
+
+
+def variant_and_seed(params: Params, name: str, seed: int) -> Variant:
+    """The variant ``name`` of the experiment, checking that it and ``seed`` are in it."""
+    if name not in params.variants:
+        raise ConfigError(f"unknown variant {name!r}; defined: {', '.join(params.variants)}")
+    if seed not in params.experiment["seeds"]:
+        raise ConfigError(f"seed {seed} is not in experiment.seeds {params.experiment['seeds']}")
+    return params.variants[name]

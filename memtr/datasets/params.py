@@ -1,0 +1,145 @@
+"""The ``data:`` section of ``params.yaml``: defaults, loading and validation.
+
+Errors are :class:`ConfigError` with a one-line message; the stage scripts print it as
+``error: ...`` and exit with status 2 before any long work starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memtr.common.errors import ConfigError
+from memtr.datasets.registry import DATASETS, MIRROR_ENV
+from memtr.datasets.synthetic import TASKS
+
+
+@dataclass(frozen=True)
+class CleanParams:
+    """Training-pair filter of fairseq's recipes (``clean-corpus-n.perl``), on BPE tokens."""
+
+    min_len: int = 1
+    max_len: int = 250
+    ratio: float = 1.5
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    """Size and shape of the generated ``synthetic`` dataset."""
+
+    task: str = "reverse"
+    train: int = 20000
+    valid: int = 500
+    test: int = 500
+    vocab_size: int = 20
+    min_len: int = 3
+    max_len: int = 12
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """All data-stage parameters (``params.yaml``, section ``data``)."""
+
+    dataset: str = "multi30k_de_en"
+    mirror: str | None = None
+    bpe_vocab_size: int = 8000
+    clean: CleanParams = field(default_factory=CleanParams)
+    synthetic: SyntheticParams = field(default_factory=SyntheticParams)
+
+    def resolved_mirror(self) -> str | None:
+        """The mirror to use: ``$MEMTR_DATA_MIRROR`` wins over the ``mirror`` param."""
+        return os.environ.get(MIRROR_ENV) or self.mirror or None
+
+
+def _build(cls: type, section: Any, where: str) -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, rejecting unknown keys and bad types."""
+    if section is None:
+        return cls()
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(section).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key {where}.{unknown[0]}; allowed: {', '.join(known)}")
+    values = {}
+    for name, value in section.items():
+        default = getattr(cls(), name)
+        if isinstance(default, CleanParams | SyntheticParams):
+            values[name] = _build(type(default), value, f"{where}.{name}")
+        else:
+            values[name] = _check_type(value, default, f"{where}.{name}")
+    return cls(**values)
+
+
+def _check_type(value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool) or value is None and default is None:
+        return value
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        value = float(value)
+    elif (isinstance(default, str) or default is None) and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def validate(params: DataParams) -> DataParams:
+    """Check value ranges; return ``params`` unchanged or raise :class:`ConfigError`."""
+    if params.dataset not in DATASETS:
+        raise ConfigError(
+            f"unknown dataset {params.dataset!r}; known: {', '.join(sorted(DATASETS))}"
+        )
+    if params.bpe_vocab_size <= 0:
+        raise ConfigError(f"data.bpe_vocab_size must be positive, got {params.bpe_vocab_size}")
+    clean = params.clean
+    if clean.min_len < 1 or clean.max_len < clean.min_len:
+        raise ConfigError(
+            f"data.clean needs 1 <= min_len <= max_len, got {clean.min_len} and {clean.max_len}"
+        )
+    if clean.ratio < 1:
+        raise ConfigError(f"data.clean.ratio must be >= 1, got {clean.ratio}")
+    syn = params.synthetic
+    if syn.task not in TASKS:
+        raise ConfigError(
+            f"data.synthetic.task must be one of {', '.join(TASKS)}, got {syn.task!r}"
+        )
+    for name in ("train", "valid", "test", "vocab_size"):
+        if getattr(syn, name) <= 0:
+            raise ConfigError(f"data.synthetic.{name} must be positive, got {getattr(syn, name)}")
+    if not 1 <= syn.min_len <= syn.max_len:
+        raise ConfigError(
+            f"data.synthetic needs 1 <= min_len <= max_len, got {syn.min_len} and {syn.max_len}"
+        )
+    return params
+
+
+def load_data_params(path: Path | str | None, dataset: str | None = None) -> DataParams:
+    """Read and validate the ``data`` section of ``path``; ``dataset`` overrides its dataset.
+
+    ``path=None`` or a missing default ``params.yaml`` gives the defaults.
+    """
+    section: Any = None
+    if path is not None:
+        path = Path(path)
+        if path.exists():
+            try:
+                doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+            if not isinstance(doc, dict):
+                raise ConfigError(f"{path} must hold a mapping at top level")
+            section = doc.get("data")
+        elif path.name != "params.yaml" or path.parent != Path():
+            raise ConfigError(f"params file not found: {path}")
+    params = _build(DataParams, section, "data")
+    if dataset is not None:
+        params = replace(params, dataset=dataset)
+    return validate(params)

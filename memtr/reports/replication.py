@@ -1,0 +1,215 @@
+"""``results/REPLICATION.md``: the verdicts on the paper's claims, written from the generated
+tables of the replication experiments (``results/<experiment>/{results,claims}.csv``).
+
+Nothing here is typed in: every number is read from those tables, which the pipeline wrote,
+and the verdict of each comparison is the one of the claims table (see
+:func:`memtr.reports.tables.verdict`). An experiment whose tables do not exist yet is reported as
+not run, so the report can be regenerated while a campaign is under way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from memtr.common.paths import PRESETS
+from memtr.config.params import Params, load_params
+from memtr.reports.tables import SELECTION_SPLIT
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the paper's claims and the experiment that tests it at CPU scale."""
+
+    number: int
+    experiment: str
+    statement: str
+
+
+CLAIMS = (
+    Claim(1, "cpu_replication", "memory tokens improve machine translation (MemTransformer 10/20, "
+          "MemCtrl and MemCtrl-shared 20, MemBottleneck 10/20 vs the Transformer baseline)"),
+    Claim(2, "cpu_replication_lm", "memory tokens improve language modelling (memory LM with "
+          "10/20 tokens, with and without recurrent memory, vs the baseline LM)"),
+)  # fmt: skip
+
+
+def _number(value: float, digits: int = 2, sign: str = "+") -> str:
+    """A number (signed unless ``sign`` is empty), or n/a for a missing one (NaN, one seed)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:{sign}.{digits}f}"
+
+
+def compute_summary(folder: Path, params: Params) -> dict:
+    """Scale and cost of one experiment: model, budget, seeds, runs, total training time."""
+    table = pd.read_csv(folder / "results.csv")
+    first = table[table["split"] == table["split"].iloc[0]]
+    seeds = int(first["seeds"].iloc[0])
+    return {
+        "dataset": params.data.dataset,
+        "model": params.model["args"],
+        "updates": params.train["max_update"],
+        "seeds": seeds,
+        "runs": len(first) * seeds,
+        "train_hours": float((first["train_wall_s_mean"] * seeds).sum() / 3600),
+        "splits": list(dict.fromkeys(table["split"])),
+    }
+
+
+def comparison_line(row: pd.Series, metric: str) -> str:
+    """One comparison in words, with its numbers from the claims table."""
+    paper = row.get(f"paper_delta_{metric}")
+    paper_text = (
+        f"; paper: {_number(paper)} on {row['paper_dataset']}"
+        if isinstance(paper, float) and not math.isnan(paper)
+        else ""
+    )
+    return (
+        f"| {row['split']} | `{row['variant']}` | `{row['against']}` ({row['budget']}, "
+        f"wall ×{row['wall_ratio']:.2f}) | {_number(row[f'delta_{metric}'])} "
+        f"[{_number(row['delta_ci95_low'])}, {_number(row['delta_ci95_high'])}] | "
+        f"{_number(row['seed_std'], sign='')} | {_number(row['p'], 4, sign='')} | "
+        f"**{row['verdict']}**{paper_text} |"
+    )
+
+
+def finished_runs(metrics: Path) -> dict[str, list[int]]:
+    """The seeds of each variant with an evaluated run under ``metrics`` (``<v>/seed<k>/``)."""
+    seeds: dict[str, list[int]] = {}
+    for eval_json in sorted(metrics.glob("*/seed*/eval.json")):
+        seeds.setdefault(eval_json.parent.parent.name, []).append(int(eval_json.parent.name[4:]))
+    return {variant: sorted(found) for variant, found in seeds.items()}
+
+
+def in_progress_line(experiment: str, finished: dict[str, list[int]]) -> str:
+    """What a campaign without tables has committed so far, out of its preset's runs."""
+    done = sum(len(seeds) for seeds in finished.values())
+    preset = PRESETS / f"{experiment}.yaml"
+    planned = ""
+    if preset.is_file():
+        exp = load_params(preset).experiment
+        planned = f" of {len(exp['variants']) * len(exp['seeds'])}"
+    runs = "; ".join(
+        f"`{v}` seed{'s' if len(k) > 1 else ''} {', '.join(map(str, k))}"
+        for v, k in finished.items()
+    )
+    return (
+        f"In progress: {done}{planned} runs finished and committed in `metrics/{experiment}/` "
+        f"({runs}). No verdict before the last run: the tables, and this section, are written "
+        f'then (see docs/pipeline.md, "A campaign across sessions or machines").\n'
+    )
+
+
+def claim_section(claim: Claim, results: Path) -> str:
+    """The section of one claim: scale, every comparison, and the tally of verdicts."""
+    folder = results / claim.experiment
+    head = f"## Claim {claim.number}: {claim.statement}\n\n"
+    if not (folder / "claims.csv").is_file():
+        finished = finished_runs(results.parent / "metrics" / claim.experiment)
+        if not finished:
+            return head + (
+                f"Not run yet: `results/{claim.experiment}/claims.csv` does not exist (run the "
+                f"preset `{claim.experiment}`, see docs/pipeline.md).\n"
+            )
+        return head + in_progress_line(claim.experiment, finished)
+    params = load_params(folder / "params.yaml")
+    summary = compute_summary(folder, params)
+    claims = pd.read_csv(folder / "claims.csv")
+    metric, label = params.task.metric, params.task.metric_label
+    better = "higher" if params.task.higher_is_better else "lower"
+    claimed = list(dict.fromkeys(claims["split"]))
+    lines = [
+        head,
+        f"Experiment `{claim.experiment}` on `{summary['dataset']}` "
+        f"(test sets: {', '.join(claimed)}): model {summary['model']}, "
+        f"{summary['updates']} updates (equal-steps budget), {summary['seeds']} seed(s), "
+        f"{summary['runs']} training runs, {summary['train_hours']:.1f} h of training on "
+        "2 CPU cores in all.\n\n",
+        *unclaimed_lines(claim.experiment, summary["splits"], claimed),
+        f"Δ = {label} of the variant minus that of the comparison ({better} is better), "
+        "mean over seeds, with its 95% interval over seeds; seed std: the noise it is "
+        "measured against.\n\n",
+        f"| test set | variant | against (budget, wall-time ratio) | Δ {label} [95% CI] | "
+        "seed std | p | verdict |\n|---|---|---|---|---|---|---|\n",
+        *(comparison_line(row, metric) + "\n" for _, row in claims.iterrows()),
+        "\n",
+    ]
+    for budget in ("equal steps", "equal compute"):
+        part = claims[claims["budget"] == budget]
+        if part.empty:
+            continue
+        tally = part["verdict"].value_counts().to_dict()
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
+        within = int((part[f"delta_{metric}"].abs() < part["seed_std"]).sum())
+        noise = (
+            f"; {within} of them with an effect smaller than the seed std"
+            if part["seed_std"].notna().all()
+            else ""  # one seed: no seed std to compare with
+        )
+        lines.append(f"- {budget}: {len(part)} comparisons: {counts}{noise}.\n")
+    lines += reference_lines(folder, params, metric, label, claimed)
+    return "".join(lines)
+
+
+def unclaimed_lines(experiment: str, evaluated: list[str], claimed: list[str]) -> list[str]:
+    """Why the sets that were evaluated but make no claim are left out (none: no line)."""
+    unclaimed = [split for split in evaluated if split not in claimed]
+    if not unclaimed:
+        return []
+    reasons = [
+        f"`{split}` chose each run's checkpoint, so its scores are optimistic"
+        if split == SELECTION_SPLIT
+        else f"`{split}` reads as exactly the tokens of one of the dataset's own splits"
+        for split in unclaimed
+    ]
+    return [
+        f"Evaluated too, without a claim (numbers in `results/{experiment}/results.md`, reasons "
+        f"in its `claims.md`): {'; '.join(reasons)}.\n\n"
+    ]
+
+
+FLOOR = {"bleu": 5.0}  # below this the reference's score is near the floor of the metric
+
+
+def reference_lines(
+    folder: Path, params: Params, metric: str, label: str, claimed: list[str]
+) -> list[str]:
+    """The reference's own score per claimed test set, flagging a score near the metric's
+    floor."""
+    table = pd.read_csv(folder / "results.csv")
+    reference = table[
+        (table["variant"] == params.experiment["reference"]) & table["split"].isin(claimed)
+    ]
+    lines = []
+    for _, row in reference.iterrows():
+        mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+        spread = "" if math.isnan(std) else f" ± {std:.2f} (seed std)"
+        floor = FLOOR.get(metric)
+        note = (
+            "; near the floor of the metric: differences here say little"
+            if floor is not None and mean < floor
+            else ""
+        )
+        lines.append(f"- `{row['variant']}` on {row['split']}: {label} {mean:.2f}{spread}{note}.\n")
+    return lines
+
+
+def report(results: Path, claims: tuple[Claim, ...] = CLAIMS) -> str:
+    """The whole ``REPLICATION.md``."""
+    sections = "\n".join(claim_section(c, results) for c in claims)
+    return (
+        "# Replication of Memory Transformer's claims at CPU scale\n\n"
+        "Generated by `python workflow/scripts/replication_report.py` from the tables in "
+        "`results/<experiment>/` (themselves generated by the pipeline); do not edit. A "
+        "comparison is `better`/`worse` only when the paired test gives p < 0.05 *and* the 95% "
+        "interval over seeds excludes 0; otherwise the effect is not distinguishable from seed "
+        "noise at this scale (`no difference shown`). Each claim is tested twice: at equal "
+        "training steps (the paper's budget) and at equal compute (the baseline trained longer, "
+        "for about the memory model's training time). The paper's numbers are differences on "
+        "its own, larger setting (labelled with their source), a direction to compare with.\n\n"
+        f"{sections}"
+    )

@@ -1,0 +1,359 @@
+"""The tables stage: one row per variant with mean, std and 95% CI over seeds, the paired
+bootstrap p-value against the reference variant, parameter counts, training time, and
+the paper's number beside ours (labelled as the paper's)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from memtr.common.paths import PAPER_REFERENCE
+from memtr.config.params import Params
+from memtr.stats import mean_std_ci, seed_difference
+from memtr.tasks.base import Sources, Task
+
+__all__ = ["Sources", "build_tables", "claims_markdown", "repeated_sets", "to_markdown"]
+
+
+def load_run(metrics: Path, variant: str, seed: int) -> tuple[dict, dict]:
+    """train.json and eval.json of one run; a missing file is an error naming it."""
+    folder = metrics / variant / f"seed{seed}"
+    for name in ("train.json", "eval.json"):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"missing {folder / name}: run the train/evaluate stages first")
+    return (
+        json.loads((folder / "train.json").read_text()),
+        json.loads((folder / "eval.json").read_text()),
+    )
+
+
+def paper_numbers(task: Task, dataset: str) -> dict[str, float]:
+    """The paper's number per variant name for ``dataset`` (empty if none)."""
+    if not PAPER_REFERENCE.is_file():
+        return {}
+    metric = task.metric
+    doc = yaml.safe_load(PAPER_REFERENCE.read_text()) or {}
+    return {
+        row["variant"]: row[metric]
+        for row in doc.get(task.paper_section) or []
+        if row.get("dataset") == dataset and metric in row
+    }
+
+
+def per_seed(runs: list[tuple[dict, dict]], label: str, metric: str) -> list[float]:
+    return [ev[label][metric] for _, ev in runs]
+
+
+def wall_mean(runs: list[tuple[dict, dict]]) -> float:
+    return sum(tr["train_wall_s"] for tr, _ in runs) / len(runs)
+
+
+def comparison(params: Params, src: Sources, runs: dict, variant: str, against: str,
+               label: str) -> dict:  # fmt: skip
+    """:func:`seed_difference` of ``variant`` against ``against`` on ``label``, with the
+    paired p-value and the ratio of their training wall times."""
+    metric = params.task.metric
+    a, b = per_seed(runs[variant], label, metric), per_seed(runs[against], label, metric)
+    return {
+        **seed_difference(a, b),
+        "p": params.task.paired_p(params, src, variant, against, label),
+        "wall_ratio": wall_mean(runs[variant]) / wall_mean(runs[against]),
+    }
+
+
+def load_runs(params: Params, metrics: Path) -> dict[str, list[tuple[dict, dict]]]:
+    """Every run of the experiment: variant -> [(train.json, eval.json) per seed]."""
+    return {
+        v: [load_run(metrics, v, s) for s in params.experiment["seeds"]]
+        for v in params.experiment["variants"]
+    }
+
+
+def compare_all(params: Params, src: Sources, runs: dict) -> dict[tuple[str, str, str], dict]:
+    """Every comparison the tables report: (label, variant, against) -> :func:`comparison`.
+
+    Each variant against the reference (equal steps) and, where ``experiment.equal_compute``
+    pairs it, against its equal-compute baseline.
+    """
+    reference = params.experiment["reference"]
+    pairs = [(v, reference) for v in params.experiment["variants"] if v != reference]
+    pairs += list((params.experiment.get("equal_compute") or {}).items())
+    return {
+        (label, v, against): comparison(params, src, runs, v, against, label)
+        for label in params.eval_labels()
+        for v, against in pairs
+    }
+
+
+def _rounded(found: dict | None, key: str, digits: int) -> float:
+    return round(found[key], digits) if found else math.nan
+
+
+def results_table(params: Params, src: Sources, runs: dict, compared: dict) -> pd.DataFrame:
+    """One row per (test set, variant) of the experiment."""
+    task = params.task
+    metric = task.metric
+    paper = paper_numbers(task, params.data.dataset)
+    reference = params.experiment["reference"]
+    equal_compute = params.experiment.get("equal_compute") or {}
+    rows = []
+    for label in params.eval_labels():
+        for variant in params.run_variants():
+            own = runs[variant.name]
+            mean, std, lo, hi = mean_std_ci(per_seed(own, label, metric))
+            vs_ref = compared.get((label, variant.name, reference))
+            row = {
+                "split": label, "variant": variant.name, "layout": variant.layout,
+                "mem_tokens": variant.mem_tokens, "seeds": len(own),
+                f"{metric}_mean": round(mean, 2), f"{metric}_std": round(std, 2),
+                f"{metric}_ci95_low": round(lo, 2), f"{metric}_ci95_high": round(hi, 2),
+                **task.result_columns(variant, own, label),
+            }  # fmt: skip
+            row["delta_vs_reference"] = _rounded(vs_ref, "delta", 2)
+            row["p_vs_reference"] = _rounded(vs_ref, "p", 4)
+            if equal_compute:
+                against = equal_compute.get(variant.name, "")
+                vs = compared.get((label, variant.name, against))
+                row.update({
+                    "compute_reference": against,
+                    "delta_vs_compute_reference": _rounded(vs, "delta", 2),
+                    "p_vs_compute_reference": _rounded(vs, "p", 4),
+                    "wall_ratio_vs_compute_reference": _rounded(vs, "wall_ratio", 2),
+                })  # fmt: skip
+            row.update({
+                "params_total": own[0][0]["params"]["total"],
+                "train_wall_s_mean": round(wall_mean(own), 1),
+                "updates": own[0][0]["updates"],
+                f"paper_{metric}": paper.get(variant.name, math.nan),
+                **task.run_details(own, label),
+            })  # fmt: skip
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+ALPHA = 0.05
+
+
+def verdict(found: dict, seeds: int, higher_is_better: bool) -> str:
+    """``better``/``worse`` when the paired test and the seed-level 95% interval of the
+    difference both exclude no effect; else ``no difference shown`` (below 2 seeds:
+    ``undecided``)."""
+    if seeds < 2:
+        return "undecided (1 seed)"
+    excludes_zero = found["low"] > 0 or found["high"] < 0
+    if found["p"] < ALPHA and excludes_zero:
+        return "better" if (found["delta"] > 0) == higher_is_better else "worse"
+    return "no difference shown"
+
+
+def paper_deltas(task: Task, reference: str) -> dict[str, tuple[float, str]]:
+    """The paper's difference of each variant from its baseline, with the paper's dataset."""
+    metric = task.metric
+    doc = yaml.safe_load(PAPER_REFERENCE.read_text()) if PAPER_REFERENCE.is_file() else {}
+    rows = [r for r in (doc or {}).get(task.paper_section) or [] if metric in r]
+    base = {r["dataset"]: r[metric] for r in rows if r["variant"] == reference}
+    return {
+        r["variant"]: (round(r[metric] - base[r["dataset"]], 2), _provenance(r))
+        for r in rows
+        if r["dataset"] in base and r["variant"] != reference
+    }
+
+
+def _provenance(row: dict) -> str:
+    """The paper row's dataset, flagged when it is not checked against the paper itself."""
+    return row["dataset"] + ("" if row.get("checked", True) else " (secondary source, unchecked)")
+
+
+# fairseq's --valid-subset: training keeps each run's best checkpoint on it
+SELECTION_SPLIT = "valid"
+
+
+def selection_left_out(labels: set[str], repeats: dict[str, str] | None = None) -> set[str]:
+    """``{SELECTION_SPLIT}`` when it is among the evaluated ``labels`` beside an independent test
+    set: it chose the checkpoint, so its scores are optimistic and make no claim. Alone (GLUE,
+    whose test labels are not public) it stays: it is all there is."""
+    independent = labels - {SELECTION_SPLIT} - set(repeats or {})
+    return {SELECTION_SPLIT} if SELECTION_SPLIT in labels and independent else set()
+
+
+def claims_table(
+    params: Params, runs: dict, compared: dict, repeats: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """One row per comparison of a memory variant: effect, interval, p, seed noise, verdict.
+
+    A test set in ``repeats`` (the same tokens as another split, see
+    :func:`repeated_sets`) has no rows: it would repeat that split's
+    verdicts and count them twice. Nor has the split that chose the checkpoint
+    when there is an independent one (:func:`selection_left_out`).
+    """
+    metric, higher_is_better = params.task.metric, params.task.higher_is_better
+    seeds = len(params.experiment["seeds"])
+    paper = paper_deltas(params.task, params.experiment["reference"])
+    compute_baselines = set((params.experiment.get("equal_compute") or {}).values())
+    left_out = set(repeats or {}) | selection_left_out({label for label, _, _ in compared}, repeats)
+    rows = []
+    for (label, variant, against), found in compared.items():
+        if variant in compute_baselines:  # a longer-trained baseline is no claim of the paper
+            continue
+        if label in left_out:
+            continue
+        equal_steps = against == params.experiment["reference"]
+        delta, source = paper.get(variant, (math.nan, "")) if equal_steps else (math.nan, "")
+        rows.append({
+            "split": label, "variant": variant, "against": against,
+            "budget": "equal steps" if equal_steps else "equal compute",
+            "wall_ratio": round(found["wall_ratio"], 2),
+            f"delta_{metric}": round(found["delta"], 2),
+            "delta_ci95_low": round(found["low"], 2), "delta_ci95_high": round(found["high"], 2),
+            "seed_std": round(found["noise"], 2), "p": round(found["p"], 4),
+            "verdict": verdict(found, seeds, higher_is_better),
+            f"paper_delta_{metric}": delta, "paper_dataset": source,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def runs_table(params: Params, runs: dict) -> pd.DataFrame:
+    """One row per training run: its budget, cost and score on every test set."""
+    metric = params.task.metric
+    rows = []
+    for variant, per_seed_runs in runs.items():
+        for seed, (train, scores) in zip(params.experiment["seeds"], per_seed_runs, strict=True):
+            rows.append({
+                "variant": variant, "seed": seed, "updates": train["updates"],
+                "train_wall_s": train["train_wall_s"], "resumed": train.get("resumed", False),
+                "params_total": train["params"]["total"],
+                **{f"{metric}_{label}": scores[label][metric] for label in params.eval_labels()},
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def repeated_sets(extra: Path | None) -> dict[str, str]:
+    """Extra test sets that read as exactly the tokens of one of the dataset's own splits:
+    label -> that split (``same_tokens_as`` in ``<extra>/stats.json``, written by the
+    extra_test stage); empty without one."""
+    if extra is None or not (Path(extra) / "stats.json").is_file():
+        return {}
+    sets = json.loads((Path(extra) / "stats.json").read_text())["sets"]
+    return {label: s["same_tokens_as"] for label, s in sets.items() if "same_tokens_as" in s}
+
+
+def build_tables(params: Params, src: Sources) -> tuple[pd.DataFrame, ...]:
+    """The results, claims and per-run tables of one experiment."""
+    runs = load_runs(params, src.metrics)
+    compared = compare_all(params, src, runs)
+    return (
+        results_table(params, src, runs, compared),
+        claims_table(params, runs, compared, repeated_sets(src.extra)),
+        runs_table(params, runs),
+    )
+
+
+def repeats_note(repeats: dict[str, str] | None, claims: bool) -> list[str]:
+    """A note naming the test sets that are another split's tokens, if any."""
+    if not repeats:
+        return []
+    same = ", ".join(f"`{label}` = `{split}`" for label, split in repeats.items())
+    where = (
+        "left out of this table: their rows would repeat those splits' verdicts"
+        if claims
+        else "so they score the same; the claims table leaves them out"
+    )
+    return [
+        f"same tokens ({same}): the pipeline found these test sets to be exactly the tokens "
+        f"of the dataset's own splits (`same_tokens_as` in the extra sets' stats.json), {where}."
+    ]
+
+
+def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None) -> list[str]:
+    """The notes under the Markdown table: how each column was measured."""
+    label, reference = params.task.metric_label, params.experiment["reference"]
+    notes = params.task.legend(params, table)
+    if params.eval.get("extra_test"):
+        notes.append(
+            "split: the dataset's own valid/test, or an extra out-of-domain test set "
+            f"(eval.extra_test: {', '.join(params.eval['extra_test'])}) read with this "
+            "experiment's BPE model and dictionary."
+        )
+    notes += repeats_note(repeats, claims=False)
+    notes.append(
+        f"delta_vs_reference: mean difference from `{reference}` at equal training steps "
+        "(the paper's budget)."
+    )
+    if params.experiment.get("equal_compute"):
+        notes.append(
+            "compute_reference: the baseline trained for about the same compute "
+            "(experiment.equal_compute, more updates); delta/p_vs_compute_reference compare "
+            "with it as above; wall_ratio_vs_compute_reference: mean training wall time of the "
+            "variant / of that baseline (near 1: a fair pairing)."
+        )
+    return [
+        *notes,
+        f"mean, sample std and 95% t-interval over {len(params.experiment['seeds'])} seed(s) "
+        "(std and CI need at least 2 seeds).",
+        f"paper's {label}: typed in from workflow/paper_reference.yaml, which states each "
+        "number's source (rows with `checked: false` come from a secondary source quoting the "
+        "paper); n/a where the paper has no number for this dataset or none was found.",
+    ]
+
+
+def to_markdown(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None) -> str:
+    """The Markdown version of the table, with a legend."""
+    metric, label = params.task.metric, params.task.metric_label
+    shown = table.drop(columns=list(params.task.hidden_columns)).copy()
+    shown = shown.astype(object).where(shown.notna(), "n/a")  # e.g. std of a single seed
+    shown = shown.rename(columns={f"paper_{metric}": f"paper's {label} (reference, not ours)"})
+    notes = "".join(f"- {line}\n" for line in legend(table, params, repeats))
+    return (
+        f"# {params.task.title}: {params.data.dataset} (experiment "
+        f"`{params.experiment['name']}`)\n\n"
+        f"Generated by `workflow/scripts/tables.py` from the pipeline's runs; do not edit.\n\n"
+        f"{shown.to_markdown(index=False)}\n\n{notes}"
+    )
+
+
+def selection_note(claims: pd.DataFrame, params: Params) -> list[str]:
+    """A note when the checkpoint-selection split was evaluated but left out of the claims."""
+    evaluated = SELECTION_SPLIT in params.eval["splits"]
+    if claims.empty or not evaluated or SELECTION_SPLIT in set(claims["split"]):
+        return []
+    return [
+        f"`{SELECTION_SPLIT}` chose each run's checkpoint (best validation loss), so its scores "
+        "are optimistic: it is in the results table but makes no claim here."
+    ]
+
+
+def claims_markdown(
+    claims: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None
+) -> str:
+    """The claims table in Markdown, with how the verdicts are decided."""
+    metric, label = params.task.metric, params.task.metric_label
+    shown = claims.astype(object).where(claims.notna(), "n/a")
+    better = "higher" if params.task.higher_is_better else "lower"
+    notes = [
+        f"delta_{metric}: mean {label} of `variant` minus that of `against` over "
+        f"{len(params.experiment['seeds'])} seed(s) ({better} is better); delta_ci95: 95% "
+        "Welch interval of that difference with seeds as samples; seed_std: the larger of the "
+        "two variants' seed standard deviations, the noise the effect is measured against.",
+        "p: the paired test of the results table (paired bootstrap over examples, seeds "
+        "pooled: sentences for BLEU, examples for accuracy, segments for perplexity).",
+        f"verdict: `better`/`worse` when p < {ALPHA} and the interval excludes 0; else `no "
+        "difference shown` (with one seed: `undecided`).",
+        "budget: `equal steps` compares with the reference trained for the same number of "
+        "updates (the paper's setting); `equal compute` with a baseline trained longer, for "
+        "about the same training wall time (wall_ratio = variant / against).",
+        "paper_delta: the paper's difference of the same variant from its baseline, on "
+        "paper_dataset (workflow/paper_reference.yaml, labelled with its source there); a "
+        "direction to compare with, not the same data or scale.",
+        *repeats_note(repeats, claims=True),
+        *selection_note(claims, params),
+    ]
+    return (
+        f"# Claims: {params.task.title.lower()}, {params.data.dataset} (experiment "
+        f"`{params.experiment['name']}`)\n\n"
+        "Generated by `workflow/scripts/tables.py` from the pipeline's runs; do not edit.\n\n"
+        f"{shown.to_markdown(index=False)}\n\n" + "".join(f"- {n}\n" for n in notes)
+    )

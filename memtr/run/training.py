@@ -1,0 +1,213 @@
+"""The training stage: one fairseq-train run of one variant and seed, resumable.
+
+Checkpoints live in ``<run>/checkpoints/``, which neither DVC nor Snakemake declares as an
+output (both delete declared outputs of a job before rerunning it), so a killed run
+resumes from ``checkpoint_last.pt`` when the DAG is run again. After a successful run the
+best checkpoint becomes ``<run>/model.pt`` and only the log stays in ``checkpoints/``. A fingerprint of the
+command guards that folder: a checkpoint written with other settings is moved aside to
+``checkpoints.stale-<time>/`` (never deleted, never resumed).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from memtr.run.fairseq import PLUGIN_DIR, device_args, thread_env
+
+if TYPE_CHECKING:  # types only: the config layer sits above the run layer
+    from memtr.config.params import Params, Variant
+
+logger = logging.getLogger(__name__)
+
+
+def model_args(params: Params, variant: Variant) -> list[str]:
+    """fairseq model options of a variant: architecture, memory, shared size overrides."""
+    args = ["--arch", params.task.arch(variant, params.model["size"])]
+    if variant.layout != "none":
+        args += ["--mem-tokens", str(variant.mem_tokens)]
+    if variant.recurrent:
+        args.append("--mem-recurrent")
+    for key, value in params.task.model_options(params.model["args"]).items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            args.append(flag)
+        elif value is not False and value is not None:
+            args += [flag, str(value)]
+    return args
+
+
+def train_command(
+    params: Params, variant: Variant, seed: int, data: Path, save_dir: Path
+) -> list[str]:
+    """The full fairseq-train command line of one run."""
+    t = params.train
+    return [
+        sys.executable, "-m", "fairseq_cli.train", str(data),
+        "--user-dir", str(PLUGIN_DIR), *params.task.fairseq_args(params, data),
+        *model_args(params, variant),
+        "--seed", str(seed), "--save-dir", str(save_dir),
+        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)",
+        "--lr", str(t["lr"]), "--lr-scheduler", "inverse_sqrt",
+        "--warmup-updates", str(t["warmup_updates"]), "--warmup-init-lr", "1e-07",
+        "--weight-decay", str(t["weight_decay"]), "--clip-norm", str(t["clip_norm"]),
+        "--dropout", str(t["dropout"]), "--max-update", str(params.max_update(variant)),
+        "--validate-interval-updates", str(t["validate_interval_updates"]),
+        "--save-interval-updates", str(t["validate_interval_updates"] or params.max_update(variant)),
+        "--keep-interval-updates", "1", "--no-epoch-checkpoints",
+        # fairseq's prefetch thread can abort the process at exit after a mid-epoch stop
+        # (exit 134 after the checkpoint is written); without it the exit is clean.
+        "--data-buffer-size", "0",
+        "--log-format", "json", "--log-interval", "10",
+        *device_args(),
+        *t["extra_args"],
+    ]  # fmt: skip
+
+
+def dictionaries(data: Path) -> list[Path]:
+    """The fairseq dictionaries of a binarized folder (``input0/``, ``label/`` for GLUE)."""
+    return sorted([*data.glob("dict*.txt"), *data.glob("*/dict.txt")])
+
+
+def has_input_dictionary(data: Path) -> bool:
+    """True when ``data`` holds a source dictionary: ``dict*.txt`` or GLUE's ``input0/dict.txt``.
+
+    A label dictionary alone (``label/dict.txt``) does not count: fairseq needs the input one.
+    """
+    return any(p.parent == data or p.parent.name == "input0" for p in dictionaries(data))
+
+
+def fingerprint(command: list[str], data: Path) -> str:
+    """Hash of everything that decides a run's result: its options and its dictionary."""
+    relevant = [c for c in command if c not in (sys.executable, str(PLUGIN_DIR))]
+    digest = hashlib.sha256(json.dumps(relevant).encode())
+    for dict_file in dictionaries(data):
+        digest.update(dict_file.read_bytes())
+    return digest.hexdigest()
+
+
+def prepare_checkpoint_dir(save_dir: Path, print_: str) -> bool:
+    """Make ``save_dir`` safe to resume from; return True when a matching run is resumed."""
+    stamp = save_dir / "fingerprint.txt"
+    if save_dir.exists() and (not stamp.is_file() or stamp.read_text().strip() != print_):
+        stale = save_dir.with_name(f"{save_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        logger.warning("checkpoints in %s come from other settings; moved to %s", save_dir, stale)
+        save_dir.rename(stale)
+    resumed = (save_dir / "checkpoint_last.pt").is_file()
+    save_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(print_ + "\n")
+    return resumed
+
+
+def run_training(command: list[str], log_path: Path, threads: int) -> float:
+    """Run fairseq-train, teeing its log to ``log_path`` (appended); return wall seconds."""
+    env = thread_env(threads)
+    start = time.perf_counter()
+    with open(log_path, "a", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            if "| INFO |" in line and (
+                "valid" in line or "train_inner" in line or "done training" in line
+            ):
+                print(line, end="", flush=True)
+        if proc.wait() != 0:
+            raise RuntimeError(
+                f"fairseq-train failed with status {proc.returncode}; see {log_path}"
+            )
+    return time.perf_counter() - start
+
+
+JSON_RECORD = re.compile(r"\| INFO \| (train_inner|valid|train) \| (\{.*\})\s*$")
+
+
+def parse_log(log_path: Path) -> dict[str, list[dict]]:
+    """The JSON records of a fairseq log (``--log-format json``), by kind."""
+    records: dict[str, list[dict]] = {"train_inner": [], "valid": [], "train": []}
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        match = JSON_RECORD.search(line)
+        if match:
+            records[match.group(1)].append(json.loads(match.group(2)))
+    return records
+
+
+def write_learning_curve(records: dict[str, list[dict]], path: Path) -> None:
+    """CSV of (update, train_loss, valid_loss) for DVC plots; one row per logged point."""
+    rows = {}
+    for rec in records["train_inner"]:
+        rows.setdefault(int(rec["num_updates"]), {})["train_loss"] = float(rec["loss"])
+    for rec in records["valid"]:
+        rows.setdefault(int(rec["valid_num_updates"]), {})["valid_loss"] = float(rec["valid_loss"])
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["update", "train_loss", "valid_loss"])
+        for update in sorted(rows):
+            writer.writerow(
+                [update, rows[update].get("train_loss", ""), rows[update].get("valid_loss", "")]
+            )
+
+
+def parameter_counts(checkpoint: Path) -> dict[str, int]:
+    """Parameter counts of a saved model (total, memory vectors, memory layers)."""
+    import torch
+
+    import fairseq_plugins  # noqa: F401  (safe globals for loading)
+
+    state = torch.load(checkpoint, map_location="cpu")["model"]
+    total = sum(v.numel() for k, v in state.items() if not k.endswith("_float_tensor"))
+    memory = sum(v.numel() for k, v in state.items() if k.endswith("memory.vectors"))
+    layers = sum(v.numel() for k, v in state.items() if ".memory_layers." in f".{k}")
+    return {"total": total, "memory_tokens": memory, "memory_layers": layers}
+
+
+def summarize(
+    records: dict[str, list[dict]], wall: float, counts: dict[str, int], resumed: bool
+) -> dict:
+    """The run's metrics for train.json."""
+    last_valid = records["valid"][-1] if records["valid"] else {}
+    inner = records["train_inner"]
+    src_tgt_tokens_s = [float(r["wps"]) for r in inner[1:]] or [float(r["wps"]) for r in inner]
+    return {
+        "params": counts,
+        "updates": int(last_valid.get("valid_num_updates", 0)),
+        "valid_loss": float(last_valid.get("valid_loss", "nan")),
+        "best_valid_loss": float(last_valid.get("valid_best_loss", "nan")),
+        **{
+            key[len("valid_") :]: float(last_valid[key])
+            for key in ("valid_ppl", "valid_accuracy")
+            if key in last_valid
+        },
+        "train_wall_s": round(wall, 1),
+        "target_words_per_s": round(sum(src_tgt_tokens_s) / max(len(src_tgt_tokens_s), 1), 1),
+        "resumed": resumed,
+    }
+
+
+def train(params: Params, variant: Variant, seed: int, data: Path, out: Path) -> dict:
+    """Train one run into ``out``: model.pt, train.json, train_log.csv (checkpoints beside)."""
+    save_dir = out / "checkpoints"
+    command = train_command(params, variant, seed, data, save_dir)
+    resumed = prepare_checkpoint_dir(save_dir, fingerprint(command, data))
+    logger.info("%s seed %s: %s", variant.name, seed, "resuming" if resumed else "starting")
+    log_path = save_dir / "train.log"
+    wall = run_training(command, log_path, params.train["threads"])
+    records = parse_log(log_path)
+    tmp = out / "model.pt.tmp"
+    shutil.copyfile(save_dir / "checkpoint_best.pt", tmp)
+    tmp.replace(out / "model.pt")
+    for finished in save_dir.glob("*.pt"):  # model.pt is the product; keep the log only
+        finished.unlink()
+    return summarize(records, wall, parameter_counts(out / "model.pt"), resumed)

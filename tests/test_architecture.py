@@ -1,0 +1,97 @@
+"""The design stays visible: imports point one way, no cycles, no module too long.
+
+Layers from top to bottom: a module may import from its own layer and the layers below,
+never from a layer above. Lazy imports inside functions count (``import_graph``).
+"""
+
+import subprocess
+import sys
+
+import pytest
+from import_graph import REPO, SCRIPTS, closure, direct_imports, module_name, repository_modules
+
+LAYERS = [  # top -> bottom; a name stands for the module or the package of that name
+    ("workflow/scripts", "benchmarks"),
+    ("memtr.stage",),
+    ("memtr.reports",),
+    ("memtr.attention",),
+    ("memtr.config",),
+    ("memtr.tasks",),
+    ("memtr.run",),
+    ("memtr.data",),
+    ("memtr.datasets",),
+    ("memtr.stats",),
+    ("memtr.common",),
+    ("fairseq_plugins",),
+    ("memspec",),
+]
+MAX_LINES = 450
+
+
+def layer_of(path) -> int:
+    if path.parent == SCRIPTS:
+        return 0
+    name = module_name(path)
+    for depth, names in enumerate(LAYERS):
+        if any(name == n or name.startswith(n + ".") for n in names):
+            return depth
+    if name == "memtr":  # the package's docstring
+        return len(LAYERS)
+    raise AssertionError(f"{name} is in no layer of tests/test_architecture.py")
+
+
+def upward_imports(modules) -> list[str]:
+    return [
+        f"{module_name(m)} -> {module_name(d)}"
+        for m in modules
+        for d in direct_imports(m)
+        if module_name(d) != "memtr" and layer_of(d) < layer_of(m)
+    ]
+
+
+def test_imports_point_down_the_layers():
+    assert upward_imports(repository_modules()) == []
+
+
+def test_the_layer_check_sees_an_import_that_points_up():
+    bad = {p for p in repository_modules() if module_name(p) == "memtr.run.training"}
+    assert layer_of(next(iter(bad))) > layer_of(REPO / "memtr" / "config" / "params.py")
+
+
+def test_the_plugin_never_imports_memtr_and_memspec_imports_nothing_of_ours():
+    for module in repository_modules():
+        name = module_name(module)
+        loaded = {module_name(p) for p in closure(module)} - {name}
+        if name.startswith("fairseq_plugins"):
+            assert not any(n.startswith("memtr") for n in loaded), name
+        if name.startswith("memspec"):
+            assert loaded == set(), name
+
+
+def test_no_import_cycles():
+    graph = {m: set(direct_imports(m)) for m in repository_modules()}
+    for module in graph:
+        for dep in graph[module]:
+            if dep != module and module in closure(dep) and module_name(dep) != "memtr":
+                pytest.fail(f"import cycle: {module_name(module)} <-> {module_name(dep)}")
+
+
+def test_no_module_is_longer_than_the_limit():
+    long = {
+        p.relative_to(REPO).as_posix(): n
+        for p in repository_modules()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}, f"split these modules (over {MAX_LINES} lines): {long}"
+
+
+@pytest.mark.parametrize(
+    "module", ["memtr.config.params", "memtr.reports.tables", "memtr.attention.tables", "memspec"]
+)
+def test_config_and_reports_load_no_model_library(module):
+    code = (
+        f"import sys, {module}; print(sorted(m for m in ('torch', 'fairseq') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,279 @@
+"""The documentation: a short README, generated blocks that match the committed tables, links
+and paths that exist, and a recipe that runs as written and prints what it shows."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pipeline_helpers import REPO
+
+from memtr.reports.readme import (
+    BLOCKS,
+    BlockError,
+    read_block,
+    replace_block,
+    stale_blocks,
+    verdicts_block,
+    write_blocks,
+)
+from memtr.reports.replication import CLAIMS, Claim
+
+README = REPO / "README.md"
+DOCS = REPO / "docs"
+README_LIMIT = 10_240  # bytes
+SECTIONS = [
+    "Verdicts of the replication",
+    "The two commands",
+    "Using the plugin directly",
+    "The pipeline in short",
+    "Links",
+]
+DOC_PAGES = [
+    "README.md",
+    "models.md",
+    "pipeline.md",
+    "replication.md",
+    "testing.md",
+    "benchmarks.md",
+    "architecture.md",
+]
+
+
+def markdown_files() -> list[Path]:
+    """The README and every page of docs/."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def section(text: str, title: str) -> str:
+    """The body of the ``## title`` section of a Markdown text (up to the next ``## ``)."""
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    assert match, f"no section '## {title}'"
+    return match.group(1)
+
+
+def fenced(text: str, language: str) -> list[str]:
+    """The bodies of the fenced code blocks of ``language`` in ``text``."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.M | re.S)
+
+
+def test_readme_is_short_with_its_sections_in_order():
+    data = README.read_bytes()
+    assert len(data) <= README_LIMIT, f"README.md has {len(data)} bytes, at most {README_LIMIT}"
+    titles = re.findall(r"^## (.+)$", data.decode("utf-8"), flags=re.M)
+    assert titles == SECTIONS
+
+
+def test_the_two_commands_are_the_entry_points_with_their_times():
+    body = section(README.read_text(encoding="utf-8"), "The two commands")
+    commands = [line.split("#")[0].strip() for block in fenced(body, "bash") for line in
+                block.splitlines()]  # fmt: skip
+    assert commands == [
+        "bash scripts/run_pipeline.sh",
+        "bash scripts/run_tests.sh",
+        "MEMTR_DATA_MIRROR=../shared/data bash scripts/run_pipeline.sh",
+    ]
+    for measured in ("5-8 minutes", "8-13 min", "30-50 min on 2 cores"):
+        assert measured in body
+    for script in ("run_pipeline.sh", "run_tests.sh"):
+        assert (REPO / "scripts" / script).is_file()
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: f"{b.path}:{b.name}")
+def test_generated_blocks_are_what_the_committed_tables_generate(block):
+    text = (REPO / block.path).read_text(encoding="utf-8")
+    assert read_block(text, block.name) == block.render(REPO / "results").strip("\n"), (
+        f"{block.path}: block {block.name} is stale: run workflow/scripts/replication_report.py"
+    )
+
+
+def test_the_demo_table_is_shown_as_the_pipeline_wrote_it():
+    """docs/pipeline.md shows results/demo/results.md as the pipeline wrote it (no hand edits).
+
+    (It was the README's headline table; the README now leads with the verdicts.)
+    """
+    generated = (REPO / "results/demo/results.md").read_text()
+    table = "\n".join(line for line in generated.splitlines() if line.startswith("|"))
+    assert table and table in (DOCS / "pipeline.md").read_text()
+
+
+@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.experiment)
+def test_every_verdict_of_the_claims_tables_is_in_the_readme(claim):
+    claims = pd.read_csv(REPO / "results" / claim.experiment / "claims.csv")
+    block = read_block(README.read_text(encoding="utf-8"), "verdicts")
+    part = block.split(f"**Claim {claim.number}: ")[1].split("**Claim ")[0]
+    metric = next(c for c in claims.columns if c.startswith("delta_") and "ci95" not in c)
+    for variant, rows in claims.groupby("variant", sort=False):
+        (line,) = [ln for ln in part.splitlines() if ln.startswith(f"| `{variant}` |")]
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for _, row in rows.iterrows():
+            delta = f"{row[metric]:+.2f}"
+            shown = delta if row["verdict"] == "no difference shown" else (
+                f"**{row['verdict']}** {delta}")  # fmt: skip
+            assert shown in cells, (variant, row["split"], row["budget"], shown, cells)
+        paper = f"paper_{metric}" in claims and claims[f"paper_{metric}"].notna().any()
+        assert len(cells) == 2 + len(rows) + int(paper)
+
+
+def test_a_claim_without_tables_says_so_in_the_verdicts(tmp_path):
+    text = verdicts_block(tmp_path, (Claim(7, "nowhere", "memory helps (somewhere)"),))
+    assert "**Claim 7: memory helps**: no verdict yet: `results/nowhere/claims.csv`" in text
+    assert "better" not in text.split("**Claim 7")[1]
+
+
+def test_blocks_are_rewritten_between_their_markers_only(tmp_path):
+    text = "# t\n\nbefore\n<!-- x:begin -->\nold\n<!-- x:end -->\nafter\n"
+    assert replace_block(text, "x", "new\n") == text.replace("old", "new")
+    assert read_block(replace_block(text, "x", "a\nb"), "x") == "a\nb"
+    for broken in ("no markers", "<!-- x:end -->\n<!-- x:begin -->", text + text):
+        with pytest.raises(BlockError):
+            read_block(broken, "x")
+    # write_blocks on a copy: a stale block is rewritten, an up-to-date one left alone
+    for block in BLOCKS:
+        target = tmp_path / block.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text((REPO / block.path).read_text(encoding="utf-8"), encoding="utf-8")
+    readme = tmp_path / "README.md"
+    readme.write_text(replace_block(readme.read_text(), "verdicts", "stale"), encoding="utf-8")
+    assert [b.name for b in write_blocks(tmp_path, REPO / "results")] == ["verdicts"]
+    assert readme.read_text(encoding="utf-8") == README.read_text(encoding="utf-8")
+    assert stale_blocks(tmp_path, REPO / "results") == []
+
+
+def test_the_report_script_writes_the_blocks(tmp_path):
+    for block in BLOCKS:
+        target = tmp_path / block.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = (REPO / block.path).read_text(encoding="utf-8")
+        target.write_text(replace_block(text, block.name, "stale"), encoding="utf-8")
+    script = REPO / "workflow/scripts/replication_report.py"
+    out = tmp_path / "REPLICATION.md"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--results", str(REPO / "results"), "--out", str(out),
+         "--docs-root", str(tmp_path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text(encoding="utf-8") == (REPO / "results/REPLICATION.md").read_text()
+    for block in BLOCKS:
+        assert f"updated {block.path} (block {block.name})" in proc.stdout
+        assert (tmp_path / block.path).read_text() == (REPO / block.path).read_text()
+
+
+def test_the_docs_pages_exist_and_the_index_and_readme_link_them():
+    index = (DOCS / "README.md").read_text(encoding="utf-8")
+    for page in DOC_PAGES:
+        assert (DOCS / page).is_file(), page
+        if page != "README.md":
+            assert f"]({page})" in index, page
+    layout = section((DOCS / "architecture.md").read_text(encoding="utf-8"), "Layout")
+    packages = [p.parent for p in REPO.glob("*/__init__.py")] + [
+        p.parent for top in ("memtr", "fairseq_plugins") for p in (REPO / top).glob("*/__init__.py")
+    ]
+    for folder in packages:  # the tree names every package of the repository
+        assert f"  {folder.name}/" in layout or f"{folder.name}/ " in layout, folder
+    readme = README.read_text(encoding="utf-8")
+    assert "(docs/architecture.md#layout)" in readme and "(docs/README.md)" in readme
+    assert "(results/REPLICATION.md)" in section(readme, "Verdicts of the replication")
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors of the headings of a Markdown file."""
+    titles = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", t.lower()).replace(" ", "-") for t in titles}
+
+
+def test_links_of_the_readme_and_docs_resolve():
+    for page in markdown_files():
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if re.match(r"https?://", target):
+                continue
+            file, _, anchor = target.partition("#")
+            path = (page.parent / file).resolve() if file else page
+            assert path.exists(), f"{page.name}: link to missing {target}"
+            if anchor:
+                assert anchor in anchors(path), f"{page.name}: no heading for {target}"
+
+
+# the committed folders (not data/, runs/, metrics/, which the pipeline writes)
+TOP = ("memtr", "fairseq_plugins", "memspec", "workflow", "scripts", "benchmarks", "tests",
+       "docs", "slurm", "local", "results")  # fmt: skip
+
+
+def test_repository_paths_named_in_the_docs_exist():
+    """Every `path` in backticks under a committed top folder, without placeholders, exists."""
+    for page in markdown_files():
+        text = page.read_text(encoding="utf-8")
+        for name in re.findall(r"`([\w./-]+)`", text):
+            if name.split("/")[0] in TOP and "/" in name and "<" not in name:
+                assert (REPO / name).exists(), f"{page.name} names missing `{name}`"
+
+
+def test_docs_pages_type_in_no_result_numbers():
+    """Outside generated blocks and code, the docs name no score: no decimal number, no
+    BLEU/perplexity value (configuration, sizes and versions are integers or named)."""
+    # fairseq 0.12.x, p < 0.05, init std 1.0 and d**-0.5, torch >= 2.6
+    allowed = {"0.12", "0.05", "1.0", "0.5", "2.6"}
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for block in BLOCKS:
+            if block.path == f"docs/{page.name}":
+                text = text.replace(read_block(text, block.name), "")
+        prose = re.sub(r"^```.*?^```$", "", text, flags=re.M | re.S)
+        decimals = set(re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", prose)) - allowed
+        assert not decimals, f"docs/{page.name}: typed-in numbers {sorted(decimals)}"
+
+
+# The recipe of "Using the plugin directly" ------------------------------------------------
+
+
+VOLATILE = ("syslen=",)  # integers that follow the trained weights (hypothesis length)
+
+
+def masked(line: str) -> str:
+    """A shown output line as a regex: ``...`` stands for anything, a decimal number (a loss, a
+    score, a time) for any number; integers (sizes, counts, updates) must be as shown, except
+    those after a ``VOLATILE`` key."""
+    pieces = []
+    for part in line.split("..."):
+        tokens = re.split(r"(\d[\d.,]*)", part)  # the numbers at the odd places
+        pieces.append(
+            "".join(
+                r"[\d.,]+"
+                if i % 2 and ("." in token or tokens[i - 1].endswith(VOLATILE))
+                else re.escape(token)
+                for i, token in enumerate(tokens)
+            )
+        )
+    return ".*".join(pieces)
+
+
+@pytest.mark.slow
+def test_the_readme_recipe_runs_as_written_and_prints_what_it_shows(tmp_path):
+    body = section(README.read_text(encoding="utf-8"), "Using the plugin directly")
+    (recipe,) = fenced(body, "bash")
+    (shown,) = fenced(body, "text")
+    (tmp_path / "fairseq_plugins").symlink_to(REPO / "fairseq_plugins")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", recipe],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    lines = [line for line in shown.splitlines() if line.strip()]
+    memtr_line = next(line for line in lines if line.startswith("memtr: "))
+    assert memtr_line in log, "the plugin's start-up line, parameter counts included"
+    assert len(lines) >= 4 and lines[-1].startswith("Generate test with beam=5: BLEU4 = ")
+    for line in lines:
+        assert re.search(masked(line), log), f"not printed: {line}"
+    assert proc.stdout.strip().splitlines()[-1].startswith("Generate test with beam=5: BLEU4 = ")
+    bleu = float(re.search(r"BLEU4 = ([\d.]+)", proc.stdout).group(1))
+    assert bleu > 40, f"the model did not learn the reversal task: BLEU {bleu}"
+    assert re.search(r"num_updates 200 \| best_loss", log)
