@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from memtr.common.markdown import rows_table
 from memtr.config.params import load_params
 from memtr.reports.replication import CLAIMS, Claim
 
@@ -134,7 +135,7 @@ def claim_table(claims: pd.DataFrame, metric: str) -> list[str]:
     paper = paper_column(claims, metric)
     header = ["variant", "equal-compute baseline", *(f"{s}: {b}" for s, b in columns)]
     header += [paper[0]] if paper else []
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for variant in dict.fromkeys(claims["variant"]):
         mine = claims[claims["variant"] == variant]
         longer = mine[mine["budget"] == "equal compute"]["against"]
@@ -144,8 +145,8 @@ def claim_table(claims: pd.DataFrame, metric: str) -> list[str]:
             for split, budget in columns
         ]
         cells += [paper[1].get(variant, "–")] if paper else []
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        rows.append(cells)
+    return rows_table(header, rows)
 
 
 def claim_block(claim: Claim, results: Path) -> list[str]:

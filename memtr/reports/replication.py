@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from memtr.common.markdown import rows_table
 from memtr.common.paths import PRESETS
 from memtr.config.params import Params, load_params
 from memtr.reports.tables import SELECTION_SPLIT
@@ -60,21 +61,22 @@ def compute_summary(folder: Path, params: Params) -> dict:
     }
 
 
-def comparison_line(row: pd.Series, metric: str) -> str:
-    """One comparison in words, with its numbers from the claims table."""
+def comparison_cells(row: pd.Series, metric: str) -> list[str]:
+    """One comparison in words, with its numbers from the claims table: a row's cells."""
     paper = row.get(f"paper_delta_{metric}")
     paper_text = (
         f"; paper: {_number(paper)} on {row['paper_dataset']}"
         if isinstance(paper, float) and not math.isnan(paper)
         else ""
     )
-    return (
-        f"| {row['split']} | `{row['variant']}` | `{row['against']}` ({row['budget']}, "
-        f"wall ×{row['wall_ratio']:.2f}) | {_number(row[f'delta_{metric}'])} "
-        f"[{_number(row['delta_ci95_low'])}, {_number(row['delta_ci95_high'])}] | "
-        f"{_number(row['seed_std'], sign='')} | {_number(row['p'], 4, sign='')} | "
-        f"**{row['verdict']}**{paper_text} |"
-    )
+    return [
+        row["split"], f"`{row['variant']}`",
+        f"`{row['against']}` ({row['budget']}, wall ×{row['wall_ratio']:.2f})",
+        f"{_number(row[f'delta_{metric}'])} "
+        f"[{_number(row['delta_ci95_low'])}, {_number(row['delta_ci95_high'])}]",
+        _number(row["seed_std"], sign=""), _number(row["p"], 4, sign=""),
+        f"**{row['verdict']}**{paper_text}",
+    ]  # fmt: skip
 
 
 def finished_runs(metrics: Path) -> dict[str, list[int]]:
@@ -133,9 +135,21 @@ def claim_section(claim: Claim, results: Path) -> str:
         f"Δ = {label} of the variant minus that of the comparison ({better} is better), "
         "mean over seeds, with its 95% interval over seeds; seed std: the noise it is "
         "measured against.\n\n",
-        f"| test set | variant | against (budget, wall-time ratio) | Δ {label} [95% CI] | "
-        "seed std | p | verdict |\n|---|---|---|---|---|---|---|\n",
-        *(comparison_line(row, metric) + "\n" for _, row in claims.iterrows()),
+        *(
+            line + "\n"
+            for line in rows_table(
+                [
+                    "test set",
+                    "variant",
+                    "against (budget, wall-time ratio)",
+                    f"Δ {label} [95% CI]",
+                    "seed std",
+                    "p",
+                    "verdict",
+                ],
+                (comparison_cells(row, metric) for _, row in claims.iterrows()),
+            )
+        ),  # fmt: skip
         "\n",
     ]
     for budget in ("equal steps", "equal compute"):

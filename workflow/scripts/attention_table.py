@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from memtr.attention.tables import markdown_table, write_comparison  # noqa: E402
+from memtr.attention.tables import write_comparison  # noqa: E402
+from memtr.common.markdown import compact_table  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: missing tables: {', '.join(missing)}", file=sys.stderr)
         return 1
     table = write_comparison(args.tables, args.out)
-    print(markdown_table(table), end="")
+    print(compact_table(table), end="")
     return 0
 
 
