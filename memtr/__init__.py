@@ -2,7 +2,7 @@
 
 The stage scripts in ``workflow/scripts/`` are thin command lines over this package; the
 model code is the fairseq plugin ``fairseq_plugins/``, which never imports ``memtr``. Imports
-point one way, from the top of this list to the bottom (``tests/test_architecture.py``):
+point one way, from the top of this list to the bottom (``tests/unit/test_architecture.py``):
 
 - ``stage``: stage-script plumbing (options, one-line errors);
 - ``reports/``: results tables, claims, REPLICATION.md, the campaign lock;

@@ -1,21 +1,41 @@
-"""Shared fixtures: a tiny binarized parallel corpus built with the real fairseq-preprocess."""
+"""Shared fixtures: a tiny binarized parallel corpus built with the real fairseq-preprocess,
+and the tiny translation models trained on it once a session with the real fairseq-train."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+R = TypeVar("R")
 
 # For every fairseq-train in the tests: fairseq's prefetch thread (a daemon BufferedIterator),
 # still collating when a short run ends mid-epoch, can abort the exit ("terminate called without
 # an active exception", status -6), as it did once in CI. No prefetch thread, no race.
 NO_PREFETCH = ("--data-buffer-size", "0")
 sys.path.insert(0, str(REPO))
+from memtr.common.paths import PLUGIN_DIR  # noqa: E402  (light: no third-party import)
+
+# Subprocesses run side by side by in_parallel: one per core, at most two (CI has two cores).
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+PARALLEL = max(1, min(2, CORES or 1))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """One OpenMP thread for the models the tests build in this process: they are tiny, and two
+    threads spin-wait for each other when another job holds a core (extracting the attention of
+    two sentences took 8 s of CPU instead of 0.1 s). Subprocesses choose their own (run_cli)."""
+    if "torch" in sys.modules:  # imported by a collected test module
+        sys.modules["torch"].set_num_threads(1)
 
 
 def run_cli(
@@ -39,6 +59,123 @@ def run_cli(
             f"fairseq_cli.{module} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
         )
     return proc
+
+
+def in_parallel(run: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``[run(item) for item in items]``, ``PARALLEL`` at a time in threads: for subprocesses
+    (one core each, ``threads=1``), which a tiny model keeps busier than two OpenMP threads.
+    The first exception is raised once all have run."""
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        return list(pool.map(run, items))
+
+
+# fairseq-train options of the translation tests (the tiny models below, the CLI tests).
+# Batches of 500 tokens: the reversal task is learned in about as many updates as with 2000
+# (the old setting), at half the cost (the cost of an update grows with its tokens).
+TRAIN_ARGS = [
+    "--user-dir",
+    str(PLUGIN_DIR),
+    "--task",
+    "translation",
+    "--share-all-embeddings",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "3e-3",
+    "--lr-scheduler",
+    "inverse_sqrt",
+    "--warmup-updates",
+    "50",
+    "--max-tokens",
+    "500",
+    "--criterion",
+    "label_smoothed_cross_entropy",
+    "--label-smoothing",
+    "0.1",
+    "--dropout",
+    "0.1",
+    "--cpu",
+    "--seed",
+    "1",
+    "--no-epoch-checkpoints",
+    "--log-format",
+    "simple",
+    "--log-interval",
+    "25",
+    *NO_PREFETCH,
+]
+# Updates of the trained tiny models: BLEU 59-89 on the test split (bottleneck lowest) against
+# 0.2 for the untrained model; with 100 updates nothing is learned yet (BLEU < 1).
+TINY_UPDATES = 300
+# name (the memory layout) -> (architecture, memory tokens, updates) of the tiny translation
+# models trained once a session on ``reverse_corpus``; ``nomem`` is also the untrained baseline.
+TINY_MODELS = {
+    "prepend": ("mem_transformer_tiny", 6, TINY_UPDATES),
+    "ctrl": ("mem_ctrl_tiny", 10, TINY_UPDATES),
+    "ctrl_shared": ("mem_ctrl_shared_tiny", 10, TINY_UPDATES),
+    "bottleneck": ("mem_bottleneck_tiny", 10, TINY_UPDATES),
+    "nomem": ("mem_transformer_tiny", 0, 1),
+}
+TINY_TRAIN_ARGS = [
+    *TRAIN_ARGS,
+    "--disable-validation",  # nothing reads a validation loss or checkpoint_best.pt
+    "--save-interval",  # one checkpoint_last.pt, at the last update (with the optimizer
+    "1000",  # state: test_cli resumes from it)
+]
+
+
+def tiny_train_args(name: str, save_dir: Path, updates: int | None = None) -> list[str]:
+    """fairseq-train options (after the data folder) of tiny model ``name``."""
+    arch, mem, default_updates = TINY_MODELS[name]
+    return [
+        "--arch", arch, "--mem-tokens", str(mem), "--max-update", str(updates or default_updates),
+        "--save-dir", str(save_dir), *TINY_TRAIN_ARGS,
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A tiny model trained by fairseq-train: its last checkpoint and the training log."""
+
+    name: str
+    arch: str
+    mem_tokens: int
+    updates: int
+    checkpoint: Path
+    log: str  # stdout and stderr
+
+
+@pytest.fixture(scope="session")
+def tiny_models(
+    reverse_corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[..., dict[str, TrainedModel]]:
+    """``tiny_models(*names)``: the TINY_MODELS of those names, each trained once a session
+    (when first asked for, side by side) and then only read: decoded, run through the attention
+    stage, resumed from a copy.
+
+    Each is trained with fairseq-train (TRAIN_ARGS, one OpenMP thread, no validation) on the
+    reversal task for TINY_UPDATES updates: enough for the task to be learned, BLEU far above
+    the untrained ``nomem`` model (1 update), see test_cli.py; and for attention maps that are
+    not uniform, for the attention stage.
+    """
+    root = tmp_path_factory.mktemp("tiny_models")
+    done: dict[str, TrainedModel] = {}
+
+    def train(name: str) -> TrainedModel:
+        arch, mem, updates = TINY_MODELS[name]
+        save = root / name
+        proc = run_cli(
+            "train", str(reverse_corpus / "bin"), *tiny_train_args(name, save), threads=1
+        )
+        log = proc.stdout + proc.stderr
+        return TrainedModel(name, arch, mem, updates, save / "checkpoint_last.pt", log)
+
+    def get(*names: str) -> dict[str, TrainedModel]:
+        todo = [name for name in dict.fromkeys(names) if name not in done]
+        done.update(zip(todo, in_parallel(train, todo), strict=True))
+        return {name: done[name] for name in names}
+
+    return get
 
 
 @pytest.fixture(scope="session")

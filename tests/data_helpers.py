@@ -3,7 +3,8 @@
 The server serves a folder on 127.0.0.1, honours ``Range: bytes=N-`` (Python's own handler
 does not) and can cut the connection after a number of bytes on the first request of a path.
 ``fake_upstream`` writes small files in the format of every upstream download of a registry
-entry (tgz, zip, gz, plain) and returns the entry with its addresses moved to the server.
+entry (tgz, zip, gz, plain) and returns the entry with its addresses moved to the server;
+``served_upstream`` serves them and downloads a registry entry from there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import tarfile
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,9 +25,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from memtr.datasets.registry import GLUE_TASKS, Dataset, GlueTask, RawFile
+from memtr.data.download import fetch_dataset
+from memtr.datasets.params import DataParams
+from memtr.datasets.registry import GLUE_TASKS, Dataset, GlueTask, RawFile, get_dataset
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+SMALL = DataParams(bpe_vocab_size=500)  # data params of the preparation tests
 
 
 def shared_data() -> Path:
@@ -263,3 +269,27 @@ def random_file(path: Path, size: int) -> Path:
 
 
 ALL_GLUE = [f"glue_{key}" for key in GLUE_TASKS]
+
+
+@contextlib.contextmanager
+def served_upstream(root: Path) -> Iterator[Callable[[str], tuple[Dataset, Path]]]:
+    """Serve fake upstream files from ``root/www``; yield ``make(name) -> (dataset, raw folder)``
+    that downloads registry entry ``name`` from there into ``root/raw/<name>``."""
+    www = root / "www"
+    www.mkdir(parents=True)
+    with http_server(www) as (base, _):
+
+        def make(name: str) -> tuple[Dataset, Path]:
+            ds = fake_upstream(get_dataset(name), www, base)
+            raw = root / "raw" / name
+            fetch_dataset(ds, raw, root / "cache", progressbar=False)
+            return ds, raw
+
+        yield make
+
+
+def indexed(prefix: Path):
+    """The binarized (mmap) fairseq dataset at ``prefix``."""
+    from fairseq.data import indexed_dataset
+
+    return indexed_dataset.make_dataset(str(prefix), impl="mmap")

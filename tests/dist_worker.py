@@ -1,4 +1,4 @@
-"""One rank of a real fairseq distributed training run, for tests/test_distributed.py.
+"""One rank of a real fairseq distributed training run, for tests/integration/test_distributed.py.
 
 fairseq saves checkpoints on rank 0 only; to compare the ranks' parameters, every rank
 here writes its own checkpoint into its own --save-dir. Nothing else is changed.

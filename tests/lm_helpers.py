@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from conftest import run_cli
 from fairseq import options, tasks
 
 from memtr.common.paths import PLUGIN_DIR
@@ -15,6 +14,8 @@ from memtr.common.paths import PLUGIN_DIR
 BLOCK = 8  # tokens per line of the recall stream, the end-of-sentence included
 KEYS = 8  # recall targets are uniform over this many keys: chance accuracy 1/8
 FILLERS = 4
+# The recall stream of the LM tests, in lines per split: multiples of the rows of their batches.
+RECALL_SPLITS = {"train": 4096, "valid": 256, "test": 512}
 
 # One small LM size for every test (pre-norm, as fairseq's LM architectures force).
 LM_SMALL = [
@@ -30,34 +31,55 @@ LM_SMALL = [
 ]
 
 
-def recall_lines(blocks: int, seed: int) -> list[str]:
+def fairseq_preprocess(*argv: str) -> None:
+    """Run fairseq-preprocess with ``argv`` in this process: the command line's own code
+    (``fairseq_cli.preprocess``, parsed and run as its ``cli_main`` does), so the same files as
+    ``run_cli("preprocess", ...)``, without starting a Python and importing fairseq again
+    (seconds of CPU per call)."""
+    from fairseq_cli import preprocess
+
+    args = options.get_preprocessing_parser().parse_args(list(argv))
+    kept = list(preprocess.logger.handlers)
+    try:
+        preprocess.main(args)
+    finally:  # main adds a log file handler in --destdir at every call
+        for handler in [h for h in preprocess.logger.handlers if h not in kept]:
+            preprocess.logger.removeHandler(handler)
+            handler.close()
+
+
+def recall_lines(blocks: int, seed: int, block: int = BLOCK) -> list[str]:
     """A stream whose every line starts with the key of the line before it.
 
-    Line ``k`` is ``k<prev> k<key> f f f f f`` and fairseq appends ``</s>``, so a line is
-    ``BLOCK`` tokens. With segments aligned to lines, the first target of a segment is the key
-    seen in the previous segment only: predictable with recurrent memory, at chance without.
+    Line ``k`` is ``k<prev> k<key> f f f f f`` (``block - 3`` fillers) and fairseq appends
+    ``</s>``, so a line is ``block`` tokens. With segments aligned to lines, the first target of
+    a segment is the key seen in the previous segment only: predictable with recurrent memory,
+    at chance without.
     """
     rng = random.Random(seed)
     prev = rng.randrange(KEYS)
     lines = []
     for _ in range(blocks):
         key = rng.randrange(KEYS)
-        fillers = [f"f{rng.randrange(FILLERS)}" for _ in range(BLOCK - 3)]
+        fillers = [f"f{rng.randrange(FILLERS)}" for _ in range(block - 3)]
         lines.append(" ".join([f"k{prev}", f"k{key}", *fillers]))
         prev = key
     return lines
 
 
-def write_recall_corpus(root: Path, sizes: dict[str, int], seed: int = 0) -> Path:
-    """Write and binarize (fairseq-preprocess --only-source) a recall stream per split."""
+def write_recall_corpus(
+    root: Path, sizes: dict[str, int], seed: int = 0, block: int = BLOCK
+) -> Path:
+    """Write and binarize (fairseq-preprocess --only-source, in process) a recall stream of
+    lines of ``block`` tokens per split."""
     raw = root / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for offset, (split, blocks) in enumerate(sizes.items()):
-        lines = recall_lines(blocks, seed + 1000 * offset)
+        lines = recall_lines(blocks, seed + 1000 * offset, block)
         (raw / f"{split}.txt").write_text("".join(line + "\n" for line in lines))
     prefixes = {"train": "--trainpref", "valid": "--validpref", "test": "--testpref"}
     args = [item for split in sizes for item in (prefixes[split], str(raw / f"{split}.txt"))]
-    run_cli("preprocess", "--only-source", *args, "--destdir", str(root / "bin"), "--workers", "1")
+    fairseq_preprocess("--only-source", *args, "--destdir", str(root / "bin"), "--workers", "1")
     return root / "bin"
 
 
@@ -93,6 +115,11 @@ def memory_lm(data_dir: Path, mem_tokens: int, *extra: str, seed: int = 0, **kw:
     )
 
 
+def n_params(model: torch.nn.Module) -> int:
+    """The number of parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def random_tokens(task: Any, batch: int, length: int, seed: int = 0) -> torch.Tensor:
     """(B, T) random real tokens, each row starting with </s> as LM sources do."""
     gen = torch.Generator().manual_seed(seed)
@@ -119,6 +146,8 @@ def log_probs(model: Any, tokens: torch.Tensor, **kwargs: Any) -> torch.Tensor:
 
 # ---- a generated sentence classification task in GLUE's file format ----------------------
 
+ROBERTA_HEAD = "sentence_classification_head"  # fairseq's default classification head name
+
 # The sizes of mem_roberta_tiny, for a plain ``--arch roberta``.
 ROBERTA_TINY = [
     "--encoder-layers", "2", "--encoder-embed-dim", "64", "--encoder-ffn-embed-dim", "128",
@@ -142,7 +171,8 @@ def marker_rows(count: int, seed: int) -> list[tuple[str, str]]:
 
 def write_glue_task(root: Path, sizes: dict[str, int], seed: int = 0) -> Path:
     """SST-2-style ``train.tsv``/``dev.tsv`` (header, sentence TAB label), cut and binarized
-    as fairseq's GLUE recipe does: ``bin/input0`` (its dictionary) and ``bin/label``."""
+    (fairseq-preprocess, in process) as fairseq's GLUE recipe does: ``bin/input0`` (its
+    dictionary) and ``bin/label``."""
     tsv, cut = root / "glue", root / "cut"
     tsv.mkdir(parents=True, exist_ok=True)
     cut.mkdir(exist_ok=True)
@@ -155,9 +185,30 @@ def write_glue_task(root: Path, sizes: dict[str, int], seed: int = 0) -> Path:
         (cut / f"{split}.input0").write_text("".join(row[0] + "\n" for row in cells))
         (cut / f"{split}.label").write_text("".join(row[1] + "\n" for row in cells))
     for column in ("input0", "label"):
-        run_cli(
-            "preprocess", "--only-source", "--trainpref", str(cut / f"train.{column}"),
+        fairseq_preprocess(
+            "--only-source", "--trainpref", str(cut / f"train.{column}"),
             "--validpref", str(cut / f"dev.{column}"), "--destdir", str(root / "bin" / column),
             "--workers", "1",
         )  # fmt: skip
     return root / "bin"
+
+
+def build_roberta(data: Path, *extra: str, seed: int = 0) -> tuple[Any, Any]:
+    """A model on ``sentence_prediction`` (2 classes, its head registered), seeded."""
+    parser = options.get_training_parser()
+    argv = [
+        str(data), "--user-dir", str(PLUGIN_DIR), "--task", "sentence_prediction",
+        "--num-classes", "2", "--criterion", "sentence_prediction", "--max-positions", "32",
+        *extra,
+    ]  # fmt: skip
+    args = options.parse_args_and_arch(parser, argv)
+    task = tasks.setup_task(args)
+    torch.manual_seed(seed)
+    return task.build_model(args), task
+
+
+def memory_roberta(data: Path, mem_tokens: int, seed: int = 0) -> tuple[Any, Any]:
+    """A ``mem_roberta_tiny`` with ``mem_tokens`` memory tokens on ``sentence_prediction``."""
+    return build_roberta(
+        data, "--arch", "mem_roberta_tiny", "--mem-tokens", str(mem_tokens), seed=seed
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +38,30 @@ TINY_PARAMS = {
     "attention": {"num_sentences": 2, "seeds": [1]},
 }  # fmt: skip
 
+# What the pipeline tests run: TINY_PARAMS (which tests/unit/test_params.py mutates, so its
+# values stay) made as cheap as the assertions allow. The tests check that the stages run,
+# agree and write what they promise, not what a model learns: 10 updates (one validation,
+# one checkpoint); greedy decoding of at most 8 subwords a sentence, in batches of 1,024
+# sentences. An untrained model never ends a hypothesis early, so decoding time is the
+# length limit times the sentences: beam 2 up to 1.0 x source length + 5 took 17x longer
+# on newstest2014's 3,003 sentences (measured: 240 s against 14 s). One thread per job: a
+# 32-wide model gains nothing from a second, and the tests run two pipelines side by side.
+PIPELINE_PARAMS = copy.deepcopy(TINY_PARAMS)
+PIPELINE_PARAMS["train"].update(
+    max_update=10, warmup_updates=5, validate_interval_updates=10, threads=1
+)
+PIPELINE_PARAMS["eval"].update(beam=1, max_len_a=0.0, max_len_b=8, batch_size=1024)
+UPDATES = PIPELINE_PARAMS["train"]["max_update"]
+
+
+def synthetic_params(**train: object) -> dict:
+    """PIPELINE_PARAMS on the generated reversal task (``data.synthetic``): no corpus to
+    download, little to prepare; ``train`` updates the train section."""
+    doc = copy.deepcopy(PIPELINE_PARAMS)
+    doc["data"]["dataset"] = "synthetic"
+    doc["train"].update(train)
+    return doc
+
 
 def tracked_files() -> list[str]:
     """Files of the working tree that git tracks or would track (not ignored)."""
@@ -54,7 +81,7 @@ def make_workspace(dest: Path, params: dict | None = None) -> Path:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params or TINY_PARAMS, sort_keys=False))
+    (dest / "params.yaml").write_text(yaml.safe_dump(params or PIPELINE_PARAMS, sort_keys=False))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], cwd=dest, check=True)
     subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
@@ -63,12 +90,18 @@ def make_workspace(dest: Path, params: dict | None = None) -> Path:
 
 
 def tool_env(**extra: str) -> dict[str, str]:
-    """Environment for dvc/snakemake: the venv first on PATH, the local data mirror."""
+    """Environment for dvc/snakemake: the venv first on PATH, the local data mirror.
+
+    OpenMP threads sleep when they wait (``OMP_WAIT_POLICY=PASSIVE``) instead of spinning: a
+    test may run two pipelines side by side on two cores (see :class:`Background`), where a
+    spinning thread would hold the core that the other pipeline's job needs.
+    """
     return {
         **os.environ,
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
         "MEMTR_DATA_MIRROR": str(MIRROR),
         "OMP_NUM_THREADS": "2",
+        "OMP_WAIT_POLICY": "PASSIVE",
         **extra,
     }
 
@@ -80,6 +113,45 @@ def run_tool(
     return subprocess.run(
         args, cwd=cwd, env=tool_env(**extra_env), capture_output=True, text=True, timeout=timeout
     )
+
+
+class Background:
+    """A command of the venv (dvc, snakemake) started now in ``cwd`` and collected later with
+    :meth:`wait`, e.g. a whole pipeline run beside another one: most stages are one Python
+    process on one core (imports, tiny models with one thread), so two runs side by side on
+    two cores take little longer than the longer of them. Its output goes to files beside
+    ``cwd`` (a pipe would fill up and stall it); :meth:`stop` kills what is left of it."""
+
+    def __init__(self, args: list[str], cwd: Path, **extra_env: str) -> None:
+        self.args, self.cwd = args, cwd
+        self.out_path, self.err_path = (cwd.with_name(f"{cwd.name}.{n}") for n in ("out", "err"))
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                args, cwd=cwd, env=tool_env(**extra_env), stdout=out, stderr=err,
+                start_new_session=True,  # its own process group: stop() ends the whole run
+            )  # fmt: skip
+        self.result: subprocess.CompletedProcess | None = None
+
+    def wait(self, timeout: float = 1500) -> subprocess.CompletedProcess:
+        """The finished process (waits for it; kills it after ``timeout`` seconds)."""
+        if self.result is None:
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.stop()
+                raise
+            self.result = subprocess.CompletedProcess(
+                self.args, self.proc.returncode,
+                self.out_path.read_text(errors="replace"), self.err_path.read_text(errors="replace"),
+            )  # fmt: skip
+        return self.result
+
+    def stop(self) -> None:
+        """Kill the run's process group if it still runs (idempotent)."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
 
 
 def write_sst2_mirror(root: Path, train: int = 400, dev: int = 96, seed: int = 0) -> Path:

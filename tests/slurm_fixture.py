@@ -1,10 +1,14 @@
 """A real one-node Slurm cluster for tests, started by ``scripts/slurm_cluster.sh``.
 
-Use it from a test module with ``from slurm_fixture import slurm_cluster`` and mark the
-tests ``@pytest.mark.slurm``. The fixture is module-scoped: each module that imports it
-gets its own cluster (about 2-5 s to start), stopped when the module's tests are done.
-It needs root and the Debian packages (installed on first use); without root, or where
-apt cannot install them, it skips; under CI (``CI`` set) an install failure is an error.
+Use it from a test module with ``from slurm_fixture import slurm_cluster, slurm_session``
+and mark the tests ``@pytest.mark.slurm``. One cluster serves the whole pytest run (about
+2-5 s to start), whichever modules use it: ``slurm_session`` is session-scoped and every
+module that imports it gets the same cluster (a module-level registry, since each importing
+module holds its own copy of the fixture), stopped at the end of the run. ``slurm_cluster``
+hands it to a test, started again first if an earlier test stopped it (as
+tests/e2e/test_slurm_cluster.py does on purpose). It needs root and the Debian packages
+(installed on first use); without root, or where apt cannot install them, it skips; under
+CI (``CI`` set) an install failure is an error.
 """
 
 from __future__ import annotations
@@ -93,6 +97,13 @@ class SlurmCluster:
             self.run("bash", str(SCRIPT), "stop", str(self.state_dir), timeout=300)
             self.stopped = True
 
+    def restart(self) -> None:
+        """Start the stopped cluster again in its state folder (a no-op while it runs)."""
+        if self.stopped:
+            fresh = start_cluster(self.state_dir)
+            self.env, self.status_command = fresh.env, fresh.status_command
+            self.start_seconds, self.stopped = fresh.start_seconds, False
+
 
 def pid_alive(pid: int) -> bool:
     """Whether the process exists and is not a zombie."""
@@ -133,12 +144,26 @@ def start_cluster(state_dir: Path) -> SlurmCluster:
     return SlurmCluster(state_dir, env, status_command, time.monotonic() - t0)
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
-    """A running one-node cluster, stopped after the module's tests."""
+# The cluster of this pytest run, shared by every module that imports the fixtures below:
+# pytest makes one session fixture per module that holds it, hence a registry of our own.
+_SESSION: dict[str, SlurmCluster] = {}
+
+
+@pytest.fixture(scope="session")
+def slurm_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """The run's one-node cluster: started on first use, stopped at the end of the run."""
     ensure_slurm_installed()
-    cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
+    cluster = _SESSION.get("cluster")
+    if cluster is None:
+        cluster = _SESSION["cluster"] = start_cluster(tmp_path_factory.mktemp("slurm"))
     try:
         yield cluster
     finally:
-        cluster.stop()
+        cluster.stop()  # idempotent: the first module's teardown stops it, the rest no-op
+
+
+@pytest.fixture
+def slurm_cluster(slurm_session: SlurmCluster) -> SlurmCluster:
+    """The running cluster (started again if an earlier test stopped it)."""
+    slurm_session.restart()
+    return slurm_session

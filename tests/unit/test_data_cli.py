@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from memtr.common.errors import ConfigError
+from memtr.common.paths import REPO
 from memtr.datasets.params import DataParams, load_data_params
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = ("download.py", "prepare.py", "binarize.py")
 
 

@@ -16,6 +16,7 @@ import yaml
 
 import memtr.tasks
 from memtr.common.errors import ConfigError
+from memtr.common.paths import REPO
 from memtr.config.params import parse_params
 from memtr.datasets import registry
 from memtr.reports.tables import Sources, build_tables, to_markdown
@@ -23,8 +24,6 @@ from memtr.run.training import train_command
 from memtr.stats import paired_bootstrap_p
 from memtr.tasks import TASKS, task_for_kind
 from memtr.tasks.base import EvalRun, Task, seed_outputs
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class Copying(Task):

@@ -6,16 +6,28 @@ import re
 
 import pandas as pd
 import pytest
-from pipeline_helpers import make_workspace, run_tool
-from slurm_fixture import slurm_cluster  # noqa: F401  (module-scoped fixture)
+from pipeline_helpers import make_workspace, run_tool, synthetic_params
+from slurm_fixture import slurm_cluster, slurm_session  # noqa: F401  (the run's one cluster)
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline, pytest.mark.slurm]
 
+# The whole DAG, every rule a Slurm job, on the generated reversal task: what is tested is the
+# executor (submission, resources, tracking), so the jobs are as cheap as the DAG allows (no
+# corpus to download, 2,000 short training pairs, 10 updates, 100 test sentences). The real
+# corpus goes through Snakemake in tests/e2e/test_pipeline.py (locally), the same rules.
+SLURM_PARAMS = synthetic_params()
+# Slurm's answers, not the jobs, set the pace of tiny jobs: the executor first asks about a
+# job after this many seconds and then 10 s later each time nothing finished (the profile's 8
+# suits real jobs; here it would add up to 15 s per job).
+FIRST_STATUS_CHECK_S = "1"
+
 
 def test_snakemake_profile_slurm_runs_every_job_through_slurm(slurm_cluster, tmp_path):  # noqa: F811
-    ws = make_workspace(tmp_path)
+    ws = make_workspace(tmp_path, SLURM_PARAMS)
+    args = [*slurm_cluster.snakemake_args(), "--slurm-init-seconds-before-status-checks",
+            FIRST_STATUS_CHECK_S]  # fmt: skip
     proc = run_tool(
-        ["snakemake", *slurm_cluster.snakemake_args()], ws, timeout=1500,
+        ["snakemake", *args], ws, timeout=1500,
         SLURM_CONF=slurm_cluster.env["SLURM_CONF"], MEMTR_SLURM_GPUS="0",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -1,9 +1,9 @@
 """The documentation: a short README, generated blocks that match the committed tables, links
-and paths that exist, and a recipe that runs as written and prints what it shows."""
+and paths that exist. That the README's recipe runs as written and prints what it shows is
+checked in ``tests/integration/test_readme_recipe.py``."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from doc_helpers import README, fenced, section
 from pipeline_helpers import REPO
 
 from memtr.reports.readme import (
@@ -24,7 +25,6 @@ from memtr.reports.readme import (
 )
 from memtr.reports.replication import CLAIMS, Claim
 
-README = REPO / "README.md"
 DOCS = REPO / "docs"
 README_LIMIT = 10_240  # bytes
 SECTIONS = [
@@ -50,18 +50,6 @@ def markdown_files() -> list[Path]:
     return [README, *sorted(DOCS.glob("*.md"))]
 
 
-def section(text: str, title: str) -> str:
-    """The body of the ``## title`` section of a Markdown text (up to the next ``## ``)."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
-    assert match, f"no section '## {title}'"
-    return match.group(1)
-
-
-def fenced(text: str, language: str) -> list[str]:
-    """The bodies of the fenced code blocks of ``language`` in ``text``."""
-    return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.M | re.S)
-
-
 def test_readme_is_short_with_its_sections_in_order():
     data = README.read_bytes()
     assert len(data) <= README_LIMIT, f"README.md has {len(data)} bytes, at most {README_LIMIT}"
@@ -82,6 +70,19 @@ def test_the_two_commands_are_the_entry_points_with_their_times():
         assert measured in body
     for script in ("run_pipeline.sh", "run_tests.sh"):
         assert (REPO / "scripts" / script).is_file()
+
+
+def test_the_readme_names_the_fast_tier_and_the_tiers_are_the_documented_ones():
+    """The fast command of the README runs a tier folder; the tier table of docs/testing.md
+    names exactly the tier folders, with the budgets that tier_report.py checks."""
+    from tier_report import BUDGETS
+
+    assert "`python -m pytest tests/unit`" in README.read_text(encoding="utf-8")
+    folders = {p.name for p in (REPO / "tests").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == set(BUDGETS)
+    page = (REPO / "docs" / "testing.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `tests/(\w+)/` \|.*\| (\d+) min \|$", page, flags=re.M))
+    assert {tier: int(m) * 60 for tier, m in rows.items()} == BUDGETS
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda b: f"{b.path}:{b.name}")
@@ -227,53 +228,3 @@ def test_docs_pages_type_in_no_result_numbers():
         prose = re.sub(r"^```.*?^```$", "", text, flags=re.M | re.S)
         decimals = set(re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", prose)) - allowed
         assert not decimals, f"docs/{page.name}: typed-in numbers {sorted(decimals)}"
-
-
-# The recipe of "Using the plugin directly" ------------------------------------------------
-
-
-VOLATILE = ("syslen=",)  # integers that follow the trained weights (hypothesis length)
-
-
-def masked(line: str) -> str:
-    """A shown output line as a regex: ``...`` stands for anything, a decimal number (a loss, a
-    score, a time) for any number; integers (sizes, counts, updates) must be as shown, except
-    those after a ``VOLATILE`` key."""
-    pieces = []
-    for part in line.split("..."):
-        tokens = re.split(r"(\d[\d.,]*)", part)  # the numbers at the odd places
-        pieces.append(
-            "".join(
-                r"[\d.,]+"
-                if i % 2 and ("." in token or tokens[i - 1].endswith(VOLATILE))
-                else re.escape(token)
-                for i, token in enumerate(tokens)
-            )
-        )
-    return ".*".join(pieces)
-
-
-@pytest.mark.slow
-def test_the_readme_recipe_runs_as_written_and_prints_what_it_shows(tmp_path):
-    body = section(README.read_text(encoding="utf-8"), "Using the plugin directly")
-    (recipe,) = fenced(body, "bash")
-    (shown,) = fenced(body, "text")
-    (tmp_path / "fairseq_plugins").symlink_to(REPO / "fairseq_plugins")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
-    proc = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", recipe],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
-    lines = [line for line in shown.splitlines() if line.strip()]
-    memtr_line = next(line for line in lines if line.startswith("memtr: "))
-    assert memtr_line in log, "the plugin's start-up line, parameter counts included"
-    assert len(lines) >= 4 and lines[-1].startswith("Generate test with beam=5: BLEU4 = ")
-    for line in lines:
-        assert re.search(masked(line), log), f"not printed: {line}"
-    assert proc.stdout.strip().splitlines()[-1].startswith("Generate test with beam=5: BLEU4 = ")
-    bleu = float(re.search(r"BLEU4 = ([\d.]+)", proc.stdout).group(1))
-    assert bleu > 40, f"the model did not learn the reversal task: BLEU {bleu}"
-    assert re.search(r"num_updates 200 \| best_loss", log)

@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import NO_PREFETCH, REPO, run_cli
+from conftest import NO_PREFETCH, REPO, TINY_MODELS, in_parallel, run_cli
 from lm_helpers import LM_SMALL, memory_lm, write_recall_corpus
 from model_helpers import build_model
-from test_cli import TRAIN_ARGS
 
 from memtr.attention import plots as attention_plots
 from memtr.attention.archive import load_npz
@@ -35,23 +34,11 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = REPO / "workflow" / "scripts" / "attention.py"
 TABLE_SCRIPT = REPO / "workflow" / "scripts" / "attention_table.py"
-# (name, arch, memory tokens, updates): one tiny model per layout the CLI tests need.
-MODELS = {
-    "prepend": ("mem_transformer_tiny", 6, 60),
-    "bottleneck": ("mem_bottleneck_tiny", 4, 60),
-    "nomem": ("mem_transformer_tiny", 0, 1),
-}
+# The session's tiny translation models (conftest.TINY_MODELS) the stage CLI tests run on.
+MODELS = ["prepend", "bottleneck", "nomem"]
+MEM = {name: TINY_MODELS[name][1] for name in MODELS}  # memory tokens: 6, 10 and 0
 NUM_SENTENCES = 3
 MIN_PIXEL_STD = 0.05  # grey levels in [0, 1]: a blank or one-colour PNG is far below
-
-
-def train_tiny(data: Path, save: Path, arch: str, mem: int, updates: int) -> Path:
-    run_cli(
-        "train", str(data), "--arch", arch, "--mem-tokens", str(mem),
-        "--max-update", str(updates), "--save-dir", str(save), *TRAIN_ARGS,
-        "--warmup-updates", "30", "--disable-validation", "--no-save-optimizer-state",
-    )  # fmt: skip
-    return save / "checkpoint_last.pt"
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
@@ -65,18 +52,21 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def stage(reverse_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Train the tiny models once; run the stage CLI on each into one output root."""
-    root = tmp_path_factory.mktemp("attention")
+def stage(reverse_corpus: Path, tiny_models, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run the stage CLI on each of the session's tiny models (trained once, conftest) into
+    one output root, side by side."""
+    out = tmp_path_factory.mktemp("attention") / "out"
     data, sentences = reverse_corpus / "bin", reverse_corpus / "raw" / "test.src"
-    procs = {}
-    for name, (arch, mem, updates) in MODELS.items():
-        checkpoint = train_tiny(data, root / f"ckpt_{name}", arch, mem, updates)
-        procs[name] = run_script(
-            "--checkpoint", str(checkpoint), "--data", str(data), "--sentences", str(sentences),
-            "--num-sentences", str(NUM_SENTENCES), "--name", name, "--out", str(root / "out"),
+    models = tiny_models(*MODELS)
+
+    def run(name: str) -> subprocess.CompletedProcess:
+        return run_script(
+            "--checkpoint", str(models[name].checkpoint), "--data", str(data),
+            "--sentences", str(sentences), "--num-sentences", str(NUM_SENTENCES),
+            "--name", name, "--out", str(out),
         )  # fmt: skip
-    return {"out": root / "out", "procs": procs}
+
+    return {"out": out, "procs": dict(zip(MODELS, in_parallel(run, MODELS), strict=True))}
 
 
 def load(stage: dict, name: str) -> tuple[ModelInfo, list, pd.DataFrame]:
@@ -89,7 +79,7 @@ def load(stage: dict, name: str) -> tuple[ModelInfo, list, pd.DataFrame]:
 @pytest.mark.parametrize("name", ["prepend", "bottleneck"])
 def test_saved_rows_sum_to_one_over_their_keys(stage, name):
     info, samples, _ = load(stage, name)
-    assert info.num_memory == MODELS[name][1] and len(samples) == NUM_SENTENCES
+    assert info.num_memory == MEM[name] and len(samples) == NUM_SENTENCES
     for s in samples:
         t = info.num_memory + len(s.src_tokens)
         assert s.self_attn.shape == (2, 4, t, t)  # (L, H, m + n, m + n)
@@ -121,9 +111,10 @@ def test_memory_mass_is_the_sum_of_its_block(stage, name):
 
 def test_bottleneck_sequence_block_is_empty_and_all_mass_is_on_memory(stage):
     _, samples, table = load(stage, "bottleneck")
+    m = MEM["bottleneck"]
     for s in samples:
-        assert not s.self_attn[:, :, 4:, 4:].any()
-        assert s.key_is_memory.all() and len(s.key_is_memory) == 4  # the decoder sees memory
+        assert not s.self_attn[:, :, m:, m:].any()
+        assert s.key_is_memory.all() and len(s.key_is_memory) == m  # the decoder sees memory
     np.testing.assert_allclose(table["seq_to_seq"], 0.0)
     np.testing.assert_allclose(table["seq_to_memory"], 1.0, atol=1e-5)
     np.testing.assert_allclose(table["decoder_to_memory"], 1.0, atol=1e-5)
@@ -181,7 +172,8 @@ def test_comparison_table_merges_models(stage, tmp_path):
     assert merged["model"].tolist() == ["prepend", "prepend", "bottleneck", "bottleneck"]
     markdown = out.with_suffix(".md").read_text().splitlines()
     assert markdown[0].startswith("| model | layout | num_memory | layer |")
-    assert len(markdown) == 2 + 4 and "| bottleneck | bottleneck | 4 | 2 |" in markdown[-1]
+    assert len(markdown) == 2 + 4
+    assert f"| bottleneck | bottleneck | {MEM['bottleneck']} | 2 |" in markdown[-1]
 
 
 @pytest.mark.parametrize(
@@ -252,25 +244,29 @@ def lm_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def lm_stage(lm_data: Path) -> dict:
-    """Train the tiny LMs once (a few seconds each); run the stage CLI on each, with a token
-    file or a prepared-data folder as --sentences."""
+    """Train the tiny LMs once (a few seconds each, 10 updates or 1: the stage reads their
+    attention, not their quality); run the stage CLI on each, with a token file or a
+    prepared-data folder as --sentences. Two models at a time."""
     root, data = lm_data.parent, lm_data
     prep = root / "prep"  # laid out like data/prep/wikitext2
     prep.mkdir()
     shutil.copy(root / "raw" / "test.txt", prep / "test.tokens")
-    procs = {}
-    for name, (arch, updates, _) in LM_MODELS.items():
+
+    def train_and_run(name: str) -> subprocess.CompletedProcess:
+        arch, updates, _ = LM_MODELS[name]
         save = root / f"ckpt_{name}"
         run_cli(
             "train", str(data), *LM_TRAIN, "--arch", *arch, "--max-update", str(updates),
             "--save-dir", str(save), threads=1,
         )  # fmt: skip
         sentences = root / "raw" / "test.txt" if name == "lm_memory" else prep
-        procs[name] = run_script(
+        return run_script(
             "--checkpoint", str(save / "checkpoint_last.pt"), "--data", str(data),
             "--sentences", str(sentences), "--num-sentences", str(NUM_SENTENCES),
             "--name", name, "--out", str(root / "out"),
         )  # fmt: skip
+
+    procs = dict(zip(LM_MODELS, in_parallel(train_and_run, LM_MODELS), strict=True))
     return {"out": root / "out", "procs": procs}
 
 

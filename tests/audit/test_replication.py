@@ -102,3 +102,28 @@ def test_paired_bootstrap_of_accuracy_counts_centred_resamples_as_far_as_observe
     p = paired_bootstrap_accuracy(gold.tolist(), worse.tolist(), 500)
     assert p == pytest.approx(1 / 501)  # the floor: no resample is as far from 0
     assert paired_bootstrap_accuracy(gold.tolist(), gold.tolist(), 100) == 1.0
+
+
+def test_sets_that_are_another_splits_tokens_are_reported_without_a_claim():
+    """The committed LM campaign scored WikiText-103's valid/test, which read as exactly
+    WikiText-2's valid/test tokens: tabled, named as repeats, never a second verdict."""
+    import pandas as pd
+
+    from memtr.config.params import load_params
+    from memtr.reports.tables import claims_markdown, repeats_note, to_markdown
+
+    exp = REPO / "results" / "cpu_replication_lm"
+    claims = pd.read_csv(exp / "claims.csv")
+    assert "test" in set(claims["split"]) and not set(claims["split"]) & {
+        "wikitext103_valid", "wikitext103_test"}  # fmt: skip
+    table = pd.read_csv(exp / "results.csv")
+    assert {"wikitext103_valid", "wikitext103_test"} <= set(table["split"])
+    text = report(REPO / "results", (Claim(2, "cpu_replication_lm", "memory helps the LM"),))
+    for split in ("wikitext103_valid", "wikitext103_test"):
+        assert f"`{split}` reads as exactly the tokens of one of the dataset's own splits" in text
+        assert f"- `baseline` on {split}" not in text
+    repeats = {"wikitext103_valid": "valid", "wikitext103_test": "test"}
+    params = load_params(exp / "params.yaml")
+    for page in (to_markdown(table, params, repeats), claims_markdown(claims, params, repeats)):
+        assert "`wikitext103_test` = `test`" in page and "`wikitext103_valid` = `valid`" in page
+    assert repeats_note({}, claims=True) == []

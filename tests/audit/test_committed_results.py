@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from memtr.common.paths import REPO
+
 EXPERIMENTS = sorted(p.parent.name for p in (REPO / "results").glob("*/params.yaml"))
 IN_PROGRESS = sorted(
     p.parent.name

@@ -37,7 +37,7 @@ def layer_of(path) -> int:
             return depth
     if name == "memtr":  # the package's docstring
         return len(LAYERS)
-    raise AssertionError(f"{name} is in no layer of tests/test_architecture.py")
+    raise AssertionError(f"{name} is in no layer of tests/unit/test_architecture.py")
 
 
 def upward_imports(modules) -> list[str]:

@@ -10,24 +10,28 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 from pipeline_helpers import (
-    TINY_PARAMS,
+    PIPELINE_PARAMS,
+    UPDATES,
+    Background,
     check,
     dvc_jobs,
     make_workspace,
     run_tool,
     snakemake_jobs,
+    synthetic_params,
     tool_env,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 
-EXP = TINY_PARAMS["experiment"]["name"]
+EXP = PIPELINE_PARAMS["experiment"]["name"]
 RESULTS = [f"results/{EXP}/{name}" for name in ("results.csv", "results.md", "claims.csv",
                                                 "claims.md", "runs.csv", "memory_mass.csv",
                                                 "memory_mass.md", "README.md", "params.yaml")]  # fmt: skip
@@ -37,13 +41,18 @@ def digest(folder: Path, paths: list[str]) -> dict[str, str]:
     return {p: hashlib.sha256((folder / p).read_bytes()).hexdigest() for p in paths}
 
 
-# The dvc workspace adds an out-of-domain test set and an equal-compute baseline (2x steps).
-DVC_PARAMS = copy.deepcopy(TINY_PARAMS)
-DVC_PARAMS["variants"]["baseline_x2"] = {"layout": "none", "mem_tokens": 0, "max_update": 60}
+# The dvc workspace adds an out-of-domain test set, an equal-compute baseline (2x steps) and
+# the valid split, which chose each run's checkpoint: scored, reported, never claimed.
+DVC_PARAMS = copy.deepcopy(PIPELINE_PARAMS)
+DVC_PARAMS["variants"]["baseline_x2"] = {
+    "layout": "none",
+    "mem_tokens": 0,
+    "max_update": 2 * UPDATES,
+}
 DVC_PARAMS["experiment"].update(
     variants=["baseline", "mem4", "baseline_x2"], equal_compute={"mem4": "baseline_x2"}
 )
-DVC_PARAMS["eval"]["extra_test"] = ["newstest2014_de_en"]
+DVC_PARAMS["eval"].update(splits=["valid", "test"], extra_test=["newstest2014_de_en"])
 
 
 def assert_results(ws: Path, variants: tuple[str, ...] = ("baseline", "mem4")) -> pd.DataFrame:
@@ -65,7 +74,22 @@ def assert_results(ws: Path, variants: tuple[str, ...] = ("baseline", "mem4")) -
 
 
 @pytest.fixture(scope="module")
-def dvc_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def snakemake_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
+    """`snakemake --profile local` over the whole DAG from the download on (Multi30k through
+    Snakemake's data rules), started at once: it runs beside the dvc workspace's `dvc repro`
+    (each mostly one process on one core) and test_snakemake_runs_the_same_dag_locally
+    collects it."""
+    run = Background(
+        ["snakemake", "--profile", "local"], make_workspace(tmp_path_factory.mktemp("snakemake"))
+    )
+    yield run
+    run.stop()
+
+
+@pytest.fixture(scope="module")
+def dvc_workspace(tmp_path_factory: pytest.TempPathFactory, snakemake_run: Background) -> Path:
+    """The whole DAG with `dvc repro`; every test that only reads its outputs shares it.
+    (``snakemake_run``: started first, to run beside this one.)"""
     ws = make_workspace(tmp_path_factory.mktemp("dvc"), DVC_PARAMS)
     check(run_tool(["dvc", "repro"], ws))
     return ws
@@ -101,9 +125,9 @@ def test_out_of_domain_test_set_and_equal_compute_pairing(dvc_workspace: Path):
         assert scores["newstest2014"]["sentences"] == 3003
         hyps = ws / f"metrics/{EXP}/{variant}/seed1/outputs/hyps.newstest2014.txt"
         assert len(hyps.read_text().splitlines()) == 3003
-        assert train["updates"] == (60 if variant == "baseline_x2" else 30)
+        assert train["updates"] == (2 * UPDATES if variant == "baseline_x2" else UPDATES)
     table = pd.read_csv(ws / f"results/{EXP}/results.csv").set_index(["split", "variant"])
-    assert set(table.index.get_level_values("split")) == {"test", "newstest2014"}
+    assert set(table.index.get_level_values("split")) == {"valid", "test", "newstest2014"}
     for split in ("test", "newstest2014"):
         mem4 = table.loc[(split, "mem4")]
         bleu = {v: runs[v][1][split]["bleu"] for v in runs}
@@ -135,7 +159,8 @@ def test_replication_report_is_written_from_the_claims_table(dvc_workspace: Path
 
     claims = pd.read_csv(dvc_workspace / f"results/{EXP}/claims.csv")
     text = report(dvc_workspace / "results", (Claim(1, EXP, "memory helps"),))
-    assert "3 training runs" in text and "30 updates (equal-steps budget), 1 seed(s)" in text
+    assert "3 training runs" in text
+    assert f"{UPDATES} updates (equal-steps budget), 1 seed(s)" in text
     for _, row in claims.iterrows():
         line = next(
             x for x in text.splitlines()
@@ -146,6 +171,28 @@ def test_replication_report_is_written_from_the_claims_table(dvc_workspace: Path
     # one seed: no seed std, so no count of effects within it
     assert "- equal steps: 2 comparisons: 2 undecided (1 seed).\n" in text
     assert "- `baseline` on newstest2014: BLEU " in text and "near the floor" in text
+
+
+def test_the_split_that_chose_the_checkpoints_is_reported_without_a_claim(dvc_workspace):
+    """valid chose each run's checkpoint (best validation loss): it is scored and in the
+    results table, but makes no claim, and claims.md and the replication report say why."""
+    from memtr.reports.replication import Claim, report
+
+    ws = dvc_workspace
+    for variant in DVC_PARAMS["experiment"]["variants"]:
+        scores = run_files(ws, variant)[1]
+        assert scores["valid"]["sentences"] == 1014  # Multi30k's valid, every sentence
+        hyps = ws / f"metrics/{EXP}/{variant}/seed1/outputs/hyps.valid.txt"
+        assert len(hyps.read_text().splitlines()) == 1014
+    table = pd.read_csv(ws / f"results/{EXP}/results.csv")
+    assert set(table[table["split"] == "valid"]["variant"]) == set(
+        DVC_PARAMS["experiment"]["variants"]
+    )
+    assert "valid" not in set(pd.read_csv(ws / f"results/{EXP}/claims.csv")["split"])
+    assert "`valid` chose each run's checkpoint" in (ws / f"results/{EXP}/claims.md").read_text()
+    text = report(ws / "results", (Claim(1, EXP, "memory helps"),))
+    assert "`valid` chose each run's checkpoint" in text
+    assert "`baseline` on valid" not in text
 
 
 BAD_PARAMS = [
@@ -164,7 +211,7 @@ def test_bad_params_stop_dvc_before_any_work_and_keep_results(dvc_workspace, bre
     kept = RESULTS + [f"metrics/{EXP}/mem4/seed1/eval.json", f"runs/{EXP}/mem4/seed1/model.pt"]
     before = digest(ws, kept)
     good = (ws / "params.yaml").read_text()
-    doc = copy.deepcopy(TINY_PARAMS)
+    doc = yaml.safe_load(good)  # the workspace's own params, one key broken
     break_params(doc)
     (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
@@ -201,16 +248,16 @@ def test_snakemake_lint_is_clean(dvc_workspace):
     assert "your workflow is in a good condition" in proc.stdout + proc.stderr
 
 
-def test_snakemake_runs_the_same_dag_locally(tmp_path):
-    ws = make_workspace(tmp_path)
-    check(run_tool(["snakemake", "--profile", "local"], ws))
+def test_snakemake_runs_the_same_dag_locally(snakemake_run: Background):
+    ws = snakemake_run.cwd
+    check(snakemake_run.wait())
     assert_results(ws)
     again = check(run_tool(["snakemake", "--profile", "local", "--dry-run"], ws))
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_bad_params_stop_snakemake_in_one_line(tmp_path):
-    doc = copy.deepcopy(TINY_PARAMS)
+    doc = copy.deepcopy(PIPELINE_PARAMS)
     doc["eval"]["beam"] = 0
     ws = make_workspace(tmp_path, doc)
     proc = run_tool(["snakemake", "--profile", "local"], ws)
@@ -220,8 +267,12 @@ def test_bad_params_stop_snakemake_in_one_line(tmp_path):
 
 
 def test_killed_training_resumes_from_its_checkpoint(tmp_path):
-    doc = copy.deepcopy(TINY_PARAMS)
-    doc["train"].update(max_update=100, validate_interval_updates=20)
+    # The generated reversal task (nothing to download, seconds to prepare), long enough for
+    # the kill and the resume to fall mid-epoch (about 40 updates an epoch); a checkpoint every
+    # 10 updates. Updates take over 0.1 s here: 1 s after the first checkpoint the run is
+    # far from its 60th.
+    doc = synthetic_params(max_update=60, validate_interval_updates=10)
+    doc["data"]["synthetic"]["train"] = 20000
     ws = make_workspace(tmp_path, doc)
     last = ws / f"runs/{EXP}/baseline/seed1/checkpoints/checkpoint_last.pt"
     target = "train@baseline-1"  # the stage and its upstream: enough to see the resume
@@ -245,7 +296,7 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
     )
     assert resumed_at and int(resumed_at[-1]) > 0, log[-2000:]
     summary = json.loads((ws / f"metrics/{EXP}/baseline/seed1/train.json").read_text())
-    assert summary["resumed"] is True and summary["updates"] == 100
+    assert summary["resumed"] is True and summary["updates"] == 60
     assert (ws / f"runs/{EXP}/baseline/seed1/model.pt").is_file()
 
 
@@ -256,7 +307,7 @@ def test_changed_settings_never_resume_a_stale_checkpoint(dvc_workspace):
     (work / "fingerprint.txt").write_text("settings of another run\n")
     (work / "checkpoint_last.pt").write_bytes(b"not a checkpoint of this run")
     doc = yaml.safe_load((ws / "params.yaml").read_text())
-    doc["train"]["max_update"] = 31
+    doc["train"]["max_update"] = UPDATES + 1
     good = (ws / "params.yaml").read_text()
     (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
@@ -268,4 +319,5 @@ def test_changed_settings_never_resume_a_stale_checkpoint(dvc_workspace):
         len(stale) == 1
         and (stale[0] / "checkpoint_last.pt").read_bytes() == b"not a checkpoint of this run"
     )
-    assert json.loads((ws / f"metrics/{EXP}/mem4/seed1/train.json").read_text())["updates"] == 31
+    summary = json.loads((ws / f"metrics/{EXP}/mem4/seed1/train.json").read_text())
+    assert summary["updates"] == UPDATES + 1

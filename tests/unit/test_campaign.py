@@ -4,11 +4,11 @@ wrote, keep exactly the stages that recorded the campaign, with the committed lo
 import copy
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
+from memtr.common.paths import REPO
 from memtr.config.params import load_params
 from memtr.reports.campaign import (
     CampaignLockError,
@@ -18,7 +18,6 @@ from memtr.reports.campaign import (
     write_campaign_lock,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 CAMPAIGN = yaml.safe_load((REPO / "results/cpu_replication/dvc.lock").read_text())
 DEMO = yaml.safe_load((REPO / "dvc.lock").read_text())  # the demo: same dataset, stage names
 

@@ -1,4 +1,9 @@
-"""Memory language model (``mem_transformer_lm``) and the ``stream_lm`` task: real fairseq."""
+"""Memory language model (``mem_transformer_lm``) and the ``stream_lm`` task, in process.
+
+Real fairseq models, built through fairseq's own option parsing, on a recall stream binarized
+with the real fairseq-preprocess. Training through the fairseq CLI and ``fairseq-eval-lm`` are
+in ``tests/integration/test_mem_lm_training.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,15 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import NO_PREFETCH, run_cli
-from fairseq import checkpoint_utils, tasks
+from fairseq import tasks
 from fairseq.sequence_generator import SequenceGenerator
 from lm_helpers import (
-    BLOCK,
-    KEYS,
     LM_SMALL,
+    RECALL_SPLITS,
     build_lm,
     log_probs,
     memory_lm,
+    n_params,
     other_token_at,
     parse_lm_args,
     random_tokens,
@@ -25,21 +29,14 @@ from lm_helpers import (
 )
 
 from fairseq_plugins.modules.mem_encoder import MemoryConfigError
-from memtr.common.paths import PLUGIN_DIR
 
 D_MODEL = 32
-ROWS = 16  # batch rows of the stream runs; the recall splits hold a multiple of ROWS lines
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A binarized recall stream: train 4096 lines, valid 256, test 512 (8 tokens each)."""
-    root = tmp_path_factory.mktemp("recall")
-    return write_recall_corpus(root, {"train": 4096, "valid": 256, "test": 512})
-
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    return write_recall_corpus(tmp_path_factory.mktemp("recall"), RECALL_SPLITS)
 
 
 def test_zero_memory_is_exactly_fairseq_transformer_lm(data):
@@ -254,90 +251,3 @@ def test_bad_memory_options_are_rejected_by_the_parser(data, capsys, argv, messa
 def test_inconsistent_memory_options_are_rejected(data, argv, message):
     with pytest.raises(MemoryConfigError, match=re.escape(message)):
         build_lm(data, "--arch", "mem_transformer_lm_tiny", *argv)
-
-
-# ---- end to end through the fairseq CLI ----------------------------------------------------
-
-TRAIN = [
-    "--user-dir", str(PLUGIN_DIR), *LM_SMALL, "--optimizer", "adam", "--lr", "0.003",
-    "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "50", "--clip-norm", "1.0",
-    "--dropout", "0.0", "--max-update", "600", "--validate-interval", "100",
-    "--no-epoch-checkpoints", "--num-workers", "0", "--seed", "1", "--cpu",
-    *NO_PREFETCH,
-]  # fmt: skip
-# Every model sees windows of one line (8 tokens); the memory models read 4 lines per batch.
-STREAM = ["--task", "stream_lm", "--tokens-per-sample", "32", "--batch-size", str(ROWS)]
-RUNS = {
-    "baseline": [
-        "--task", "language_modeling", "--arch", "transformer_lm", "--tokens-per-sample",
-        str(BLOCK), "--sample-break-mode", "none", "--batch-size", str(4 * ROWS),
-    ],
-    "memory": [*STREAM, "--arch", "mem_transformer_lm", "--mem-tokens", "4",
-               "--mem-segment-len", str(BLOCK)],
-    "recurrent": [*STREAM, "--arch", "mem_transformer_lm", "--mem-tokens", "4",
-                  "--mem-segment-len", str(BLOCK), "--mem-recurrent"],
-}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def trained(data, tmp_path_factory) -> dict[str, Path]:
-    """Checkpoints of the three tiny runs (600 updates each, ~15 s each on one thread)."""
-    root = tmp_path_factory.mktemp("lm_runs")
-    paths = {}
-    for name, argv in RUNS.items():
-        run_cli("train", str(data), *TRAIN, *argv, "--save-dir", str(root / name))
-        paths[name] = root / name / "checkpoint_last.pt"
-    return paths
-
-
-def eval_lm(data: Path, checkpoint: Path, name: str) -> tuple[int, float]:
-    task = RUNS[name][: RUNS[name].index("--arch")] + ["--batch-size", str(ROWS)]
-    if name == "baseline":
-        task += ["--tokens-per-sample", str(BLOCK), "--sample-break-mode", "none"]
-    else:
-        task += ["--tokens-per-sample", "32"]
-    proc = run_cli(
-        "eval_lm", str(data), "--user-dir", str(PLUGIN_DIR), "--path", str(checkpoint),
-        "--gen-subset", "test", "--num-workers", "0", "--cpu", *task,
-    )  # fmt: skip
-    log = proc.stdout + proc.stderr
-    tokens = int(re.search(r"Evaluated ([\d,]+) tokens", log).group(1).replace(",", ""))
-    return tokens, float(re.search(r"Perplexity: ([\d.]+)", log).group(1))
-
-
-@pytest.mark.slow
-def test_eval_lm_perplexities_are_comparable_and_recurrence_helps(data, trained):
-    results = {name: eval_lm(data, path, name) for name, path in trained.items()}
-    print("memtr tiny LM runs (tokens, perplexity):", results)
-    assert {tokens for tokens, _ in results.values()} == {512 * BLOCK}  # the same tokens
-    # one line in 8 starts with a key seen only in the previous line: ln 8 more per 8 tokens
-    assert results["baseline"][1] > 3.8 and results["memory"][1] > 3.8
-    assert results["recurrent"][1] < 3.4
-
-
-def recall_accuracy(checkpoint: Path, data: Path) -> float:
-    """Accuracy on the first target of every segment but each row's first (the recall)."""
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-        [str(checkpoint)], arg_overrides={"data": str(data)}
-    )
-    model = models[0].eval()
-    task.load_dataset("test")
-    itr = task.get_batch_iterator(task.dataset("test"), max_sentences=ROWS)
-    hits, total = 0, 0
-    with torch.no_grad():
-        for batch in itr.next_epoch_itr(shuffle=False):
-            predicted = model(**batch["net_input"])[0].argmax(-1)  # (B, T)
-            first = 1 if batch["net_input"]["mem_stream"]["start"] == 0 else 0
-            columns = list(range(first * BLOCK, batch["target"].size(1), BLOCK))
-            hits += (predicted[:, columns] == batch["target"][:, columns]).sum().item()
-            total += batch["target"][:, columns].numel()
-    return hits / total
-
-
-@pytest.mark.slow
-def test_recurrent_memory_carries_a_key_to_the_next_segment(data, trained):
-    with_recurrence = recall_accuracy(trained["recurrent"], data)
-    without = recall_accuracy(trained["memory"], data)
-    print(f"memtr recall accuracy: recurrent {with_recurrence:.3f}, not recurrent {without:.3f}")
-    assert with_recurrence > 0.9
-    assert without < 2.5 / KEYS  # chance is 1 / KEYS

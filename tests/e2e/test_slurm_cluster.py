@@ -1,6 +1,7 @@
 """scripts/slurm_cluster.sh: a real one-node Slurm cluster runs a batch job and stops cleanly.
 
-The tests run in file order: the last one stops the module's cluster and starts it again.
+The tests run in file order: the last one stops the run's cluster (tests/slurm_fixture.py)
+and starts it again; a later test that asks for the cluster gets it started once more.
 """
 
 from __future__ import annotations
@@ -9,7 +10,14 @@ import re
 import time
 
 import pytest
-from slurm_fixture import SCRIPT, SlurmCluster, pid_alive, slurm_cluster, start_cluster  # noqa: F401
+from slurm_fixture import (  # noqa: F401  (fixtures: the run's one cluster)
+    SCRIPT,
+    SlurmCluster,
+    pid_alive,
+    slurm_cluster,
+    slurm_session,
+    start_cluster,
+)
 
 pytestmark = pytest.mark.slurm
 
