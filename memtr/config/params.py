@@ -236,7 +236,38 @@ def _train(section: Any, task: Task) -> dict:
         )
     if not all(isinstance(a, str) for a in train["extra_args"]):
         raise ConfigError("train.extra_args must be a list of strings")
+    _check_extra_args(train["extra_args"])
     return train
+
+
+# fairseq-train options that the pipeline sets from a params key: in train.extra_args they
+# would silently override that key (fairseq keeps an option's last value).
+TRAIN_KEY_OPTIONS = {
+    "lr": "train.lr", "max-update": "train.max_update (or a variant's max_update)",
+    "warmup-updates": "train.warmup_updates", "weight-decay": "train.weight_decay",
+    "clip-norm": "train.clip_norm", "dropout": "train.dropout",
+    "max-tokens": "train.max_tokens", "label-smoothing": "train.label_smoothing",
+    "validate-interval-updates": "train.validate_interval_updates",
+}  # fmt: skip
+# ... and those that checkpointing and resuming rely on
+RUN_OPTIONS = {"save-interval-updates", "keep-interval-updates", "no-epoch-checkpoints",
+               "data-buffer-size"}  # fmt: skip
+
+
+def _check_extra_args(extra: list[str]) -> None:
+    """Refuse options in train.extra_args that the pipeline sets itself (e.g. ``--arch``,
+    which would replace every variant's architecture), naming the params key to use."""
+    for arg in extra:
+        if not arg.startswith("--"):
+            continue
+        name = arg[2:].split("=", 1)[0].replace("_", "-")
+        if name in TRAIN_KEY_OPTIONS:
+            raise ConfigError(
+                f"train.extra_args: {arg} is set by the pipeline from {TRAIN_KEY_OPTIONS[name]}; "
+                "set that instead"
+            )
+        if name in RESERVED_ARGS or name in RUN_OPTIONS:
+            raise ConfigError(f"train.extra_args: {arg} is set by the pipeline; remove it")
 
 
 EVAL_COMMON = {"splits": list, "batch_size": int, "bootstrap_resamples": int}

@@ -46,6 +46,13 @@ BAD = [
     ("train.warmup_updates", 100, "train.warmup_updates (100) must be below train.max_update (30)"),
     ("train.dropuot", 0.1, "unknown key train.dropuot"),
     ("train.dropout", 1.5, "train.dropout must be in [0, 1), got 1.5"),
+    # options the pipeline sets: fairseq would keep the last one and silently override it
+    ("train.extra_args", ["--arch", "transformer"],
+     "train.extra_args: --arch is set by the pipeline; remove it"),
+    ("train.extra_args", ["--fp16", "--lr=0.1"],
+     "train.extra_args: --lr=0.1 is set by the pipeline from train.lr; set that instead"),
+    ("train.extra_args", ["--keep_interval_updates", "5"],
+     "train.extra_args: --keep_interval_updates is set by the pipeline; remove it"),
     ("experiment.variants", ["baseline", "mem99"], "experiment.variants names 'mem99'"),
     (
         "experiment.reference",
@@ -222,3 +229,13 @@ def test_use_preset_validates_switches_and_keeps_the_old_params(tmp_path: Path):
     assert target.read_text() == (REPO / "workflow/presets/cpu_replication.yaml").read_text()
     (backup,) = tmp_path.glob("params.yaml.bak-*")
     assert yaml.safe_load(backup.read_text()) == TINY_PARAMS
+
+
+def test_extra_args_the_pipeline_does_not_set_reach_fairseq_train():
+    """Options the pipeline leaves alone pass through, last in the train command."""
+    from memtr.run.training import train_command
+
+    extra = ["--fp16", "--update-freq", "6", "--max-valid-steps", "1"]
+    params = parse_params(mutate("train.extra_args", extra))
+    command = train_command(params, params.variants["mem4"], 1, Path("data"), Path("save"))
+    assert command[-len(extra) :] == extra
