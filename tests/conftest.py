@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from slurm_fixture import slurm_cluster, slurm_session  # noqa: F401  (one cluster a run)
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

@@ -115,11 +115,6 @@ def memory_lm(data_dir: Path, mem_tokens: int, *extra: str, seed: int = 0, **kw:
     )
 
 
-def n_params(model: torch.nn.Module) -> int:
-    """The number of parameters of ``model``."""
-    return sum(p.numel() for p in model.parameters())
-
-
 def random_tokens(task: Any, batch: int, length: int, seed: int = 0) -> torch.Tensor:
     """(B, T) random real tokens, each row starting with </s> as LM sources do."""
     gen = torch.Generator().manual_seed(seed)

@@ -31,6 +31,11 @@ SMALL = [
 ]
 
 
+def n_params(model: torch.nn.Module) -> int:
+    """The number of parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
 def parse_args(data_dir: Path, *extra: str) -> Any:
     """Parse fairseq-train options for the translation task on ``data_dir``."""
     parser = options.get_training_parser()

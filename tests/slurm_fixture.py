@@ -1,12 +1,10 @@
 """A real one-node Slurm cluster for tests, started by ``scripts/slurm_cluster.sh``.
 
-Use it from a test module with ``from slurm_fixture import slurm_cluster, slurm_session``
-and mark the tests ``@pytest.mark.slurm``. One cluster serves the whole pytest run (about
-2-5 s to start), whichever modules use it: ``slurm_session`` is session-scoped and every
-module that imports it gets the same cluster (a module-level registry, since each importing
-module holds its own copy of the fixture), stopped at the end of the run. ``slurm_cluster``
-hands it to a test, started again first if an earlier test stopped it (as
-tests/e2e/test_slurm_cluster.py does on purpose). It needs root and the Debian packages
+Mark the tests ``@pytest.mark.slurm`` and ask for ``slurm_cluster``: tests/conftest.py
+registers the fixtures below, so one cluster (about 2-5 s to start) serves the whole pytest
+run, whichever modules use it (``slurm_session``, session-scoped, stopped at the end of the
+run). ``slurm_cluster`` hands it to a test, started again first if an earlier test stopped
+it (as tests/e2e/test_slurm_cluster.py does on purpose). It needs root and the Debian packages
 (installed on first use); without root, or where apt cannot install them, it skips; under
 CI (``CI`` set) an install failure is an error.
 """
@@ -144,22 +142,15 @@ def start_cluster(state_dir: Path) -> SlurmCluster:
     return SlurmCluster(state_dir, env, status_command, time.monotonic() - t0)
 
 
-# The cluster of this pytest run, shared by every module that imports the fixtures below:
-# pytest makes one session fixture per module that holds it, hence a registry of our own.
-_SESSION: dict[str, SlurmCluster] = {}
-
-
 @pytest.fixture(scope="session")
 def slurm_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
     """The run's one-node cluster: started on first use, stopped at the end of the run."""
     ensure_slurm_installed()
-    cluster = _SESSION.get("cluster")
-    if cluster is None:
-        cluster = _SESSION["cluster"] = start_cluster(tmp_path_factory.mktemp("slurm"))
+    cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
     try:
         yield cluster
     finally:
-        cluster.stop()  # idempotent: the first module's teardown stops it, the rest no-op
+        cluster.stop()  # idempotent: a no-op when a test already stopped it
 
 
 @pytest.fixture

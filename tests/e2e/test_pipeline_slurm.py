@@ -7,7 +7,6 @@ import re
 import pandas as pd
 import pytest
 from pipeline_helpers import make_workspace, run_tool, synthetic_params
-from slurm_fixture import slurm_cluster, slurm_session  # noqa: F401  (the run's one cluster)
 
 pytestmark = [pytest.mark.slow, pytest.mark.pipeline, pytest.mark.slurm]
 
@@ -22,7 +21,7 @@ SLURM_PARAMS = synthetic_params()
 FIRST_STATUS_CHECK_S = "1"
 
 
-def test_snakemake_profile_slurm_runs_every_job_through_slurm(slurm_cluster, tmp_path):  # noqa: F811
+def test_snakemake_profile_slurm_runs_every_job_through_slurm(slurm_cluster, tmp_path):
     ws = make_workspace(tmp_path, SLURM_PARAMS)
     args = [*slurm_cluster.snakemake_args(), "--slurm-init-seconds-before-status-checks",
             FIRST_STATUS_CHECK_S]  # fmt: skip

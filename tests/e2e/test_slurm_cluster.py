@@ -10,14 +10,7 @@ import re
 import time
 
 import pytest
-from slurm_fixture import (  # noqa: F401  (fixtures: the run's one cluster)
-    SCRIPT,
-    SlurmCluster,
-    pid_alive,
-    slurm_cluster,
-    slurm_session,
-    start_cluster,
-)
+from slurm_fixture import SCRIPT, SlurmCluster, pid_alive, start_cluster
 
 pytestmark = pytest.mark.slurm
 
@@ -44,14 +37,14 @@ def submit_and_wait(cluster: SlurmCluster, workdir) -> tuple[str, str, float]:
     return submitted, out.read_text().strip(), seconds
 
 
-def test_cluster_is_up(slurm_cluster: SlurmCluster):  # noqa: F811
+def test_cluster_is_up(slurm_cluster: SlurmCluster):
     assert slurm_cluster.status_command in ("sacct", "squeue")
     status = slurm_cluster.run("bash", str(SCRIPT), "status", str(slurm_cluster.state_dir))
     assert re.search(r"\bidle\b", status.stdout), status.stdout
     assert set(slurm_cluster.pids()) >= {"munged", "slurmctld", "slurmd"}
 
 
-def test_sbatch_job_runs_and_is_known(slurm_cluster: SlurmCluster, tmp_path):  # noqa: F811
+def test_sbatch_job_runs_and_is_known(slurm_cluster: SlurmCluster, tmp_path):
     submitted, written, seconds = submit_and_wait(slurm_cluster, tmp_path)
     assert re.fullmatch(r"\d+", written), f"job wrote {written!r}, not a job id"
     assert written == submitted
@@ -59,7 +52,7 @@ def test_sbatch_job_runs_and_is_known(slurm_cluster: SlurmCluster, tmp_path):  #
     print(f"sbatch --wait round trip: {seconds:.2f} s ({slurm_cluster.status_command})")
 
 
-def test_stop_ends_daemons_and_restart_works(slurm_cluster: SlurmCluster, tmp_path):  # noqa: F811
+def test_stop_ends_daemons_and_restart_works(slurm_cluster: SlurmCluster, tmp_path):
     pids = slurm_cluster.pids()
     assert pids, "no pid files recorded"
     slurm_cluster.stop()

@@ -21,12 +21,12 @@ from lm_helpers import (
     build_lm,
     log_probs,
     memory_lm,
-    n_params,
     other_token_at,
     parse_lm_args,
     random_tokens,
     write_recall_corpus,
 )
+from model_helpers import n_params
 
 from fairseq_plugins.modules.mem_encoder import MemoryConfigError
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import torch
 from fairseq.data import Dictionary
-from lm_helpers import ROBERTA_HEAD, ROBERTA_TINY, build_roberta, memory_roberta, n_params
+from lm_helpers import ROBERTA_HEAD, ROBERTA_TINY, build_roberta, memory_roberta
+from model_helpers import n_params
 
 D_MODEL = 64
 

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_helpers import SMALL, build_model, memory_model, parse_args, sample_batch
+from model_helpers import SMALL, build_model, memory_model, n_params, parse_args, sample_batch
 
 D_MODEL = 32
-
-
-def n_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.fixture(scope="module")

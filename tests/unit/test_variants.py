@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from model_helpers import SMALL, build_model, memory_model, sample_batch
+from model_helpers import SMALL, build_model, memory_model, n_params, sample_batch
 
 from fairseq_plugins.modules.mem_encoder import MemoryConfigError
 
@@ -31,10 +31,6 @@ def record_attention(model, src_tokens):
         return out, model.encoder.recorded_attention
     finally:
         model.encoder.recorded_attention = None
-
-
-def n_params(module):
-    return sum(p.numel() for p in module.parameters())
 
 
 def test_architecture_names_select_the_layout(data):
