@@ -26,9 +26,54 @@ NO_PREFETCH = ("--data-buffer-size", "0")
 sys.path.insert(0, str(REPO))
 from memtr.common.paths import PLUGIN_DIR  # noqa: E402  (light: no third-party import)
 
+# Every subprocess of the tests (fairseq, dvc, snakemake) and this process: OpenMP threads
+# sleep while they wait instead of spinning, since the tests run side by side (pytest-xdist
+# workers, pipelines in the background) and a spinning thread holds a core another job needs.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # Subprocesses run side by side by in_parallel: one per core, at most two (CI has two cores).
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 PARALLEL = max(1, min(2, CORES or 1))
+
+
+# Test files that share a session fixture too costly to build twice: each set runs in one
+# pytest-xdist worker (the tiny models; the Slurm cluster, which one machine runs once).
+SHARED_WORKER = {
+    "tiny_models": ("tests/integration/test_cli.py", "tests/integration/test_attention.py"),
+    "slurm": ("tests/e2e/test_pipeline_slurm.py", "tests/e2e/test_slurm_cluster.py"),
+}
+# Tiers in the order their tests are handed out: the longest first, so that the short tests
+# fill the workers at the end instead of one worker finishing a pipeline alone.
+TIER_ORDER = ("e2e", "integration", "audit", "unit")
+
+
+def worker_group(nodeid: str) -> str:
+    """The tests that one pytest-xdist worker runs together: the test's file (its module
+    fixtures are built once), or the shared set of files it belongs to."""
+    path = nodeid.split("::")[0]
+    return next((name for name, files in SHARED_WORKER.items() if path in files), path)
+
+
+def tier_rank(item: pytest.Item) -> int:
+    tier = Path(item.nodeid.split("::")[0]).parts[1:2]
+    return TIER_ORDER.index(tier[0]) if tier and tier[0] in TIER_ORDER else len(TIER_ORDER)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tiers first (stable: the order within a tier stays)."""
+    items.sort(key=tier_rank)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist (-n, pyproject.toml)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Hand out whole worker groups (worker_group) in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkerGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return WorkerGroupScheduling(config, log)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

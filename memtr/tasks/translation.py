@@ -9,8 +9,6 @@ sacrebleu's own paired bootstrap of BLEU.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,15 +110,13 @@ class Translation(Task):
         ]
 
 
-def generate(
-    checkpoint: Path, data: Path, split: str, ev: dict, bpe: bool, threads: int
-) -> list[str]:
-    """Decode ``split`` with beam search; return hypotheses in corpus order."""
-    from memtr.run.fairseq import PLUGIN_DIR, device_args, thread_env
+def generate_args(checkpoint: Path, data: Path, split: str, ev: dict, bpe: bool) -> list[str]:
+    """The fairseq-generate options that decode ``split`` with the eval section's search."""
+    from memtr.run.fairseq import PLUGIN_DIR, device_args
 
-    command = [
-        sys.executable, "-m", "fairseq_cli.generate", str(data),
-        "--user-dir", str(PLUGIN_DIR), "--path", str(checkpoint), "--task", "translation",
+    return [
+        str(data), "--user-dir", str(PLUGIN_DIR), "--path", str(checkpoint),
+        "--task", "translation",
         "--gen-subset", split, "--beam", str(ev["beam"]), "--lenpen", str(ev["lenpen"]),
         "--max-len-a", str(ev["max_len_a"]), "--max-len-b", str(ev["max_len_b"]),
         "--batch-size", str(ev["batch_size"]),
@@ -130,11 +126,26 @@ def generate(
         *(["--post-process", "sentencepiece"] if bpe else []),
         *device_args(),
     ]  # fmt: skip
-    proc = subprocess.run(command, capture_output=True, text=True, env=thread_env(threads))
-    if proc.returncode != 0:
-        raise RuntimeError(f"fairseq-generate failed: {proc.stderr.strip().splitlines()[-1]}")
-    hyps = {int(i): text for i, text in HYPOTHESIS.findall(proc.stdout)}
+
+
+def hypotheses(printed: str) -> list[str]:
+    """The detokenized hypotheses (D- lines) of fairseq-generate's output, in corpus order."""
+    hyps = {int(i): text for i, text in HYPOTHESIS.findall(printed)}
     return [hyps[i] for i in sorted(hyps)]
+
+
+def generate(
+    checkpoint: Path, data: Path, split: str, ev: dict, bpe: bool, threads: int
+) -> list[str]:
+    """Decode ``split`` with beam search (fairseq-generate, in this process); return the
+    hypotheses in corpus order."""
+    from memtr.run.fairseq import generate_in_process
+
+    try:
+        printed = generate_in_process(generate_args(checkpoint, data, split, ev, bpe), threads)
+    except Exception as exc:  # fairseq's own errors: one line naming the split
+        raise RuntimeError(f"fairseq-generate failed on {data}/{split}: {exc}") from exc
+    return hypotheses(printed)
 
 
 def score(hyps: list[str], refs: list[str], tokenize: str) -> dict:

@@ -131,3 +131,20 @@ def test_bad_options_fail_with_one_clear_line(data, tmp_path):
         last_line = proc.stderr.strip().splitlines()[-1]
         assert message in last_line, proc.stderr[-2000:]
         assert not (save / "checkpoint_last.pt").exists()
+
+
+def test_the_pipeline_decodes_in_process_as_the_cli_does(data, tiny_models):
+    """The evaluate stage's decoding (fairseq-generate called in its own process, once per
+    split) gives the command line's hypotheses, split after split; a split that is not there
+    is one error naming it."""
+    from memtr.tasks.translation import generate, generate_args, hypotheses
+
+    checkpoint = tiny_models("prepend")["prepend"].checkpoint
+    ev = {"beam": 3, "lenpen": 1.0, "max_len_a": 1.0, "max_len_b": 5, "batch_size": 32}
+    for split in ("valid", "test"):
+        cli = run_cli("generate", *generate_args(checkpoint, data, split, ev, bpe=False), threads=1)
+        expected = hypotheses(cli.stdout)
+        assert len(expected) == {"valid": 200, "test": 100}[split]
+        assert generate(checkpoint, data, split, ev, bpe=False, threads=1) == expected
+    with pytest.raises(RuntimeError, match=r"fairseq-generate failed on \S+/train2: "):
+        generate(checkpoint, data, "train2", ev, bpe=False, threads=1)
