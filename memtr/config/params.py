@@ -132,6 +132,40 @@ def _model(section: Any, task: Task) -> dict:
     return model
 
 
+def arch_default(arch: str, key: str) -> Any:
+    """The value fairseq's architecture ``arch`` gives option ``key`` when params leave it
+    out (imports fairseq and the plugin: only for the rare check that needs it)."""
+    import argparse
+
+    from fairseq.models import ARCH_CONFIG_REGISTRY
+
+    import fairseq_plugins  # noqa: F401  (registers the memory architectures)
+
+    filled = argparse.Namespace()
+    ARCH_CONFIG_REGISTRY[arch](filled)
+    return getattr(filled, key, None)
+
+
+def _check_heads(args: dict, arch: str) -> None:
+    """Each side's embedding width must split evenly over its attention heads (fairseq
+    asserts it only when it builds the model, after the data stages). A value that params
+    leave out is the architecture's default, read from fairseq only when needed."""
+    args = {key.replace("-", "_"): value for key, value in args.items()}
+    for side in ("encoder", "decoder"):
+        dim_key, heads_key = f"{side}_embed_dim", f"{side}_attention_heads"
+        if dim_key not in args and heads_key not in args:
+            continue  # the architecture's own pair
+        dim, heads = (args[k] if k in args else arch_default(arch, k) for k in (dim_key, heads_key))
+        if not isinstance(dim, int) or not isinstance(heads, int) or heads <= 0:
+            continue  # not this side's options (or not numbers: fairseq's parser says so)
+        if dim % heads:
+            given = {k: ("" if k in args else f" ({arch}'s default)") for k in (dim_key, heads_key)}
+            raise ConfigError(
+                f"model.args: {dim_key} {dim}{given[dim_key]} must be divisible by "
+                f"{heads_key} {heads}{given[heads_key]}"
+            )
+
+
 def _variants(section: Any) -> dict[str, Variant]:
     if not isinstance(section, dict) or not section:
         raise ConfigError("variants must be a non-empty mapping of name -> {layout, mem_tokens}")
@@ -331,6 +365,7 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
             raise ConfigError(
                 f"variants.{name}.recurrent applies to {allowed_for('recurrent_memory')} only"
             )
+    _check_heads(model["args"], task.arch(variants[experiment["reference"]], model["size"]))
     params = Params(
         data=data, model=model, variants=variants, experiment=experiment,
         train=_train(doc["train"], task), eval=_eval(doc["eval"], task),

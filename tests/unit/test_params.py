@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -239,3 +240,24 @@ def test_extra_args_the_pipeline_does_not_set_reach_fairseq_train():
     params = parse_params(mutate("train.extra_args", extra))
     command = train_command(params, params.variants["mem4"], 1, Path("data"), Path("save"))
     assert command[-len(extra) :] == extra
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"encoder_embed_dim": 30, "encoder_attention_heads": 4},
+         "model.args: encoder_embed_dim 30 must be divisible by encoder_attention_heads 4"),
+        # the heads left out: transformer's default, 8, read from fairseq's registry
+        ({"decoder_embed_dim": 100},
+         "model.args: decoder_embed_dim 100 must be divisible by decoder_attention_heads 8 "
+         "(transformer's default)"),
+    ],
+)  # fmt: skip
+def test_embedding_width_must_split_over_the_heads(args, message):
+    doc = copy.deepcopy(TINY_PARAMS)
+    doc["model"] = {"size": "base", "args": args}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_params(doc)
+    doc["model"]["args"] = {**args, "encoder_attention_heads": 2, "decoder_attention_heads": 2}
+    doc["model"]["args"].update(encoder_embed_dim=32, decoder_embed_dim=32)
+    parse_params(doc)  # the same keys, widths that split: accepted
