@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 from slurm_fixture import slurm_cluster, slurm_session  # noqa: F401  (one cluster a run)
+from tier_report import tier_of
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -55,8 +56,8 @@ def worker_group(nodeid: str) -> str:
 
 
 def tier_rank(item: pytest.Item) -> int:
-    tier = Path(item.nodeid.split("::")[0]).parts[1:2]
-    return TIER_ORDER.index(tier[0]) if tier and tier[0] in TIER_ORDER else len(TIER_ORDER)
+    tier = tier_of(item.nodeid)
+    return TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
