@@ -12,7 +12,7 @@ from pathlib import Path
 from memtr.common.errors import ConfigError, DataError
 from memtr.common.textio import AlignmentError
 from memtr.datasets.params import DataParams, load_data_params
-from memtr.datasets.registry import Dataset, get_dataset
+from memtr.datasets.registry import Dataset
 
 EXIT_CONFIG = 2
 EXIT_FAILED = 1
@@ -26,7 +26,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         help="parameter file; its 'data:' section is read (default: params.yaml, "
         "defaults if that file is absent)",
     )  # fmt: skip
-    parser.add_argument("--dataset", help="registry key; overrides data.dataset")
+    parser.add_argument(
+        "--dataset", help="registry key or data.datasets name; overrides data.dataset"
+    )
     parser.add_argument("--quiet", action="store_true", help="log warnings only, no progress bars")
     return parser
 
@@ -43,9 +45,9 @@ def positive_int(text: str) -> int:
 
 
 def load(args: argparse.Namespace) -> tuple[DataParams, Dataset]:
-    """Validated params and the registry entry they select."""
+    """Validated params and the dataset they select (registry or declared)."""
     params = load_data_params(args.params, args.dataset)
-    return params, get_dataset(params.dataset)
+    return params, params.selected()
 
 
 def default_path(value: Path | None, layer: str, dataset: str) -> Path:

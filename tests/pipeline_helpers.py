@@ -19,7 +19,7 @@ MIRROR = REPO.parent / "shared" / "data"
 VENV_BIN = Path(sys.executable).parent
 
 TINY_PARAMS = {
-    "data": {"dataset": "multi30k_de_en", "mirror": None, "bpe_vocab_size": 1000,
+    "data": {"dataset": "multi30k_de_en", "datasets": {}, "mirror": None, "bpe_vocab_size": 1000,
              "clean": {"min_len": 1, "max_len": 250, "ratio": 1.5},
              "synthetic": {"task": "reverse", "train": 2000, "valid": 100, "test": 100,
                            "vocab_size": 20, "min_len": 3, "max_len": 12, "seed": 0}},

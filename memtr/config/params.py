@@ -17,7 +17,6 @@ import yaml
 from memspec import LAYOUTS, MAX_MEM_TOKENS
 from memtr.common.errors import ConfigError
 from memtr.datasets.params import DataParams, _build, validate
-from memtr.datasets.registry import get_dataset
 from memtr.tasks import allowed_for, offered_by, task_for_kind
 from memtr.tasks.base import Task
 
@@ -62,7 +61,7 @@ class Params:
     @property
     def task(self) -> Task:
         """The task of the dataset (``translation``, ``language_modeling``, ...)."""
-        return task_for_kind(get_dataset(self.data.dataset).kind)
+        return task_for_kind(self.data.selected().kind)
 
     def run_variants(self) -> list[Variant]:
         return [self.variants[name] for name in self.experiment["variants"]]
@@ -347,7 +346,7 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
     for key in DATA_KEYS:  # dvc.yaml names these keys: they must be written out
         if key not in doc["data"]:
             raise ConfigError(f"missing key data.{key}")
-    dataset = get_dataset(data.dataset)
+    dataset = data.selected()
     task = task_for_kind(dataset.kind)
     task.check_dataset(dataset, data.dataset)
     model = _model(doc["model"], task)

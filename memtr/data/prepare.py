@@ -12,6 +12,9 @@
   ``<split>.raw.input<i>`` and ``<split>.label``; the inputs are BPE-encoded with a
   sentencepiece model trained on the training inputs (instead of GPT-2's BPE).
 
+A dataset declared in ``params.yaml`` is first rewritten into the registry's raw layout
+(:mod:`memtr.data.inline`: formats, columns, carved splits), then prepared as above.
+
 The output folder is written elsewhere and moved into place only when complete.
 """
 
@@ -29,6 +32,8 @@ import sentencepiece as spm
 
 from memtr.datasets.params import CleanParams, DataParams
 from memtr.common.errors import DataError
+from memtr.data.inline import normalize
+from memtr.datasets.inline import is_inline
 from memtr.datasets.registry import IWSLT14_TEST_SETS, Dataset, GlueTask
 from memtr.common.textio import atomic_dir, atomic_write_text, check_aligned, read_lines, write_lines
 
@@ -214,7 +219,7 @@ def prepare_mt(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: i
     src, tgt = ds.src, ds.tgt
     stats: dict = {"lines": {}}
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".work-") as work:
-        splits = ASSEMBLERS[ds.name](ds, raw, Path(work))
+        splits = ASSEMBLERS.get(ds.name, _assemble_direct)(ds, raw, Path(work))
         for split, (s, t) in splits.items():
             stats["lines"][f"{split}.raw"] = check_aligned(s, t)
         train_s, train_t = splits["train"]
@@ -236,11 +241,11 @@ def prepare_mt(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: i
 
 def prepare_lm(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int) -> dict:
     """Copy the (already tokenized) language-modelling splits as ``<split>.tokens``."""
+    names = ds.options.get("split_files", {})
     lines = {}
     for split in ("train", "valid", "test"):
-        lines[split] = write_lines(
-            out / f"{split}.tokens", read_lines(raw / f"wiki.{split}.tokens")
-        )
+        source = raw / names.get(split, f"wiki.{split}.tokens")
+        lines[split] = write_lines(out / f"{split}.tokens", read_lines(source))
     return {"lines": lines}
 
 
@@ -325,8 +330,14 @@ def prepare(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int 
     missing = [name for name in required_raw_files(ds) if not (raw / name).is_file()]
     if missing:
         raise DataError(f"missing raw file {raw / missing[0]}; run the download stage first")
-    with atomic_dir(out) as tmp:
-        stats = PREPARERS[ds.kind](ds, raw, tmp, params, workers)
-        stats = {"dataset": ds.name, "kind": ds.kind, **stats}  # no timings: deterministic
-        atomic_write_text(tmp / "stats.json", json.dumps(stats, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".layout-") as layout:
+        declared: dict = {}
+        if is_inline(ds):  # a declared dataset: first into the registry's raw layout
+            declared = {"held_out": normalize(ds, raw, Path(layout))}
+            raw = Path(layout)
+        with atomic_dir(out) as tmp:
+            stats = PREPARERS[ds.kind](ds, raw, tmp, params, workers)
+            stats = {"dataset": ds.name, "kind": ds.kind, **stats, **declared}  # deterministic
+            atomic_write_text(tmp / "stats.json", json.dumps(stats, indent=2) + "\n")
     return stats

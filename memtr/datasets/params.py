@@ -14,7 +14,8 @@ from typing import Any
 import yaml
 
 from memtr.common.errors import ConfigError
-from memtr.datasets.registry import DATASETS, MIRROR_ENV
+from memtr.datasets.inline import inline_dataset
+from memtr.datasets.registry import DATASETS, MIRROR_ENV, Dataset
 from memtr.datasets.synthetic import TASKS
 
 
@@ -45,7 +46,8 @@ class SyntheticParams:
 class DataParams:
     """All data-stage parameters (``params.yaml``, section ``data``)."""
 
-    dataset: str = "multi30k_de_en"
+    dataset: str = "multi30k_de_en"  # a registry name or a key of ``datasets``
+    datasets: dict = field(default_factory=dict)  # declarations (memtr.datasets.inline)
     mirror: str | None = None
     bpe_vocab_size: int = 8000
     clean: CleanParams = field(default_factory=CleanParams)
@@ -54,6 +56,12 @@ class DataParams:
     def resolved_mirror(self) -> str | None:
         """The mirror to use: ``$MEMTR_DATA_MIRROR`` wins over the ``mirror`` param."""
         return os.environ.get(MIRROR_ENV) or self.mirror or None
+
+    def selected(self) -> Dataset:
+        """The dataset ``dataset`` names: a declaration of ``datasets``, else the registry's."""
+        if self.dataset in self.datasets:
+            return inline_dataset(self.dataset, self.datasets[self.dataset])
+        return DATASETS[self.dataset]
 
 
 def _build(cls: type, section: Any, where: str) -> Any:
@@ -69,11 +77,21 @@ def _build(cls: type, section: Any, where: str) -> Any:
     values = {}
     for name, value in section.items():
         default = getattr(cls(), name)
-        if isinstance(default, CleanParams | SyntheticParams):
+        if name == "datasets":
+            values[name] = _check_mapping(value, f"{where}.{name}")
+        elif isinstance(default, CleanParams | SyntheticParams):
             values[name] = _build(type(default), value, f"{where}.{name}")
         else:
             values[name] = _check_type(value, default, f"{where}.{name}")
     return cls(**values)
+
+
+def _check_mapping(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping of name -> declaration, got {value!r}")
+    return value
 
 
 def _check_type(value: Any, default: Any, where: str) -> Any:
@@ -93,9 +111,14 @@ def _check_type(value: Any, default: Any, where: str) -> Any:
 
 def validate(params: DataParams) -> DataParams:
     """Check value ranges; return ``params`` unchanged or raise :class:`ConfigError`."""
-    if params.dataset not in DATASETS:
+    for name, section in params.datasets.items():
+        inline_dataset(str(name), section, check_files=name == params.dataset)
+    if params.dataset not in DATASETS and params.dataset not in params.datasets:
+        declared = (
+            f"; declared in data.datasets: {', '.join(params.datasets)}" if params.datasets else ""
+        )
         raise ConfigError(
-            f"unknown dataset {params.dataset!r}; known: {', '.join(sorted(DATASETS))}"
+            f"unknown dataset {params.dataset!r}; known: {', '.join(sorted(DATASETS))}{declared}"
         )
     if params.bpe_vocab_size <= 0:
         raise ConfigError(f"data.bpe_vocab_size must be positive, got {params.bpe_vocab_size}")

@@ -66,11 +66,10 @@ class Translation(Task):
     def evaluate(self, params: Params, run: EvalRun, label: str) -> dict:
         from memtr.common.textio import read_lines
         from memtr.datasets.extra_sets import eval_location, reference_file
-        from memtr.datasets.registry import get_dataset
 
         ev = params.eval
         data, split = eval_location(label, run.data, run.extra)
-        tgt = get_dataset(params.data.dataset).tgt
+        tgt = params.data.selected().tgt
         refs = list(read_lines(reference_file(label, run.prep, run.extra, tgt)))
         hyps = generate(run.model, data, split, ev, bpe=True, threads=params.train["threads"])
         outputs = run.metrics / "outputs" / f"hyps.{label}.txt"
@@ -83,10 +82,9 @@ class Translation(Task):
                  label: str) -> float:  # fmt: skip
         from memtr.common.textio import read_lines
         from memtr.datasets.extra_sets import reference_file
-        from memtr.datasets.registry import get_dataset
 
         ev, seeds = params.eval, params.experiment["seeds"]
-        tgt = get_dataset(params.data.dataset).tgt
+        tgt = params.data.selected().tgt
         refs = list(read_lines(reference_file(label, src.prep, src.extra, tgt))) * len(seeds)
         name = f"hyps.{label}.txt"
         system, other = (seed_outputs(params, src.metrics, v, name) for v in (variant, against))

@@ -16,7 +16,6 @@ import _bootstrap  # noqa: F401
 from memtr import stage
 from memtr.config.params import load_params
 from memtr.data.extra_test import build_extra_sets
-from memtr.datasets.registry import get_dataset
 
 
 def main(args: argparse.Namespace) -> None:
@@ -26,7 +25,7 @@ def main(args: argparse.Namespace) -> None:
         if not folder.is_dir():
             raise FileNotFoundError(f"missing {folder}: run the prepare and binarize stages first")
     stats = build_extra_sets(
-        get_dataset(params.data.dataset), names, args.prep, args.bin, args.out, args.cache,
+        params.data.selected(), names, args.prep, args.bin, args.out, args.cache,
         params.data.resolved_mirror(), not args.quiet,
     )  # fmt: skip
     for label, found in stats["sets"].items():
