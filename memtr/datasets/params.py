@@ -63,6 +63,12 @@ class DataParams:
             return inline_dataset(self.dataset, self.datasets[self.dataset])
         return DATASETS[self.dataset]
 
+    def check_local_files(self) -> None:
+        """Refuse the selected declaration's local files that do not exist (the check_params
+        stage: the tables of a finished experiment are read without its data)."""
+        if self.dataset in self.datasets:
+            inline_dataset(self.dataset, self.datasets[self.dataset], check_files=True)
+
 
 def _build(cls: type, section: Any, where: str) -> Any:
     """Instantiate dataclass ``cls`` from a mapping, rejecting unknown keys and bad types."""
@@ -112,7 +118,7 @@ def _check_type(value: Any, default: Any, where: str) -> Any:
 def validate(params: DataParams) -> DataParams:
     """Check value ranges; return ``params`` unchanged or raise :class:`ConfigError`."""
     for name, section in params.datasets.items():
-        inline_dataset(str(name), section, check_files=name == params.dataset)
+        inline_dataset(str(name), section)
     if params.dataset not in DATASETS and params.dataset not in params.datasets:
         declared = (
             f"; declared in data.datasets: {', '.join(params.datasets)}" if params.datasets else ""

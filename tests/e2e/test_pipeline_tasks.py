@@ -1,8 +1,8 @@
 """The pipeline's language-modelling and classification paths, run for real on tiny configs.
 
-Language modelling: WikiText-2 from the local mirror, `dvc repro`, perplexity with
-fairseq-eval-lm, attention over the memory LM. Classification: a generated task in GLUE
-SST-2's files (GLUE cannot be downloaded here), `snakemake --profile local`, accuracy.
+Language modelling: a slice of WikiText-2 declared as local files in params.yaml, `dvc
+repro`, perplexity with fairseq-eval-lm, attention over the memory LM. Classification: a generated task in GLUE
+SST-2's files declared as local TSV files, `snakemake --profile local`, accuracy.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from pipeline_helpers import (
+    MIRROR,
     PIPELINE_PARAMS,
     Background,
     check,
@@ -34,9 +35,31 @@ pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
 TASK_TRAIN = {"label_smoothing": 0.0, "tokens_per_sample": 32, "validate_interval_updates": 0}
 
 
+# The LM's corpus: the first lines of WikiText-2's train and test (local mirror), declared in
+# params.yaml as local files (data.datasets); valid is carved from the end of train. The
+# registry's whole WikiText-2 goes through the data stages in
+# tests/integration/test_data_binarize.py; here a slice proves the same stages, and keeps the
+# vocabulary (each scored token writes a row of logits) and the scored test small.
+LM_SLICE = {"train": ("wiki.train.tokens", 2000), "test": ("wiki.test.tokens", 300)}
+LM_DATASET = "wiki_slice"
+LM_DECLARATION = {
+    "task": "language_modeling",
+    "files": {split: f"corpus/{split}.txt" for split in LM_SLICE},
+    "split": {"valid": 100},
+}
+
+
+def write_lm_slice(ws: Path) -> None:
+    """The declared local files, cut from the mirror's WikiText-2."""
+    (ws / "corpus").mkdir()
+    for split, (name, lines) in LM_SLICE.items():
+        text = (MIRROR / "wikitext-2" / name).read_text(encoding="utf-8").splitlines(True)
+        (ws / "corpus" / f"{split}.txt").write_text("".join(text[:lines]), encoding="utf-8")
+
+
 def lm_params() -> dict:
     doc = copy.deepcopy(PIPELINE_PARAMS)
-    doc["data"]["dataset"] = "wikitext2"
+    doc["data"].update(dataset=LM_DATASET, datasets={LM_DATASET: LM_DECLARATION})
     doc["model"]["args"] = {
         "decoder_layers": 1, "decoder_embed_dim": 32, "decoder_ffn_embed_dim": 64,
         "decoder_attention_heads": 2, "share_decoder_input_output_embed": True,
@@ -44,27 +67,36 @@ def lm_params() -> dict:
     # non-recurrent memory LMs go through the same stages; tests/integration/test_attention.py covers them
     doc["variants"]["mem4_rec"] = {"layout": "prepend", "mem_tokens": 4, "recurrent": True}
     doc["experiment"].update(name="tiny_lm", variants=["baseline", "mem4_rec"])
-    # What costs here is the 33,278-word softmax, not the model: each scored token writes a
-    # row of 33,278 logits, and one eval-lm pass over test (245,569 tokens) takes 40-55 s.
-    # Batches of 4 rows of 32 tokens keep those rows in the cache (16 rows and more: 1.5x
-    # slower). Scored: test, one pass per model. Left to cheaper tiers: valid, which chose the
-    # checkpoints, is scored, reported and left out of the claims in test_pipeline.py's
-    # translation workspace (the same tables code); WikiText-103's eval sets, which read as
-    # exactly WikiText-2's valid/test tokens, in tests/integration/test_data_binarize.py (the
-    # extra_test stage, byte-identical binarized tokens) and tests/unit/test_repeated_sets.py
-    # (their notes, on the committed LM campaign): here they would cost two passes a model.
-    # 30 updates get far below a uniform guess (asserted); fairseq's own validation reads 2
-    # batches of valid instead of all of it (a pass per model): the one validation, at the
-    # end, leaves one checkpoint to choose, and nothing reads its loss.
-    doc["train"].update(TASK_TRAIN, max_update=30, warmup_updates=10, max_tokens=1024,
+    # Batches of 4 rows of 32 tokens keep the rows of logits in the cache. Scored: test. Left
+    # to cheaper tiers: valid, which chose the checkpoints, is scored, reported and left out
+    # of the claims in test_pipeline.py's translation workspace (the same tables code);
+    # WikiText-103's eval sets in tests/integration/test_data_binarize.py (the extra_test
+    # stage) and tests/unit/test_repeated_sets.py (their notes, on the committed LM
+    # campaign). 60 updates get far below a uniform guess (asserted); fairseq's own
+    # validation reads 1 batch of valid: the one validation, at the end, leaves one
+    # checkpoint to choose, and nothing reads its loss.
+    doc["train"].update(TASK_TRAIN, max_update=60, warmup_updates=10, max_tokens=1024,
                         threads=2, extra_args=["--max-valid-steps", "1"])  # fmt: skip
     doc["eval"] = {"splits": ["test"], "batch_size": 4, "bootstrap_resamples": 100}
     return doc
 
 
+# The classification task: generated sentences in GLUE SST-2's files (GLUE cannot be
+# downloaded here), declared in params.yaml as local TSV files with their header's column
+# names; test is carved from train (scored on valid, as GLUE's tasks are). The registry's
+# GLUE recipes: tests/unit/test_data_prepare.py.
+GLUE_DATASET = "keyword_sst"
+GLUE_DECLARATION = {
+    "task": "classification", "format": "tsv", "header": True,
+    "columns": {"inputs": ["sentence"], "label": "label"},
+    "files": {"train": "corpus/glue/SST-2/train.tsv", "valid": "corpus/glue/SST-2/dev.tsv"},
+    "split": {"test": 48, "seed": 0},
+}  # fmt: skip
+
+
 def glue_params() -> dict:
     doc = copy.deepcopy(PIPELINE_PARAMS)
-    doc["data"]["dataset"] = "glue_sst2"
+    doc["data"].update(dataset=GLUE_DATASET, datasets={GLUE_DATASET: GLUE_DECLARATION})
     doc["model"]["args"] = {
         "encoder_layers": 1, "encoder_embed_dim": 32, "encoder_ffn_embed_dim": 64,
         "encoder_attention_heads": 2,
@@ -77,14 +109,13 @@ def glue_params() -> dict:
 
 @pytest.fixture(scope="module")
 def glue_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Background, Path]]:
-    """`snakemake --profile local` on the generated SST-2 task (and that task's mirror),
+    """`snakemake --profile local` on the generated SST-2 task (declared local files),
     started at once: it runs beside the LM workspace's `dvc repro`, whose stages leave a core
     idle for much of the time, and test_classification_pipeline_with_snakemake collects it."""
-    root = tmp_path_factory.mktemp("glue")
-    mirror = write_sst2_mirror(root / "mirror")
-    ws = make_workspace(root / "ws", glue_params())
-    run = Background(["snakemake", "--profile", "local"], ws, MEMTR_DATA_MIRROR=str(mirror))
-    yield run, mirror
+    ws = make_workspace(tmp_path_factory.mktemp("glue"), glue_params())
+    corpus = write_sst2_mirror(ws / "corpus")
+    run = Background(["snakemake", "--profile", "local"], ws)
+    yield run, corpus
     run.stop()
 
 
@@ -93,20 +124,25 @@ def lm_workspace(tmp_path_factory: pytest.TempPathFactory, glue_run) -> Path:
     """The LM DAG with `dvc repro`, shared by every LM test (``glue_run``: started first, to
     run beside this one)."""
     ws = make_workspace(tmp_path_factory.mktemp("lm"), lm_params())
+    write_lm_slice(ws)
     check(run_tool(["dvc", "repro"], ws, timeout=1800))
     return ws
 
 
 def test_lm_pipeline_scores_every_variant_on_the_same_tokens(lm_workspace):
     ws = lm_workspace
-    test_lines = (ws / "data/prep/wikitext2/test.tokens").read_text().splitlines()
+    test_lines = (ws / f"data/prep/{LM_DATASET}/test.tokens").read_text().splitlines()
+    assert test_lines == (ws / "corpus/test.txt").read_text().splitlines()  # given as a file
+    train = (ws / "corpus/train.txt").read_text().splitlines()
+    valid = (ws / f"data/prep/{LM_DATASET}/valid.tokens").read_text().splitlines()
+    assert valid == train[-100:]  # carved: the end of the declared train text
     stream_tokens = sum(len(line.split()) + 1 for line in test_lines)  # + end of line
-    vocabulary = len((ws / "data/bin/wikitext2/dict.txt").read_text().splitlines())
+    vocabulary = len((ws / f"data/bin/{LM_DATASET}/dict.txt").read_text().splitlines())
     for variant in ("baseline", "mem4_rec"):
         scores = json.loads((ws / f"metrics/tiny_lm/{variant}/seed1/eval.json").read_text())
         assert scores["task"] == "language_modeling"
         assert scores["test"]["tokens"] == stream_tokens
-        # 30 updates take a model far below a uniform guess over the vocabulary
+        # 60 updates take a model far below a uniform guess over the vocabulary
         assert 1 < scores["test"]["ppl"] < vocabulary / 4
         log = ws / f"metrics/tiny_lm/{variant}/seed1/outputs/eval_lm.test.log"
         assert "Perplexity" in log.read_text() and " [-" not in log.read_text()  # no word lines
@@ -122,14 +158,14 @@ def test_lm_pipeline_scores_every_variant_on_the_same_tokens(lm_workspace):
     assert list(table["recurrent"]) == [False, True]
     assert table["params_total"].iloc[1] - table["params_total"].iloc[0] == 4 * 32
     assert 0 < table["p_vs_reference"].iloc[1] <= 1  # paired bootstrap over segments
-    assert "Language modelling: wikitext2" in (ws / "results/tiny_lm/results.md").read_text()
+    assert f"Language modelling: {LM_DATASET}" in (ws / "results/tiny_lm/results.md").read_text()
 
 
 def test_lm_replication_report_claims_on_test(lm_workspace):
     """(What it says of sets without a claim: tests/audit/test_replication.py, on the
     committed LM campaign, whose WikiText-103 sets are WikiText-2's tokens.)"""
     text = report(lm_workspace / "results", (Claim(2, "tiny_lm", "memory helps the LM"),))
-    assert "on `wikitext2` (test sets: test)" in text
+    assert f"on `{LM_DATASET}` (test sets: test)" in text
     assert "- `baseline` on test: perplexity" in text
     # one seed: no interval or seed std, said as n/a, not as a number; the bootstrap's p is
     assert re.search(r"\[n/a, n/a\] \| n/a \| [01]\.\d{4} \| \*\*undecided \(1 seed\)\*\* \|", text)
@@ -157,7 +193,7 @@ def test_lm_rerun_is_a_no_op_and_both_tools_see_the_same_dag(lm_workspace):
 
 
 def test_classification_pipeline_with_snakemake(glue_run):
-    run, mirror = glue_run
+    run, corpus = glue_run
     ws = run.cwd
     check(run.wait())
     assert dvc_jobs(ws) == snakemake_jobs(ws)
@@ -169,7 +205,7 @@ def test_classification_pipeline_with_snakemake(glue_run):
         pairs = [line.split("\t") for line in (folder / "outputs/predictions.valid.tsv").open()]
         assert len(pairs) == 96  # every dev example, in order
         gold = [line.split("\t")[1].strip() for line in
-                (mirror / "glue/SST-2/dev.tsv").read_text().splitlines()[1:]]  # fmt: skip
+                (corpus / "glue/SST-2/dev.tsv").read_text().splitlines()[1:]]  # fmt: skip
         assert [g.strip() for _, g in pairs] == gold
         accuracy = json.loads((folder / "eval.json").read_text())["valid"]["accuracy"]
         assert accuracy == pytest.approx(100 * sum(p == g.strip() for p, g in pairs) / 96, abs=0.01)

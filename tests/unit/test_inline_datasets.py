@@ -8,13 +8,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 import sentencepiece as spm
+import yaml
 from data_helpers import http_server
-from pipeline_helpers import TINY_PARAMS
+from pipeline_helpers import REPO, TINY_PARAMS
 
 from memtr.common.errors import ConfigError, DataError
 from memtr.config.params import parse_params
@@ -94,7 +97,6 @@ BAD_DECLARATIONS = [
     ({"files": {"train": {"url": "https://example.org/p.tsv", "member": "x.tsv"}}}, "data.datasets.pairs.files.train.member needs an archive"),
     ({"files": {"train": {"url": "https://example.org/p.tsv", "sha256": "abc"}}}, "data.datasets.pairs.files.train.sha256 must be 64 hex digits, got 'abc'"),
     ({"files": {"dev": "https://example.org/p.tsv"}}, "data.datasets.pairs.files must be a mapping with at least 'train'"),
-    ({"files": {"train": "local/nowhere.tsv"}}, "data.datasets.pairs.files: no such file local/nowhere.tsv (for train.tsv)"),
     ({"split": None}, "data.datasets.pairs: no file for valid and no data.datasets.pairs.split to carve it from train"),
     ({"split": {"valid": 20}}, "data.datasets.pairs.split needs a size for test (no file given)"),
     ({"split": {"valid": 0, "test": 5}}, "data.datasets.pairs.split.valid must be a count >= 1 or a fraction in (0, 1), got 0"),
@@ -130,6 +132,21 @@ def test_a_bad_declaration_is_one_line_naming_the_key(change, message):
 def test_names_and_task_shapes_are_checked(name, section, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         inline_dataset(name, section)
+
+
+def test_a_missing_local_file_stops_the_check_params_stage(tmp_path):
+    doc = copy.deepcopy(TINY_PARAMS)
+    declaration = {**GOOD, "files": {"train": "local/nowhere.tsv"}}
+    doc["data"].update(dataset="pairs", datasets={"pairs": declaration})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(doc))
+    parse_params(doc)  # the tables of a finished run are read without its data
+    script = REPO / "workflow/scripts/check_params.py"
+    proc = subprocess.run([sys.executable, str(script), "--out", "ok"], cwd=tmp_path,
+                          capture_output=True, text=True)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (
+        2, "error: data.datasets.pairs.files: no such file local/nowhere.tsv (for train.tsv)\n"
+    )  # fmt: skip
+    assert not (tmp_path / "ok").exists()
 
 
 def test_an_undeclared_name_lists_both_kinds_of_dataset():

@@ -21,6 +21,7 @@ def main(args: argparse.Namespace) -> None:
     restore = params.train.get("restore_file")
     if restore is not None and not Path(restore).is_file():
         raise ConfigError(f"train.restore_file {restore!r} does not exist")
+    params.data.check_local_files()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("params.yaml is valid\n")
     print(f"{args.params}: valid")
