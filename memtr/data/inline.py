@@ -31,13 +31,19 @@ Row = tuple[str, ...]
 
 def normalize(ds: Dataset, raw: Path, out: Path) -> dict:
     """Write ``ds``'s splits in the registry layout into ``out``; return the stats."""
-    spec: InlineSpec = ds.options["inline"]
+    try:
+        return _normalize(ds, ds.options["inline"], raw, out)
+    except DataError as exc:
+        raise DataError(f"{ds.name}: {exc}") from None
+
+
+def _normalize(ds: Dataset, spec: InlineSpec, raw: Path, out: Path) -> dict:
     rows = {split: read_split(ds, spec, raw, split) for split in spec.given}
     rows.update(carve(spec, rows["train"], raw_name(ds, "train")))
     for split, found in rows.items():
         if not found:
             source = raw_name(ds, split) if split in spec.given else f"carved from {raw_name(ds, 'train')}"
-            raise DataError(f"{ds.name}: split {split} is empty ({source})")
+            raise DataError(f"split {split} is empty ({source})")
     stats = held_out_overlap(spec, rows)
     if spec.dedup_test_from_train:
         test_keys = {example_key(spec, row) for row in rows["test"]}
@@ -79,7 +85,7 @@ def text_rows(ds: Dataset, raw: Path, split: str) -> list[Row]:
     sides = [list(read_lines(p)) for p in paths]
     if len({len(side) for side in sides}) > 1:
         counts = ", ".join(f"{p.name} has {len(s)}" for p, s in zip(paths, sides, strict=True))
-        raise DataError(f"{ds.name}: source and target line counts differ: {counts} lines")
+        raise DataError(f"source and target line counts differ: {counts} lines")
     return list(zip(*sides, strict=True))
 
 

@@ -1,0 +1,125 @@
+"""A user's own parallel corpus through the whole pipeline with `dvc repro`, declared in
+params.yaml only: a zipped TSV (target, source, attribution) on an HTTP server on 127.0.0.1,
+valid and test carved from it, a tiny training and evaluation, the results table. The
+schema's errors and the data errors one by one: tests/unit/test_inline_datasets.py."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from data_helpers import http_server
+from pipeline_helpers import PIPELINE_PARAMS, check, make_workspace, run_tool
+
+from memtr.datasets.synthetic import make_pairs
+
+pytestmark = [pytest.mark.slow, pytest.mark.pipeline]
+
+DATASET, EXP = "reversed_pairs", "own_data"
+ROWS, HELD_OUT = 800, {"valid": 40, "test": 0.05}  # test: 40 of the 800 rows
+
+
+def write_zipped_tsv(folder: Path) -> Path:
+    """The generated reversal task as a TSV in a zip: target, source, an attribution column."""
+    pairs = make_pairs("reverse", ROWS, vocab_size=20, min_len=3, max_len=10, seed=5)
+    rows = [f"{tgt}\t{src}\tCC-BY-4.0 contributor {i % 9}" for i, (src, tgt) in enumerate(pairs)]
+    folder.mkdir(parents=True)
+    with zipfile.ZipFile(folder / "pairs.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("release/pairs.tsv", "".join(row + "\n" for row in rows))
+    return folder / "pairs.zip"
+
+
+def declared_params(url: str) -> dict:
+    doc = copy.deepcopy(PIPELINE_PARAMS)
+    declaration = {
+        "task": "translation", "langs": ["src", "tgt"], "format": "tsv",
+        "columns": {"source": 1, "target": 0},
+        "files": {"train": {"url": url, "member": "release/pairs.tsv"}},
+        "split": {**HELD_OUT, "seed": 7},
+    }  # fmt: skip
+    doc["data"].update(dataset=DATASET, datasets={DATASET: declaration}, bpe_vocab_size=100)
+    doc["experiment"]["name"] = EXP
+    return doc
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def own_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, list]]:
+    """(workspace, served zip, the server's request log) after a whole `dvc repro`."""
+    root = tmp_path_factory.mktemp("own_data")
+    archive = write_zipped_tsv(root / "www")
+    with http_server(root / "www") as (base, state):
+        ws = make_workspace(root / "ws", declared_params(f"{base}/{archive.name}"))
+        check(run_tool(["dvc", "repro"], ws))
+        yield ws, archive, state.requests
+
+
+def test_a_declared_zipped_tsv_runs_to_a_results_table(own_data):
+    ws, archive, requests = own_data
+    assert [path for path, _ in requests] == ["/pairs.zip"]  # fetched once
+    lock = json.loads((ws / f"data/raw/{DATASET}/checksums.lock.json").read_text())
+    assert set(lock["downloads"].values()) == {
+        f"sha256:{hashlib.sha256(archive.read_bytes()).hexdigest()}"
+    }
+    stats = json.loads((ws / f"data/prep/{DATASET}/stats.json").read_text())
+    assert stats["lines"]["valid"] == stats["lines"]["test"] == 40
+    assert stats["lines"]["train.raw"] == ROWS - 80
+    assert set(stats["held_out"]) == {"valid_in_train", "test_in_train"}
+    refs = (ws / f"data/prep/{DATASET}/test.ref.tgt").read_text().splitlines()
+    sources = (ws / f"data/prep/{DATASET}/test.raw.src").read_text().splitlines()
+    assert all(ref.split() == src.split()[::-1] for ref, src in zip(refs, sources, strict=True))
+    table = pd.read_csv(ws / f"results/{EXP}/results.csv")
+    table = table[table["split"] == "test"]
+    assert list(table["variant"]) == ["baseline", "mem4"]
+    assert table["bleu_mean"].between(0, 100).all()
+    for variant in ("baseline", "mem4"):
+        scores = json.loads((ws / f"metrics/{EXP}/{variant}/seed1/eval.json").read_text())
+        assert scores["test"]["sentences"] == 40
+    assert f"Machine translation: {DATASET}" in (ws / f"results/{EXP}/results.md").read_text()
+    again = check(run_tool(["dvc", "repro"], ws))
+    assert "Running stage" not in again.stdout and len(requests) == 1
+
+
+def test_the_carved_split_is_the_same_bytes_on_a_second_run(own_data, tmp_path):
+    ws, _, _ = own_data
+    proc = run_tool(
+        ["python", "workflow/scripts/prepare.py", "--quiet", "--out", str(tmp_path / "again")], ws
+    )
+    check(proc)
+    assert digests(tmp_path / "again") == digests(ws / f"data/prep/{DATASET}")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["split"].update(valid=500, test=300),
+     f"error: {DATASET}: train.tsv: the split sizes (valid 500 + test 300) leave no training rows of its 800"),
+    (lambda d: d["columns"].update(source=3),
+     f"error: {DATASET}: train.tsv line 1: column 3 (source) is past the row's 3 field(s)"),
+    (lambda d: d.update(format="parquet"),
+     f"error: data.datasets.{DATASET}.format must be one of text, tsv, csv, got 'parquet'"),
+])  # fmt: skip
+def test_a_bad_declaration_stops_dvc_in_one_line_and_keeps_the_data(own_data, change, message):
+    ws, _, _ = own_data
+    kept = [f"data/prep/{DATASET}", f"data/bin/{DATASET}"]
+    before = {path: digests(ws / path) for path in kept}
+    good = (ws / "params.yaml").read_text()
+    doc = yaml.safe_load(good)
+    change(doc["data"]["datasets"][DATASET])
+    (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        proc = run_tool(["dvc", "repro"], ws)
+    finally:
+        (ws / "params.yaml").write_text(good)
+    assert proc.returncode != 0
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error: ")] == [message]
+    assert "Running stage 'train" not in proc.stdout
+    assert {path: digests(ws / path) for path in kept} == before
