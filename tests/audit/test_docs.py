@@ -38,6 +38,7 @@ DOC_PAGES = [
     "README.md",
     "models.md",
     "pipeline.md",
+    "own-data.md",
     "replication.md",
     "testing.md",
     "benchmarks.md",

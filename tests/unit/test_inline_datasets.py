@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -24,7 +26,7 @@ from memtr.config.params import parse_params
 from memtr.data.download import fetch_dataset
 from memtr.data.prepare import prepare
 from memtr.datasets.inline import TASK_KINDS, inline_dataset
-from memtr.datasets.params import DataParams
+from memtr.datasets.params import DataParams, load_data_params
 from memtr.tasks import task_for_kind
 
 
@@ -328,3 +330,37 @@ def test_a_changed_local_file_is_caught_by_its_recorded_checksum(tmp_path):
         DataError, match=r"checksum mismatch for .*corpus.txt \(declared in data.datasets\)"
     ):
         fetch_dataset(ds, tmp_path / "raw", tmp_path / "cache", progressbar=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The worked examples of docs/own-data.md, as written
+
+
+def worked_examples() -> list[tuple[str, str, str]]:
+    """(title, bash block, yaml block) of each example of docs/own-data.md."""
+    text = (REPO / "docs/own-data.md").read_text(encoding="utf-8")
+    section = text.split("## Three worked examples", 1)[1].split("\n## ", 1)[0]
+    examples = []
+    for part in section.split("\n### ")[1:]:
+        title = part.splitlines()[0]
+        blocks = re.findall(r"^```(bash|yaml)\n(.*?)^```$", part, flags=re.M | re.S)
+        assert [kind for kind, _ in blocks] == ["bash", "yaml"], title
+        examples.append((title, blocks[0][1], blocks[1][1]))
+    return examples
+
+
+@pytest.mark.parametrize(("title", "make_files", "declaration"), worked_examples(),
+                         ids=lambda x: x[:30] if isinstance(x, str) else x)  # fmt: skip
+def test_the_docs_worked_examples_run_as_written(
+    title, make_files, declaration, tmp_path, monkeypatch
+):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", "-c", make_files], cwd=tmp_path, env=env, check=True)
+    (tmp_path / "params.yaml").write_text(declaration)
+    monkeypatch.chdir(tmp_path)  # the stages run at the repository root: paths are relative
+    params = load_data_params(tmp_path / "params.yaml")
+    params.check_local_files()
+    prep, stats = fetch_and_prepare(params, tmp_path / "data")
+    assert all(n > 0 for n in stats["lines"].values()), (title, stats)
+    assert stats["kind"] == params.selected().kind
+    assert (prep / "stats.json").is_file()
