@@ -293,3 +293,19 @@ def indexed(prefix: Path):
     from fairseq.data import indexed_dataset
 
     return indexed_dataset.make_dataset(str(prefix), impl="mmap")
+
+
+def sacrebleu_cache(root: Path) -> Path:
+    """A sacrebleu cache (``$SACREBLEU``) as ``sacrebleu -t wmt14/full -l de-en`` leaves it on a
+    networked machine: the downloaded ``test-full.tgz`` in ``wmt14/full/raw/`` and its
+    extracted files, here the De-En pair only (the mirror's byte-identical copies); sacrebleu
+    writes its plain-text files from them itself."""
+    raw = root / "wmt14" / "full" / "raw"
+    (raw / "test-full").mkdir(parents=True)
+    with tarfile.open(raw / "wmt14_full.test-full.tgz", "w:gz") as tar:
+        for side in ("src.de", "ref.en"):
+            name = f"newstest2014-deen-{side}.sgm"
+            source = shared_data() / "wmt14-newstest2014-deen" / name
+            (raw / "test-full" / name).write_bytes(source.read_bytes())
+            tar.add(source, arcname=f"test-full/{name}")
+    return root

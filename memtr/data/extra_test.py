@@ -1,5 +1,5 @@
-"""Extra (out-of-domain) test sets, ``eval.extra_test``: evaluation-only registry entries read
-through the experiment's own BPE model and dictionaries, so that a trained model sees them
+"""Extra (out-of-domain) test sets, ``eval.extra_test``: evaluation-only registry entries or
+sacrebleu's test sets (``sacrebleu:wmt14/full``), read through the experiment's own BPE model and dictionaries, so that a trained model sees them
 exactly as it sees its own test split.
 
 ``data/extra/<dataset>/<label>/`` is a fairseq data folder with one split, ``test``:
@@ -28,7 +28,8 @@ import sentencepiece as spm
 
 from memtr.data.binarize import run_preprocess
 from memtr.data.download import fetch_dataset
-from memtr.datasets.extra_sets import check_extra_sets
+from memtr.common.errors import DataError
+from memtr.datasets.extra_sets import check_extra_sets, langpair, sacrebleu_label, sacrebleu_set
 from memtr.data.prepare import encode_lines, seg_lines
 from memtr.datasets.registry import Dataset, get_dataset
 from memtr.common.textio import atomic_dir, atomic_write_text, check_aligned, read_lines, write_lines
@@ -43,13 +44,15 @@ def preprocess_report(log: Path) -> dict:
     return {"lines": int(lines), "tokens": int(tokens), "unk_percent": float(unk)}
 
 
-def build_mt_set(label: str, files: tuple[str, str], raw: Path, prep: Path, bin_: Path,
-                 out: Path, train: Dataset) -> dict:  # fmt: skip
-    """One translation test set: raw text, references, BPE, binarized with ``bin_``'s dicts."""
+def build_mt_set(label: str, sources: tuple[Path, Path], prep: Path, bin_: Path, out: Path,
+                 train: Dataset) -> dict:  # fmt: skip
+    """One translation test set (source and reference files, ``.sgm`` or plain text): raw
+    text, references, BPE, binarized with ``bin_``'s dictionaries."""
     src, tgt = train.src, train.tgt
     out.mkdir()
-    sources = [raw / files[0], raw / files[1]]
-    texts = [list(seg_lines(p)) if p.suffix == ".sgm" else read_lines(p) for p in sources]
+    texts = [list(seg_lines(p) if p.suffix == ".sgm" else read_lines(p)) for p in sources]
+    if not texts[0]:
+        raise DataError(f"test set {label}: no sentences in {sources[0]}")
     write_lines(out / f"test.raw.{src}", texts[0])
     write_lines(out / f"test.ref.{tgt}", texts[1])
     check_aligned(out / f"test.raw.{src}", out / f"test.ref.{tgt}")
@@ -90,6 +93,23 @@ def build_lm_set(label: str, file: str, raw: Path, bin_: Path, out: Path) -> dic
     return report
 
 
+def sacrebleu_files(test_set: str, pair: str) -> tuple[Path, Path]:
+    """Source and (first) reference of a sacrebleu test set, as plain text, through sacrebleu's
+    own registry, checksums and cache (``$SACREBLEU``, default ``~/.sacrebleu``)."""
+    from sacrebleu.dataset import DATASETS as SACREBLEU_SETS
+    from sacrebleu.utils import SACREBLEU_DIR
+
+    try:
+        files = SACREBLEU_SETS[test_set].get_files(pair)
+    except (SystemExit, Exception) as exc:  # sacrebleu exits on a checksum mismatch
+        reason = f"exit status {exc.code}" if isinstance(exc, SystemExit) else exc
+        raise DataError(
+            f"sacrebleu:{test_set} ({pair}) not available in the cache {SACREBLEU_DIR}: {reason}"
+            " (offline: fill the cache on a networked machine, docs/own-data.md)"
+        ) from None
+    return Path(files[0]), Path(files[1])
+
+
 def build_extra_sets(train: Dataset, names: list[str], prep: Path, bin_: Path, out: Path,
                      cache: Path, mirror: str | None, progressbar: bool = True) -> dict:  # fmt: skip
     """Download the sets of ``names`` and write ``out`` (replaced atomically); return stats."""
@@ -97,6 +117,11 @@ def build_extra_sets(train: Dataset, names: list[str], prep: Path, bin_: Path, o
     stats: dict = {"dataset": train.name, "sets": {}}
     with atomic_dir(Path(out)) as tmp:
         for name in names:
+            if (test_set := sacrebleu_set(name)) is not None:
+                label, files = sacrebleu_label(test_set), sacrebleu_files(test_set, langpair(train))
+                found = build_mt_set(label, files, prep, bin_, tmp / label, train)
+                stats["sets"][label] = {"source": name, **found}
+                continue
             extra = get_dataset(name)
             raw = tmp / ".raw" / name
             fetch_dataset(extra, raw, cache, mirror, progressbar)
@@ -104,7 +129,8 @@ def build_extra_sets(train: Dataset, names: list[str], prep: Path, bin_: Path, o
                 if train.kind == "lm":
                     found = build_lm_set(label, files, raw, bin_, tmp / label)
                 else:
-                    found = build_mt_set(label, files, raw, prep, bin_, tmp / label, train)
+                    sources = (raw / files[0], raw / files[1])
+                    found = build_mt_set(label, sources, prep, bin_, tmp / label, train)
                 stats["sets"][label] = {"source": name, **found}
         shutil.rmtree(tmp / ".raw", ignore_errors=True)
         atomic_write_text(tmp / "stats.json", json.dumps(stats, indent=2) + "\n")

@@ -9,6 +9,7 @@ binarized once per module, by :class:`Runs`.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import pytest
 import sentencepiece as spm
+import yaml
 from conftest import in_parallel
-from data_helpers import SMALL, indexed, served_upstream, shared_data
+from data_helpers import SMALL, indexed, sacrebleu_cache, served_upstream, shared_data
+from pipeline_helpers import TINY_PARAMS
 
 from memtr.common.paths import REPO
 from memtr.common.textio import count_lines, read_lines
@@ -122,9 +125,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
 
 def test_multi30k_end_to_end_through_the_stage_scripts(tmp_path):
     mirror = shared_data()
-    (tmp_path / "params.yaml").write_text(
-        "data:\n  dataset: multi30k_de_en\n  bpe_vocab_size: 2000\n  clean: {ratio: 1.5}\n"
-    )
+    doc = copy.deepcopy(TINY_PARAMS)  # the data stages read its data: section
+    doc["data"]["bpe_vocab_size"] = 2000
+    doc["eval"]["extra_test"] = ["newstest2014_de_en", "sacrebleu:wmt14/full"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(doc))
     env = {"MEMTR_DATA_MIRROR": str(mirror)}
     for script in ("download.py", "prepare.py", "binarize.py"):
         proc = _stage(script, cwd=tmp_path, env=env)
@@ -152,6 +156,29 @@ def test_multi30k_end_to_end_through_the_stage_scripts(tmp_path):
     for split, n in (("train", stats["lines"]["train"]), ("valid", 1014), ("test", 1000)):
         for lang in ("de", "en"):
             assert len(indexed(bin_ / f"{split}.de-en.{lang}")) == n
+    assert_sacrebleu_set_reads_as_the_registry_copy(tmp_path, prep, bin_)
+
+
+def assert_sacrebleu_set_reads_as_the_registry_copy(tmp_path: Path, prep: Path, bin_: Path):
+    """``sacrebleu:wmt14/full`` (through sacrebleu's registry and a pre-filled cache) and the
+    registry's newstest2014_de_en are the same 3,003 sentences, binarized the same way."""
+    cache = sacrebleu_cache(tmp_path / "sacrebleu")
+    env = {"SACREBLEU": str(cache), "MEMTR_DATA_MIRROR": str(shared_data())}
+    args = ("--prep", str(prep), "--bin", str(bin_), "--out", str(tmp_path / "extra"))
+    proc = _stage("extra_test.py", *args, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads((tmp_path / "extra/stats.json").read_text())["sets"]
+    assert stats["wmt14_full"]["source"] == "sacrebleu:wmt14/full"
+    assert stats["wmt14_full"]["lines"] == stats["newstest2014"]["lines"] == 3003
+    ours, theirs = tmp_path / "extra/newstest2014", tmp_path / "extra/wmt14_full"
+    for name in ("test.raw.de", "test.ref.en", "test.de-en.de.bin", "test.de-en.en.bin"):
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+    # without the cache (and no network here): one line naming the set and the cache
+    env["SACREBLEU"] = str(tmp_path / "empty")
+    proc = _stage("extra_test.py", *args, cwd=tmp_path, env=env)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("error: sacrebleu:wmt14/full (de-en) not available in the cache")
+    assert (theirs / "test.raw.de").is_file()  # the earlier output is kept
 
 
 def test_wikitext2_end_to_end_from_the_mirror(tmp_path):

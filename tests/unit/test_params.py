@@ -113,6 +113,9 @@ BAD = [
     ("eval", DELETE, "missing section 'eval'"),
     ("eval.extra_test", ["newstest2015"], "eval.extra_test: unknown dataset 'newstest2015'; known datasets:"),
     ("eval.extra_test", ["newstest2014_de_en"] * 2, "eval.extra_test lists a test set twice"),
+    ("eval.extra_test", ["sacrebleu:wmt99"], "eval.extra_test: sacrebleu has no test set 'wmt99' (see `sacrebleu --list`)"),
+    ("eval.extra_test", ["sacrebleu:wmt14/full", "sacrebleu:wmt14/full"], "eval.extra_test lists a test set twice"),
+    ("eval.extra_test", ["sacrebleu:wmt20/robust/set2"], "eval.extra_test: sacrebleu:wmt20/robust/set2 has no de-en (it has en-ja, ja-en)"),
     ("eval.extra_test", "newstest2014_de_en", "eval.extra_test must be list, got 'newstest2014_de_en'"),
     ("experiment.equal_compute", {"mem4": "baseline_x2"}, "experiment.equal_compute names 'baseline_x2', which is not in experiment.variants"),
     ("experiment.equal_compute", {"mem4": "mem4"}, "experiment.equal_compute pairs 'mem4' with itself"),
@@ -161,6 +164,7 @@ BAD_BY_TASK = [
     (LM_PARAMS, "eval.extra_test", ["wikitext103"], "eval.extra_test: 'wikitext103' is a training dataset; name an evaluation-only entry (newstest2014_de_en, wikitext103_eval)"),
     (LM_PARAMS, "data.dataset", "wikitext103_eval", "data.dataset 'wikitext103_eval' is a test set only (no training data); list it under eval.extra_test"),
     (GLUE_PARAMS, "eval.extra_test", ["wikitext103_eval"], "does not match data.dataset 'glue_rte'"),
+    (LM_PARAMS, "eval.extra_test", ["sacrebleu:wmt14/full"], "eval.extra_test: sacrebleu:wmt14/full is a translation test set"),
 ]  # fmt: skip
 
 
@@ -261,3 +265,14 @@ def test_embedding_width_must_split_over_the_heads(args, message):
     doc["model"]["args"] = {**args, "encoder_attention_heads": 2, "decoder_attention_heads": 2}
     doc["model"]["args"].update(encoder_embed_dim=32, decoder_embed_dim=32)
     parse_params(doc)  # the same keys, widths that split: accepted
+
+
+def test_a_sacrebleu_test_set_is_scored_under_its_own_label():
+    doc = copy.deepcopy(TINY_PARAMS)
+    doc["eval"]["extra_test"] = [
+        "newstest2014_de_en",
+        "sacrebleu:wmt14/full",
+        "sacrebleu:iwslt17/tst2015",
+    ]
+    params = parse_params(doc)
+    assert params.eval_labels() == ["test", "newstest2014", "wmt14_full", "iwslt17_tst2015"]
