@@ -270,14 +270,31 @@ class Fetcher:
         log.info("%s: fetched %s", self.dataset.name, basename(url))
         members = {raw.member: raw for raw in raws if raw.member is not None}
         if members:
-            wanted = {m: (self.out / raw.name, self.known(raw)) for m, raw in members.items()}
+            wanted = {m: (self._member_dest(raw), self._member_known(raw)) for m, raw in members.items()}
             shas = extract_members(archive, wanted)
+            for member, raw in members.items():
+                if self._gzipped_member(raw):  # e.g. a release of corpus.de.gz files in a tar
+                    packed = self._member_dest(raw)
+                    shas[member] = install_copy(packed, self.out / raw.name, self.known(raw), True)
+                    packed.unlink()
             self._record((members[m].name, sha) for m, sha in shas.items())
         for raw in raws:
             if raw.member is None:
                 gunzip = url.endswith(".gz") and not raw.name.endswith(".gz")
                 sha = install_copy(archive, self.out / raw.name, self.known(raw), gunzip)
                 self._record([(raw.name, sha)])
+
+    @staticmethod
+    def _gzipped_member(raw: RawFile) -> bool:
+        return raw.member is not None and raw.member.endswith(".gz") and not raw.name.endswith(".gz")
+
+    def _member_dest(self, raw: RawFile) -> Path:
+        """Where a member is extracted: the raw file, or beside it when it must be gunzipped."""
+        dest = self.out / raw.name
+        return dest.with_name(f".{raw.name}.gz") if self._gzipped_member(raw) else dest
+
+    def _member_known(self, raw: RawFile) -> str | None:
+        return None if self._gzipped_member(raw) else self.known(raw)  # checked once gunzipped
 
     def _mirror_file_hash(self, raw: RawFile) -> str | None:
         if raw.mirror_is_gz:

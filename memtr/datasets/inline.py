@@ -296,6 +296,11 @@ def _dataset(name: str, spec: InlineSpec, declared: dict[str, InlineFile], langs
                    options=options)  # fmt: skip
 
 
+def local_files(ds: Dataset) -> list[str]:
+    """The local paths a declared dataset reads (Snakemake's inputs of the download rule)."""
+    return list(dict.fromkeys(raw.url for raw in ds.files if not InlineFile(raw.url).is_url))
+
+
 def is_inline(ds: Dataset) -> bool:
     """True for a dataset declared in ``params.yaml``."""
     return "inline" in ds.options

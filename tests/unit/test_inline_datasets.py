@@ -6,12 +6,16 @@ and Snakemake: tests/e2e/test_pipeline_tasks.py and tests/e2e/test_inline_transl
 from __future__ import annotations
 
 import copy
+import csv
+import gzip
 import hashlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -364,3 +368,48 @@ def test_the_docs_worked_examples_run_as_written(
     assert all(n > 0 for n in stats["lines"].values()), (title, stats)
     assert stats["kind"] == params.selected().kind
     assert (prep / "stats.json").is_file()
+
+
+def test_csv_with_quoted_fields_and_gzipped_text_files(tmp_path):
+    """CSV (RFC 4180: quoted commas, quotes, line breaks in a field) and one gzipped text file
+    per language inside a .tar.gz: the other shapes a corpus comes in."""
+    (tmp_path / "mine").mkdir()
+    rows = [["id", "german", "english"]] + [
+        [str(i), f'das Haus {i}, "rot"', f"the house {i},\nred"] for i in range(40)
+    ]
+    with open(tmp_path / "mine/pairs.csv", "w", newline="") as out:
+        csv.writer(out).writerows(rows)
+    declaration = {"task": "translation", "langs": ["de", "en"], "format": "csv", "header": True,
+                   "columns": {"source": "german", "target": "english"},
+                   "files": {"train": str(tmp_path / "mine/pairs.csv")}, "split": {"valid": 4, "test": 4}}  # fmt: skip
+    prep, stats = fetch_and_prepare(data_params("csv_pairs", declaration), tmp_path / "csv")
+    assert stats["lines"]["train.raw"] == 32
+    assert (prep / "test.raw.de").read_text().splitlines()[0].startswith("das Haus ")
+    assert all(line.endswith(', "rot"') for line in (prep / "test.raw.de").read_text().splitlines())
+    assert all(line.endswith(", red") for line in (prep / "test.ref.en").read_text().splitlines())
+
+    with tarfile.open(tmp_path / "mine/corpus.tar.gz", "w:gz") as tar:
+        for lang, word in (("de", "Haus"), ("en", "house")):
+            data = gzip.compress("".join(f"{word} {i}\n" for i in range(40)).encode())
+            info = tarfile.TarInfo(f"corpus/all.{lang}.gz")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive = str(tmp_path / "mine/corpus.tar.gz")
+    side = {lang: {"url": archive, "member": f"corpus/all.{lang}.gz"} for lang in ("de", "en")}
+    declaration = {"task": "translation", "langs": ["de", "en"], "files": {"train": side},
+                   "split": {"valid": 0.1, "test": 0.1, "seed": 2}}  # fmt: skip
+    prep, stats = fetch_and_prepare(data_params("tar_pairs", declaration), tmp_path / "tar")
+    assert stats["lines"] == {**stats["lines"], "train.raw": 32, "valid": 4, "test": 4}
+    raw = tmp_path / "tar/raw/train.de"
+    assert raw.read_text().splitlines()[:2] == ["Haus 0", "Haus 1"]  # the member, gunzipped
+    assert sorted(p.name for p in raw.parent.iterdir()) == [
+        "checksums.lock.json",
+        "train.de",
+        "train.en",
+    ]
+    pairs = zip(
+        (prep / "test.raw.de").read_text().split("\n"),
+        (prep / "test.ref.en").read_text().split("\n"),
+        strict=True,
+    )
+    assert all(d.split()[1:] == e.split()[1:] for d, e in pairs)  # still aligned after the shuffle

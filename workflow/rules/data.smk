@@ -19,6 +19,7 @@ rule download:
     input:
         "build/params.ok",
         code=stage_code("download"),
+        local=LOCAL_FILES,  # a declared dataset's local files: editing one reruns the download
     output:
         directory(RAW),
     log:
