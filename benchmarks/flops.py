@@ -137,3 +137,18 @@ def generate_flops(
     )
     self_attention = sum(dims.dec_layers * 2 * 2 * s * d for s in range(1, steps + 1))
     return encoder + cross_kv + rows * (steps * per_step_fixed + self_attention)
+
+
+def lm_forward(d: int, ffn: int, layers: int, t: int, m: int, output: int) -> int:
+    """Forward FLOPs of a decoder-only LM on one segment of ``t`` tokens with ``m`` memory
+    rows (prepended: every layer runs on t + m rows, causal attention counted in full), and
+    an output projection of ``output`` columns on the t token rows (the vocabulary, or the
+    head of an adaptive softmax)."""
+    return layers * attention_block(d, ffn, t + m, t + m) + 2 * t * d * output
+
+
+def classifier_forward(d: int, ffn: int, layers: int, n: int, m: int) -> int:
+    """Forward FLOPs of a RoBERTa-style encoder on one example of ``n`` tokens with ``m``
+    memory rows prepended (the classification head, two d-wide products on one row, is
+    left out)."""
+    return layers * attention_block(d, ffn, n + m, n + m)

@@ -51,6 +51,13 @@ from benchmarks.xtransformers import xt_section  # noqa: E402
 from memtr.common.paths import REPO  # noqa: E402
 
 MULTI30K = REPO / "data" / "bin" / "multi30k_de_en"  # the pipeline's binarized Multi30k
+PAPER_BASE = {
+    "d": 512,
+    "ffn": 2048,
+    "heads": 8,
+    "enc_layers": 6,
+    "dec_layers": 6,
+}  # Transformer-base
 
 
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,6 +82,10 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, help="training batch size (default 2048)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument(
+        "--paper-base", action="store_true",
+        help="the paper's base size (d 512, ffn 2048, 8 heads, 6+6 layers) instead of d 256",
+    )  # fmt: skip
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -97,6 +108,8 @@ def config_from(args: argparse.Namespace) -> Config:
     overrides["data"] = "" if data == "synthetic" else data
     if args.no_memory:
         overrides["memory_probe"] = False
+    if args.paper_base:
+        overrides.update(PAPER_BASE)
     return Config.quick_config(**overrides) if args.quick else Config(**overrides)
 
 

@@ -35,6 +35,10 @@ def test_snakemake_profile_slurm_runs_every_job_through_slurm(slurm_cluster, tmp
 
     # every job of the DAG was a Slurm job: ids from Snakemake's log, states from Slurm
     log = proc.stdout + proc.stderr
+    # before the first submission, the predicted GPU cost of the experiment's runs
+    cost = log.index("Predicted training cost of `tiny` on one H100")
+    assert cost < log.index("has been submitted with SLURM jobid")
+    assert "| mem4 | 1 | prepend | 4 |" in log[cost:]
     job_ids = sorted(set(re.findall(r"has been submitted with SLURM jobid (\d+)", log)))
     rules = set(re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M)) - {"all"}
     assert rules == {"check_params", "download", "prepare", "binarize", "extra_test", "train",

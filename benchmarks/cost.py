@@ -1,0 +1,204 @@
+"""Predicted training cost of an experiment: FLOPs per update, updates, GPU-hours.
+
+For every run (variant x seed) of a params file or preset: the matmul FLOPs of one update
+from the benchmark's counter (:mod:`benchmarks.flops`, forward + backward), the number of
+updates (the variant's budget), and the GPU-hours on a named card at a model FLOP
+utilisation (MFU): ``FLOPs / (peak bf16 FLOP/s x MFU)``. The MFU is the one the GPU check
+measured (``results/gpu_check/gpu_check.json``) or, when none was measured, 40%, and the
+report says which.
+
+An update holds ``train.max_tokens x --update-freq`` tokens (one GPU; fairseq's
+``--max-tokens`` is per GPU), i.e. that many tokens over the mean example length:
+sentences (translation, classification; ``--batch-size`` when given) or segments of
+``train.tokens_per_sample`` (language modelling). Mean lengths and vocabularies are read
+from the binarized data when it exists, else from the table below (labelled assumed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.flops import TRAIN_FACTOR, Dims, classifier_forward, forward_flops, lm_forward
+from benchmarks.machine import GPU_PEAK_BF16
+
+DEFAULT_MFU = 0.40
+GPU_CHECK = Path("results/gpu_check/gpu_check.json")
+# Mean tokens per example (source/target sentence, or classifier input) after the dataset's
+# BPE, where no binarized data says: rounded from the corpora's published statistics.
+MEAN_TOKENS = {"multi30k_de_en": 14, "wmt14_de_en": 30, "iwslt14_de_en": 25, "glue_rte": 70,
+               "glue_mrpc": 50, "glue_sst2": 13, "glue_cola": 11, "glue_qqp": 30,
+               "glue_qnli": 50, "glue_mnli": 40, "glue_stsb": 30, "glue_wnli": 40}  # fmt: skip
+DEFAULT_MEAN_TOKENS = 25
+WORD_VOCAB = {"wikitext103": 267_744, "wikitext2": 33_278}  # + fairseq's 4 special symbols
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """The predicted cost of one training run."""
+
+    variant: str
+    seed: int
+    layout: str
+    mem_tokens: int
+    flops_per_update: float
+    updates: int
+
+    @property
+    def flops(self) -> float:
+        return self.flops_per_update * self.updates
+
+
+def card_peak(card: str) -> float:
+    """Dense bf16 peak FLOP/s of a card named like ``torch.cuda.get_device_name`` (H100...)."""
+    for key, peak in GPU_PEAK_BF16:
+        if key.lower() in card.lower():
+            return peak
+    known = ", ".join(key for key, _ in GPU_PEAK_BF16)
+    raise ValueError(f"unknown card {card!r}; known: {known}")
+
+
+def measured_mfu(path: Path = GPU_CHECK) -> float | None:
+    """The MFU the GPU check measured on this repository's results, if any."""
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("training", {}).get("mfu")
+
+
+def option(params: Any, arch: str, key: str) -> Any:
+    """A model option: ``model.args`` first, else the fairseq architecture's default."""
+    from memtr.config.params import arch_default
+
+    args = params.task.model_options(params.model["args"])  # as the train stage completes them
+    args = {k.replace("-", "_"): v for k, v in args.items()}
+    return args[key] if key in args else arch_default(arch, key)
+
+
+def update_freq(params: Any) -> int:
+    return int(_extra_arg(params, "--update-freq") or 1)
+
+
+def _extra_arg(params: Any, flag: str) -> str | None:
+    extra = list(params.train.get("extra_args") or [])
+    return extra[extra.index(flag) + 1] if flag in extra[:-1] else None
+
+
+def binarized_vocab(params: Any, bin_root: Path) -> int | None:
+    """The dictionary size of the binarized data (with fairseq's 4 specials), if it exists."""
+    folder = bin_root / params.data.selected().name
+    dicts = sorted(folder.glob("dict*.txt"))
+    return 4 + len(dicts[0].read_text(encoding="utf-8").splitlines()) if dicts else None
+
+
+def vocabulary(params: Any, bin_root: Path) -> tuple[int, bool]:
+    """(vocabulary size, assumed?) of the model's output layer."""
+    found = binarized_vocab(params, bin_root)
+    if found:
+        return found, False
+    if params.task.name == "language_modeling":
+        return WORD_VOCAB.get(params.data.dataset, 50_000) + 4, True
+    return params.data.bpe_vocab_size + 4, True
+
+
+def mean_tokens(params: Any) -> tuple[int, bool]:
+    """(mean tokens per example, assumed?)."""
+    if params.data.dataset == "synthetic":
+        syn = params.data.synthetic
+        return (syn.min_len + syn.max_len) // 2 + 1, False  # + end of sentence
+    return MEAN_TOKENS.get(params.data.dataset, DEFAULT_MEAN_TOKENS), True
+
+
+def forward_of(params: Any, variant: Any, bin_root: Path) -> tuple[float, float]:
+    """(forward FLOPs of one example, examples per update) of ``variant``."""
+    task, size = params.task, params.model["size"]
+    arch = task.arch(variant, size)
+    tokens = params.train["max_tokens"] * update_freq(params)
+    m = variant.mem_tokens
+    if task.name == "language_modeling":
+        t = params.train["tokens_per_sample"]
+        d, ffn, layers = (option(params, arch, k) for k in
+                          ("decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_layers"))  # fmt: skip
+        cutoff = option(params, arch, "adaptive_softmax_cutoff")
+        vocab, _ = vocabulary(params, bin_root)
+        output = (
+            vocab if not cutoff else int(str(cutoff).split(",")[0]) + len(str(cutoff).split(","))
+        )
+        return lm_forward(d, ffn, layers, t, m, output), tokens / t
+    n, _ = mean_tokens(params)
+    if task.name == "classification":
+        n = min(n, params.train["tokens_per_sample"])
+        d, ffn, layers = (option(params, arch, k) for k in
+                          ("encoder_embed_dim", "encoder_ffn_embed_dim", "encoder_layers"))  # fmt: skip
+        batch = _extra_arg(params, "--batch-size")
+        examples = int(batch) * update_freq(params) if batch else tokens / n
+        return classifier_forward(d, ffn, layers, n, m), examples
+    vocab, _ = vocabulary(params, bin_root)
+    dims = Dims(*(option(params, arch, k) for k in ("encoder_embed_dim", "encoder_ffn_embed_dim",
+                                                      "encoder_layers", "decoder_layers")), vocab)  # fmt: skip
+    return forward_flops(dims, variant.layout, n, n, m), tokens / n
+
+
+def run_costs(params: Any, bin_root: Path = Path("data/bin")) -> list[RunCost]:
+    """The predicted cost of every run of the experiment, in DAG order."""
+    costs = []
+    for variant in params.run_variants():
+        forward, examples = forward_of(params, variant, bin_root)
+        per_update = TRAIN_FACTOR * forward * examples
+        for seed in params.experiment["seeds"]:
+            costs.append(RunCost(variant.name, seed, variant.layout, variant.mem_tokens,
+                                 per_update, params.max_update(variant)))  # fmt: skip
+    return costs
+
+
+def gpu_hours(flops: float, peak: float, mfu: float) -> float:
+    return flops / (peak * mfu) / 3600
+
+
+def report(params: Any, card: str, mfu: float | None, bin_root: Path = Path("data/bin")) -> str:
+    """The cost table of an experiment as Markdown, with its assumptions under it."""
+    peak = card_peak(card)
+    measured = measured_mfu() if mfu is None else None
+    use = mfu if mfu is not None else measured or DEFAULT_MFU
+    source = "given" if mfu is not None else "measured by the GPU check" if measured else (
+        "assumed: no GPU check has measured it")  # fmt: skip
+    costs = run_costs(params, bin_root)
+    lines = [
+        f"Predicted training cost of `{params.experiment['name']}` on one {card} "
+        f"({peak / 1e12:.0f} TFLOP/s bf16 dense) at {100 * use:.0f}% MFU ({source}):",
+        "",
+        "| variant | seed | layout | m | TFLOPs / update | updates | PFLOPs | GPU-hours |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in costs:
+        lines.append(
+            f"| {c.variant} | {c.seed} | {c.layout} | {c.mem_tokens} | "
+            f"{c.flops_per_update / 1e12:.2f} | {c.updates:,} | {c.flops / 1e15:,.1f} | "
+            f"{gpu_hours(c.flops, peak, use):,.2f} |"
+        )
+    total = sum(c.flops for c in costs)
+    lines.append(f"| **total** | | | | | | {total / 1e15:,.1f} | "
+                 f"**{gpu_hours(total, peak, use):,.2f}** |")  # fmt: skip
+    lines += ["", *assumptions(params, bin_root)]
+    return "\n".join(lines) + "\n"
+
+
+def assumptions(params: Any, bin_root: Path) -> list[str]:
+    """What the prediction rests on, one line each."""
+    tokens = params.train["max_tokens"] * update_freq(params)
+    batch = _extra_arg(params, "--batch-size") if params.task.name == "classification" else None
+    per_update = (f"{int(batch) * update_freq(params)} examples per update (--batch-size x "
+                  "--update-freq" if batch else
+                  f"{tokens:,} tokens per update (train.max_tokens x --update-freq")  # fmt: skip
+    lines = [f"- {per_update}, one GPU); matmul FLOPs only, training = 3 x forward"]
+    if params.task.name != "language_modeling":
+        n, assumed = mean_tokens(params)
+        lines.append(
+            f"- {n} tokens per example ({'assumed' if assumed else 'from data.synthetic'})"
+        )
+    if params.task.name != "classification":
+        vocab, assumed = vocabulary(params, bin_root)
+        lines.append(f"- output vocabulary {vocab:,} ({'assumed' if assumed else 'binarized data'});"
+                     " an adaptive softmax counts its head only (its tails run on few tokens)")  # fmt: skip
+    return lines
