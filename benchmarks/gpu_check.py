@@ -127,7 +127,7 @@ def train_command(data: Path, save: Path, model: list[str], precision: list[str]
         "--max-update", str(updates), "--max-tokens", "4096", "--seed", "1",
         "--log-format", "json", "--log-interval", str(max(1, updates // 10)),
         "--save-dir", str(save), "--save-interval-updates", str(max(1, updates // 2)),
-        "--keep-interval-updates", "1", "--no-epoch-checkpoints", "--disable-validation",
+        "--no-epoch-checkpoints", "--disable-validation",
     ]  # fmt: skip
 
 
@@ -146,16 +146,17 @@ def loss_goes_down(values: list[float]) -> bool:
 
 
 def memory_moved(save: Path) -> bool | None:
-    """Whether the memory differs between the mid-run and the last checkpoint (None: no memory)."""
+    """Whether the memory differs between the first interval checkpoint and the last one
+    (non-zero gradients reached it); None for a model without memory."""
     import torch
 
-    mid = sorted(save.glob("checkpoint_*_*.pt"))
-    if not mid:
+    interval = {int(m.group(1)): p for p in save.glob("checkpoint_*_*.pt")
+                if (m := re.search(r"_(\d+)\.pt$", p.name))}  # fmt: skip
+    if not interval:
         return False
-    states = [
-        torch.load(p, map_location="cpu", weights_only=False)["model"]
-        for p in (mid[-1], save / "checkpoint_last.pt")
-    ]
+    first = interval[min(interval)]
+    states = [torch.load(p, map_location="cpu", weights_only=False)["model"]
+              for p in (first, save / "checkpoint_last.pt")]  # fmt: skip
     keys = [k for k in states[0] if k.endswith("memory.vectors")]
     if not keys:
         return None
@@ -236,12 +237,11 @@ def decode_check(mt: Path, work: Path, device: str) -> Check:
 def incremental_check(mt: Path, work: Path, device: str) -> Check:
     """The MemTransformer's decoder, step by step with its cache, against one full pass."""
     import torch
-    from fairseq import checkpoint_utils
 
-    models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-        [str(work / "runs" / "prepend" / "checkpoint_last.pt")], arg_overrides={"data": str(mt)}
-    )
-    model = models[0].to(device).eval().float()
+    from memtr.attention.loading import load_model
+
+    model, task = load_model(work / "runs" / "prepend" / "checkpoint_last.pt", mt)
+    model = model.to(device)
     gen = torch.Generator().manual_seed(0)
     vocab = len(task.target_dictionary)
     src = torch.randint(4, vocab, (4, 9), generator=gen).to(device)  # (B, n)
