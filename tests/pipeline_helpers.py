@@ -115,6 +115,21 @@ def run_tool(
     )
 
 
+def run_with_changed_params(
+    ws: Path, change, args: tuple[str, ...] = ("dvc", "repro")
+) -> subprocess.CompletedProcess:
+    """Run a tool in ``ws`` with its params.yaml changed by ``change(doc)``, then put the
+    params back as they were."""
+    good = (ws / "params.yaml").read_text()
+    doc = yaml.safe_load(good)
+    change(doc)
+    (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    try:
+        return run_tool(list(args), ws)
+    finally:
+        (ws / "params.yaml").write_text(good)
+
+
 class Background:
     """A command of the venv (dvc, snakemake) started now in ``cwd`` and collected later with
     :meth:`wait`, e.g. a whole pipeline run beside another one: most stages are one Python

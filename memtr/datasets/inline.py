@@ -150,11 +150,13 @@ def _file(value: Any, where: str) -> InlineFile:
 
 def _split_files(section: Any, task: str, fmt: str, langs: tuple[str, str], where: str) -> dict:
     """``split -> {raw file name: InlineFile}`` of the splits given as files."""
-    if not isinstance(section, dict) or "train" not in section:
-        raise ConfigError(f"{where}.files must be a mapping with at least 'train'")
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}.files must be a mapping of split -> file, got {section!r}")
     unknown = sorted(set(section) - set(SPLITS))
     if unknown:
         raise ConfigError(f"unknown split {where}.files.{unknown[0]}; allowed: {', '.join(SPLITS)}")
+    if "train" not in section:
+        raise ConfigError(f"{where}.files needs 'train' (valid and test may be carved from it)")
     result = {}
     for split, value in section.items():
         at = f"{where}.files.{split}"

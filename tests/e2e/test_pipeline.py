@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from pipeline_helpers import (
     PIPELINE_PARAMS,
     UPDATES,
@@ -24,6 +23,7 @@ from pipeline_helpers import (
     dvc_jobs,
     make_workspace,
     run_tool,
+    run_with_changed_params,
     snakemake_jobs,
     synthetic_params,
     tool_env,
@@ -210,14 +210,7 @@ def test_bad_params_stop_dvc_before_any_work_and_keep_results(dvc_workspace, bre
     ws = dvc_workspace
     kept = RESULTS + [f"metrics/{EXP}/mem4/seed1/eval.json", f"runs/{EXP}/mem4/seed1/model.pt"]
     before = digest(ws, kept)
-    good = (ws / "params.yaml").read_text()
-    doc = yaml.safe_load(good)  # the workspace's own params, one key broken
-    break_params(doc)
-    (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    try:
-        proc = run_tool(["dvc", "repro"], ws)
-    finally:
-        (ws / "params.yaml").write_text(good)
+    proc = run_with_changed_params(ws, break_params)  # the workspace's params, one key broken
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
     assert "Running stage 'train" not in proc.stdout
@@ -306,14 +299,8 @@ def test_changed_settings_never_resume_a_stale_checkpoint(dvc_workspace):
     work.mkdir(parents=True, exist_ok=True)
     (work / "fingerprint.txt").write_text("settings of another run\n")
     (work / "checkpoint_last.pt").write_bytes(b"not a checkpoint of this run")
-    doc = yaml.safe_load((ws / "params.yaml").read_text())
-    doc["train"]["max_update"] = UPDATES + 1
-    good = (ws / "params.yaml").read_text()
-    (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    try:
-        check(run_tool(["dvc", "repro", "train@mem4-1"], ws))
-    finally:
-        (ws / "params.yaml").write_text(good)
+    longer = lambda doc: doc["train"].update(max_update=UPDATES + 1)  # noqa: E731
+    check(run_with_changed_params(ws, longer, ("dvc", "repro", "train@mem4-1")))
     stale = list(work.parent.glob("checkpoints.stale-*"))
     assert (
         len(stale) == 1

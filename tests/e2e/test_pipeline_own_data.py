@@ -14,9 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from data_helpers import http_server
-from pipeline_helpers import PIPELINE_PARAMS, check, make_workspace, run_tool
+from pipeline_helpers import (
+    PIPELINE_PARAMS,
+    check,
+    make_workspace,
+    run_tool,
+    run_with_changed_params,
+)
 
 from memtr.datasets.synthetic import make_pairs
 
@@ -111,14 +116,7 @@ def test_a_bad_declaration_stops_dvc_in_one_line_and_keeps_the_data(own_data, ch
     ws, _, _ = own_data
     kept = [f"data/prep/{DATASET}", f"data/bin/{DATASET}"]
     before = {path: digests(ws / path) for path in kept}
-    good = (ws / "params.yaml").read_text()
-    doc = yaml.safe_load(good)
-    change(doc["data"]["datasets"][DATASET])
-    (ws / "params.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    try:
-        proc = run_tool(["dvc", "repro"], ws)
-    finally:
-        (ws / "params.yaml").write_text(good)
+    proc = run_with_changed_params(ws, lambda doc: change(doc["data"]["datasets"][DATASET]))
     assert proc.returncode != 0
     assert [line for line in proc.stderr.splitlines() if line.startswith("error: ")] == [message]
     assert "Running stage 'train" not in proc.stdout
