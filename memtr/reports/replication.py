@@ -151,6 +151,7 @@ def claim_section(claim: Claim, results: Path) -> str:
             )
         ),  # fmt: skip
         "\n",
+        *forest_lines(claim, folder),
     ]
     for budget in ("equal steps", "equal compute"):
         part = claims[claims["budget"] == budget]
@@ -167,6 +168,17 @@ def claim_section(claim: Claim, results: Path) -> str:
         lines.append(f"- {budget}: {len(part)} comparisons: {counts}{noise}.\n")
     lines += reference_lines(folder, params, metric, label, claimed)
     return "".join(lines)
+
+
+def forest_lines(claim: Claim, folder: Path) -> list[str]:
+    """The claim's forest plot (the figures stage's), linked from results/REPLICATION.md."""
+    if not (folder / "figures" / "claims_forest.png").is_file():
+        return []
+    return [
+        f"![Claim {claim.number}: every comparison of the table above, its difference with the "
+        f"95% interval over seeds; filled: decided; crosses: the paper]"
+        f"({claim.experiment}/figures/claims_forest.png)\n\n"
+    ]
 
 
 def unclaimed_lines(experiment: str, evaluated: list[str], claimed: list[str]) -> list[str]:

@@ -70,6 +70,14 @@ def assert_results(ws: Path, variants: tuple[str, ...] = ("baseline", "mem4")) -
     assert set(mass["model"]) == {"mem4_seed1"}
     assert len(mass) == 1, "one row per encoder layer of mem4 (1 layer)"
     assert list((ws / f"results/{EXP}/attention/mem4_seed1").glob("*.png"))
+    figures = ws / f"results/{EXP}/figures"  # the figures stage: the claims table, drawn
+    forest = pd.read_csv(figures / "claims_forest.csv")
+    assert list(forest["delta"]) == list(
+        pd.read_csv(ws / f"results/{EXP}/claims.csv")["delta_bleu"]
+    )
+    assert {"claims_forest", "learning_curves", "memory_mass"} <= {
+        p.stem for p in figures.glob("*.png")
+    }
     return table
 
 

@@ -47,3 +47,25 @@ rule tables:
         " --prep {input.prep} --extra {input.extra} --attention {params.results}/attention"
         " --out {params.results}"
         " > {log} 2>&1"
+
+
+rule figures:
+    input:
+        f"{RESULTS}/results.csv",
+        f"{RESULTS}/claims.csv",
+        f"{RESULTS}/memory_mass.csv",
+        expand(f"{METRICS}/{{variant}}/seed{{seed}}/train.json", variant=VARIANTS, seed=SEEDS),
+        code=stage_code("figures"),
+    output:
+        report(directory(FIGURES), caption="../report/figures.rst", category="Figures"),
+    log:
+        f"logs/{EXP}/figures.log",
+    conda:
+        ENV
+    params:
+        results=lambda w, input: os.path.dirname(input[0]),
+        metrics=lambda w, input: os.path.dirname(os.path.dirname(os.path.dirname(input[3]))),
+    shell:
+        "python workflow/scripts/figures.py --params params.yaml --results {params.results}"
+        " --metrics {params.metrics} --out {output} > {log} 2>&1"
+
