@@ -1,6 +1,7 @@
-"""The committed experiments' figures (results/<e>/figures/): drawn again from the committed
-tables and logs they are the same files, and what they plot is the tables' numbers (read
-back from the CSV written beside each figure)."""
+"""The committed experiments' figures (results/<e>/figures/) and report pages
+(results/<e>/report.html): drawn again from the committed tables and logs they are the same
+files, and what the figures plot is the tables' numbers (read back from the CSV written
+beside each figure). The pages in a real browser: tests/integration/test_report_page.py."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PIL import Image
 from memtr.common.paths import REPO
 from memtr.config.params import load_params
 from memtr.reports.figures import draw_all
+from memtr.reports.page import page
 
 COMMITTED = sorted(p.parent.parent.name for p in REPO.glob("results/*/figures/README.md"))
 
@@ -83,3 +85,13 @@ def test_the_memory_figures_draw_the_results_and_the_attention_tables(redrawn):
         models = mass[mass["model"].str.replace(r"_seed\d+$", "", regex=True) == row.variant]
         expected = models[models["layer"] == row.layer]["seq_to_memory"].mean()
         assert row.seq_to_memory == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_committed_page_is_what_the_committed_tables_and_figures_make(redrawn):
+    name, committed, _ = redrawn
+    params = load_params(REPO / "results" / name / "params.yaml")
+    results = REPO / "results" / name
+    text = page(name, params.task.name, params.data.dataset, results, committed)
+    assert (results / "report.html").read_text(encoding="utf-8") == text
+    for png in committed.glob("*.png"):
+        assert f'id="figure-{png.stem}"' in text

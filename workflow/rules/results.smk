@@ -57,7 +57,8 @@ rule figures:
         expand(f"{METRICS}/{{variant}}/seed{{seed}}/train.json", variant=VARIANTS, seed=SEEDS),
         code=stage_code("figures"),
     output:
-        report(directory(FIGURES), caption="../report/figures.rst", category="Figures"),
+        figures=report(directory(FIGURES), caption="../report/figures.rst", category="Figures"),
+        page=f"{RESULTS}/report.html",
     log:
         f"logs/{EXP}/figures.log",
     conda:
@@ -67,5 +68,5 @@ rule figures:
         metrics=lambda w, input: os.path.dirname(os.path.dirname(os.path.dirname(input[3]))),
     shell:
         "python workflow/scripts/figures.py --params params.yaml --results {params.results}"
-        " --metrics {params.metrics} --out {output} > {log} 2>&1"
+        " --metrics {params.metrics} --out {output.figures} > {log} 2>&1"
 

@@ -1,4 +1,4 @@
-"""Figures stage: an experiment's figures, each with the CSV of what it plots.
+"""Figures stage: an experiment's figures (each with the CSV of what it plots) and its page.
 
 python workflow/scripts/figures.py [--params params.yaml] --results results/<exp>
     --metrics metrics/<exp> --out results/<exp>/figures
@@ -12,6 +12,7 @@ import _bootstrap  # noqa: F401
 from memtr import stage
 from memtr.config.params import load_params
 from memtr.reports.figures import draw_all
+from memtr.reports.page import write_page
 
 
 def main(args: argparse.Namespace) -> None:
@@ -21,6 +22,7 @@ def main(args: argparse.Namespace) -> None:
             raise FileNotFoundError(f"missing {args.results / name}: run the tables stage first")
     drawn = draw_all(params, args.results, args.metrics, args.out)
     print(f"{len(drawn)} figures in {args.out}: {', '.join(p.stem for p in drawn)}")
+    print(f"report page: {write_page(params, args.results, args.out)}")
 
 
 def parser() -> argparse.ArgumentParser:
