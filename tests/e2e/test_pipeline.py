@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -255,6 +256,10 @@ def test_snakemake_runs_the_same_dag_locally(snakemake_run: Background):
     assert_results(ws)
     again = check(run_tool(["snakemake", "--profile", "local", "--dry-run"], ws))
     assert "Nothing to be done" in again.stdout + again.stderr
+    # `snakemake --report` gets the figures through the rules' report() flags
+    check(run_tool(["snakemake", "--report", "snakemake_report.zip"], ws))
+    with zipfile.ZipFile(ws / "snakemake_report.zip") as report:
+        assert any(name.endswith("claims_forest.png") for name in report.namelist())
 
 
 def test_bad_params_stop_snakemake_in_one_line(tmp_path):

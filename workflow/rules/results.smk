@@ -57,7 +57,12 @@ rule figures:
         expand(f"{METRICS}/{{variant}}/seed{{seed}}/train.json", variant=VARIANTS, seed=SEEDS),
         code=stage_code("figures"),
     output:
-        figures=report(directory(FIGURES), caption="../report/figures.rst", category="Figures"),
+        figures=report(
+            directory(FIGURES),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
         page=f"{RESULTS}/report.html",
     log:
         f"logs/{EXP}/figures.log",
