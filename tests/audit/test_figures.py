@@ -95,3 +95,18 @@ def test_the_committed_page_is_what_the_committed_tables_and_figures_make(redraw
     assert (results / "report.html").read_text(encoding="utf-8") == text
     for png in committed.glob("*.png"):
         assert f'id="figure-{png.stem}"' in text
+
+
+def test_the_learning_curves_draw_the_runs_logs(redrawn):
+    name, committed, _ = redrawn
+    params = load_params(REPO / "results" / name / "params.yaml")
+    drawn = pd.read_csv(committed / "learning_curves.csv")
+    for variant in params.experiment["variants"]:
+        logs = [pd.read_csv(REPO / "metrics" / name / variant / f"seed{seed}" / "train_log.csv")
+                for seed in params.experiment["seeds"]]  # fmt: skip
+        last = logs[0]["update"].max()
+        valid = [log.set_index("update")["valid_loss"].get(last) for log in logs]
+        row = drawn[(drawn["variant"] == variant) & (drawn["update"] == last)].iloc[0]
+        assert row["valid_mean"] == pytest.approx(sum(valid) / len(valid), abs=1e-4)
+        assert (row["valid_min"], row["valid_max"]) == (min(valid), max(valid))
+        assert row["seeds"] == len(params.experiment["seeds"])
