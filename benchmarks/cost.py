@@ -120,11 +120,10 @@ def forward_of(params: Any, variant: Any, bin_root: Path) -> tuple[float, float]
         t = params.train["tokens_per_sample"]
         d, ffn, layers = (option(params, arch, k) for k in
                           ("decoder_embed_dim", "decoder_ffn_embed_dim", "decoder_layers"))  # fmt: skip
-        cutoff = option(params, arch, "adaptive_softmax_cutoff")
+        cutoff = option(params, arch, "adaptive_softmax_cutoff")  # e.g. "20000,60000"
         vocab, _ = vocabulary(params, bin_root)
-        output = (
-            vocab if not cutoff else int(str(cutoff).split(",")[0]) + len(str(cutoff).split(","))
-        )
+        clusters = str(cutoff).split(",") if cutoff else []
+        output = int(clusters[0]) + len(clusters) if clusters else vocab  # the softmax's head
         return lm_forward(d, ffn, layers, t, m, output), tokens / t
     n, _ = mean_tokens(params)
     if task.name == "classification":

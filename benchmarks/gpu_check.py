@@ -45,6 +45,7 @@ if REPO_ROOT not in sys.path:  # `python benchmarks/gpu_check.py`
 
 from memspec import BASELINE, TRANSLATION_ARCH  # noqa: E402
 from memtr.common.paths import PLUGIN_DIR, REPO  # noqa: E402
+from memtr.common.versions import fairseq_version  # noqa: E402
 
 TOLERANCE = {"cuda": 5e-2, "cpu": 1e-4}  # max |log p| difference, incremental vs full
 SIZES = {  # model sizes of the training checks: small enough for seconds per run
@@ -91,13 +92,13 @@ def binarized(name: str, work: Path, device: str) -> Path:
     return binarize(ds, work / "prep" / name, work / "bin" / name)
 
 
-def lm_corpus(mt_bin: Path, work: Path, device: str) -> Path:
+def lm_corpus(work: Path, device: str) -> Path:
     """LM data: WikiText-2 from the mirror on a GPU; on CPU the reversal task's targets."""
     if device == "cuda":
         return binarized("wikitext2", work, device)
     from memtr.data.binarize import run_preprocess
 
-    prep = mt_bin.parent.parent / "prep" / "synthetic"
+    prep = work / "prep" / "synthetic"  # written by binarized() on CPU
     out = work / "bin" / "lm"
     run_preprocess(["--only-source", "--trainpref", str(prep / "train.tgt"), "--validpref",
                     str(prep / "valid.tgt"), "--destdir", str(out), "--workers", "1"], "lm")  # fmt: skip
@@ -341,13 +342,12 @@ def pipeline_check(device: str, work: Path) -> Check:
 
 
 def versions() -> dict[str, str]:
-    import fairseq
     import torch
 
     info = {
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "fairseq": fairseq.__version__,
+        "fairseq": fairseq_version(),
     }
     if torch.cuda.is_available():
         info.update(card=torch.cuda.get_device_name(), cuda=str(torch.version.cuda))
@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
         work = Path(tmp)
         mt = binarized("multi30k_de_en", work, cfg.device)
-        lm = lm_corpus(mt, work, cfg.device)
+        lm = lm_corpus(work, cfg.device)
         checks = training_checks(mt, lm, cfg, work)
         checks += [
             guarded("decode half vs fp32", decode_check, mt, work, cfg.device),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from benchmarks.specs import Config
 from memtr.common.paths import REPO
+from memtr.common.versions import fairseq_version, package_version
 
 # Dense bf16 tensor-core peaks (FLOP/s) by device-name substring, first match wins.
 GPU_PEAK_BF16 = [
@@ -25,17 +26,6 @@ GPU_PEAK_BF16 = [
     ("A10G", 70e12),
     ("L4", 121e12),
 ]
-NOT_INSTALLED = "not installed"
-
-
-def package_version(name: str) -> str:
-    """The installed version of distribution ``name``, or ``"not installed"``."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return NOT_INSTALLED
 
 
 def cpu_name() -> str:
@@ -52,7 +42,6 @@ def machine_info(cfg: Config) -> dict[str, str]:
     """The report's "Machine and versions" list, in its order (torch must be set up)."""
     import torch
 
-    fairseq = package_version("fairseq-fixed")
     info = {
         "cpu": f"{cpu_name()} ({os.cpu_count()} logical cores)",
         "device": cfg.device,
@@ -62,7 +51,7 @@ def machine_info(cfg: Config) -> dict[str, str]:
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "fairseq": fairseq if fairseq != NOT_INSTALLED else package_version("fairseq"),
+        "fairseq": fairseq_version(),
         "x-transformers": package_version("x-transformers"),
         "numpy": package_version("numpy"),
         "platform": platform.platform(),

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.batches import Sample
-from benchmarks.machine import NOT_INSTALLED, package_version
 from benchmarks.models import Bench, count_params
 from benchmarks.runtime import autocast
 from benchmarks.specs import BASELINE_MODEL, XT_LAYOUT, xt_specs
 from benchmarks.timing import add_ratios, new_row, round_robin
 from benchmarks.training import train_runner
+from memtr.common.versions import NOT_INSTALLED, package_version
 
 NOT_INSTALLED_STATUS = "not installed (pip install -r benchmarks/requirements.txt)"
 

@@ -1,6 +1,6 @@
 """Extra (out-of-domain) test sets, ``eval.extra_test``: evaluation-only registry entries or
-sacrebleu's test sets (``sacrebleu:wmt14/full``), read through the experiment's own BPE model and dictionaries, so that a trained model sees them
-exactly as it sees its own test split.
+sacrebleu's test sets (``sacrebleu:wmt14/full``), read through the experiment's own BPE model
+and dictionaries, so that a trained model sees them exactly as it sees its own test split.
 
 ``data/extra/<dataset>/<label>/`` is a fairseq data folder with one split, ``test``:
 

@@ -127,16 +127,13 @@ def carve(spec: InlineSpec, train: list[Row], source: str) -> dict[str, list[Row
     if sum(sizes.values()) >= len(train):
         asked = " + ".join(f"{split} {n}" for split, n in sizes.items())
         raise DataError(f"{source}: the split sizes ({asked}) leave no training rows of its {len(train)}")
+    order = list(range(len(train)))
     if spec.task == "language_modeling":  # running text: blocks from the end, test last
-        order = list(range(len(train)))
-        picks = {"test": order[len(order) - sizes.get("test", 0):]}
-        end = len(order) - len(picks["test"])
-        picks["valid"] = order[end - sizes.get("valid", 0):end]
+        order.reverse()
     else:
-        order = list(range(len(train)))
         random.Random(spec.seed).shuffle(order)
-        picks = {"test": order[: sizes.get("test", 0)]}
-        picks["valid"] = order[len(picks["test"]) : len(picks["test"]) + sizes.get("valid", 0)]
+    n_test = sizes.get("test", 0)
+    picks = {"test": order[:n_test], "valid": order[n_test : n_test + sizes.get("valid", 0)]}
     held = {split: sorted(picks[split]) for split in sizes}
     taken = {i for indices in held.values() for i in indices}
     result = {split: [train[i] for i in indices] for split, indices in held.items()}

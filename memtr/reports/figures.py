@@ -18,6 +18,7 @@ A figure whose data the experiment lacks (one memory size, no memory model) is n
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -98,8 +99,6 @@ def claims_forest(claims: pd.DataFrame, metric_label: str, out: Path) -> Path | 
 
 def run_curves(metrics: Path, variants: list[str], seeds: list[int]) -> pd.DataFrame:
     """Every run's ``train_log.csv`` with its variant, seed and estimated wall time."""
-    import json
-
     frames = []
     for variant in variants:
         for seed in seeds:

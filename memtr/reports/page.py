@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import html
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
+
+from memtr.common.versions import package_version
 
 SOFTWARE = ("torch", "fairseq-fixed", "sacrebleu", "sentencepiece", "matplotlib", "pandas")
 TABLES = (  # (id, file under results/<e>/, heading)
@@ -45,13 +46,7 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 0.8em; }
 
 def versions() -> dict[str, str]:
     """Python and the versions of the packages the numbers went through."""
-    found = {"python": sys.version.split()[0]}
-    for name in SOFTWARE:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return {"python": sys.version.split()[0], **{name: package_version(name) for name in SOFTWARE}}
 
 
 def table_html(csv: Path, table_id: str) -> str:
