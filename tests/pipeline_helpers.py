@@ -19,7 +19,8 @@ MIRROR = REPO.parent / "shared" / "data"
 VENV_BIN = Path(sys.executable).parent
 
 TINY_PARAMS = {
-    "data": {"dataset": "multi30k_de_en", "datasets": {}, "mirror": None, "bpe_vocab_size": 1000,
+    "data": {"dataset": "multi30k_de_en", "datasets": {}, "mirror": None, "bpe": "sentencepiece",
+             "gpt2_bpe": None, "bpe_vocab_size": 1000,
              "clean": {"min_len": 1, "max_len": 250, "ratio": 1.5},
              "synthetic": {"task": "reverse", "train": 2000, "valid": 100, "test": 100,
                            "vocab_size": 20, "min_len": 3, "max_len": 12, "seed": 0}},
@@ -30,6 +31,7 @@ TINY_PARAMS = {
     "variants": {"baseline": {"layout": "none", "mem_tokens": 0},
                  "mem4": {"layout": "prepend", "mem_tokens": 4}},
     "experiment": {"name": "tiny", "variants": ["baseline", "mem4"], "seeds": [1], "reference": "baseline"},
+    "pretrain": {"name": "none"},
     "train": {"max_update": 30, "max_tokens": 4096, "lr": 0.003, "warmup_updates": 10,
               "dropout": 0.1, "label_smoothing": 0.1, "weight_decay": 0.0, "clip_norm": 0.0,
               "validate_interval_updates": 10, "threads": 2, "extra_args": []},

@@ -11,6 +11,7 @@ PLUGIN_DIR = REPO / "fairseq_plugins"  # fairseq's --user-dir
 PRESETS = REPO / "workflow" / "presets"  # one params.yaml per experiment: <name>.yaml
 PAPER_REFERENCE = REPO / "workflow" / "paper_reference.yaml"  # the paper's numbers, typed in
 DVC_YAML = REPO / "dvc.yaml"  # the DAG; its code deps are the one list of each stage's code
+PRETRAIN_ROOT = Path("pretrain")  # the pretrain stage's outputs: pretrain/<name>/ (repo-relative)
 CODE_ROOTS = ("workflow/scripts/", "memtr/", "memspec", "fairseq_plugins")
 
 

@@ -16,17 +16,28 @@ import yaml
 
 from memspec import LAYOUTS, MAX_MEM_TOKENS
 from memtr.common.errors import ConfigError
+from memtr.common.paths import PRETRAIN_ROOT
+from memtr.config.pretrain import (
+    FROM_PRETRAIN,
+    NO_PRETRAIN,
+    check_pretrained_inputs,
+    parse_pretrain,
+)
+from memtr.config.schema import (
+    NUMBER,
+    RESERVED_ARGS,
+    check_extra_args,
+    positive,
+    require,
+)
 from memtr.datasets.params import DataParams, _build, validate
 from memtr.tasks import allowed_for, offered_by, task_for_kind
 from memtr.tasks.base import Task
 
-DATA_KEYS = ("dataset", "bpe_vocab_size", "clean", "synthetic")
-TOP_LEVEL = ("data", "model", "variants", "experiment", "train", "eval", "attention")
+DATA_KEYS = ("dataset", "bpe_vocab_size", "clean", "synthetic")  # data.bpe: sentencepiece if absent
+TOP_LEVEL = ("data", "model", "variants", "experiment", "pretrain", "train", "eval", "attention")
+OPTIONAL_TOP_LEVEL = {"pretrain": {"name": NO_PRETRAIN}}  # absent from campaigns' snapshots
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
-# fairseq options the pipeline sets itself: params must not set them through model.args
-RESERVED_ARGS = {"arch", "seed", "save-dir", "user-dir", "mem-tokens", "mem-layout", "cpu",
-                 "mem-recurrent", "task", "criterion", "num-classes", "tokens-per-sample",
-                 "max-positions", "restore-file"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class Params:
     model: dict[str, Any]
     variants: dict[str, Variant]
     experiment: dict[str, Any]
+    pretrain: dict[str, Any]
     train: dict[str, Any]
     eval: dict[str, Any]
     attention: dict[str, Any]
@@ -60,8 +72,26 @@ class Params:
 
     @property
     def task(self) -> Task:
-        """The task of the dataset (``translation``, ``language_modeling``, ...)."""
-        return task_for_kind(self.data.selected().kind)
+        """The task of the dataset (``translation``, ``language_modeling``, ...), as it scores
+        that dataset (:meth:`Task.for_dataset`: e.g. GLUE's metric of the task)."""
+        dataset = self.data.selected()
+        return task_for_kind(dataset.kind).for_dataset(dataset)
+
+    @property
+    def pretrain_dir(self) -> Path | None:
+        """The pretrain stage's release-shaped folder (encoder.json, vocab.bpe, dict.txt,
+        model.pt), or None without pre-training."""
+        name = self.pretrain["name"]
+        return None if name == NO_PRETRAIN else PRETRAIN_ROOT / name / "model"
+
+    def restore_file(self) -> str | None:
+        """The checkpoint fine-tuning starts from: ``train.restore_file`` with ``pretrain``
+        read as the pretrain stage's model."""
+        restore = self.train.get("restore_file")
+        if restore == FROM_PRETRAIN:
+            assert self.pretrain_dir is not None  # parse_params refuses it otherwise
+            return str(self.pretrain_dir / "model.pt")
+        return restore
 
     def run_variants(self) -> list[Variant]:
         return [self.variants[name] for name in self.experiment["variants"]]
@@ -77,49 +107,8 @@ class Params:
         return variant.max_update or self.train["max_update"]
 
 
-Kinds = dict[str, type | tuple[type, ...]]
-
-
-def _require(section: Any, where: str, keys: Kinds, optional: Kinds | None = None) -> dict:
-    """Check that ``section`` is a mapping with ``keys`` (and maybe ``optional``) of their types.
-
-    An optional key may be left out or set to null.
-    """
-    optional = optional or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where} must be a mapping, got {type(section).__name__}")
-    unknown = sorted(set(section) - set(keys) - set(optional))
-    if unknown:
-        allowed = ", ".join([*keys, *optional])
-        raise ConfigError(f"unknown key {where}.{unknown[0]}; allowed: {allowed}")
-    missing = [k for k in keys if k not in section]
-    if missing:
-        raise ConfigError(f"missing key {where}.{missing[0]}")
-    present = {k: v for k, v in optional.items() if section.get(k) is not None}
-    for key, kind in {**keys, **present}.items():
-        value = section[key]
-        bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
-        if bad_bool or not isinstance(value, kind):
-            names = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
-            raise ConfigError(f"{where}.{key} must be {names}, got {value!r}")
-    return section
-
-
-def _positive(section: dict, where: str, *keys: str, allow_zero: bool = False) -> None:
-    for key in keys:
-        value = section[key]
-        if value < 0 or (value == 0 and not allow_zero):
-            bound = ">= 0" if allow_zero else "> 0"
-            raise ConfigError(f"{where}.{key} must be {bound}, got {value}")
-
-
-NUMBER = (int, float)
-
-
 def _model(section: Any, task: Task) -> dict:
-    model = _require(section, "model", {"size": str, "args": dict})
+    model = require(section, "model", {"size": str, "args": dict})
     if model["size"] not in task.sizes:
         raise ConfigError(
             f"model.size must be one of {', '.join(task.sizes)} for {task.name}, "
@@ -173,7 +162,7 @@ def _variants(section: Any) -> dict[str, Variant]:
         if not isinstance(name, str) or not NAME.match(name):
             raise ConfigError(f"variant name {name!r} must use letters, digits and _ only")
         where = f"variants.{name}"
-        spec = _require(
+        spec = require(
             spec, where, {"layout": str, "mem_tokens": int}, {"recurrent": bool, "max_update": int}
         )
         if spec["layout"] not in LAYOUTS:
@@ -199,7 +188,7 @@ def _variants(section: Any) -> dict[str, Variant]:
 
 def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
     keys = {"name": str, "variants": list, "seeds": list, "reference": str}
-    exp = _require(section, "experiment", keys, {"equal_compute": dict})
+    exp = require(section, "experiment", keys, {"equal_compute": dict})
     if not NAME.match(exp["name"]):
         raise ConfigError(f"experiment.name {exp['name']!r} must use letters, digits and _ only")
     if not exp["variants"]:
@@ -238,7 +227,7 @@ def _train(section: Any, task: Task) -> dict:
         "clip_norm": NUMBER, "validate_interval_updates": int, "threads": int, "extra_args": list,
     }  # fmt: skip
     optional = {"tokens_per_sample": int, "restore_file": str}
-    train = _require(section, "train", keys, optional)
+    train = require(section, "train", keys, optional)
     if not task.uses_segments:
         for key in optional:
             if train.get(key) is not None:
@@ -256,8 +245,8 @@ def _train(section: Any, task: Task) -> dict:
         raise ConfigError(
             f"train.restore_file (a pre-trained encoder) applies to {allowed_for('restores_encoder')}"
         )
-    _positive(train, "train", "max_update", "max_tokens", "lr", "threads")
-    _positive(train, "train", "warmup_updates", "weight_decay", "clip_norm",
+    positive(train, "train", "max_update", "max_tokens", "lr", "threads")
+    positive(train, "train", "warmup_updates", "weight_decay", "clip_norm",
               "validate_interval_updates", allow_zero=True)  # fmt: skip
     for key in ("dropout", "label_smoothing"):
         if not 0 <= train[key] < 1:
@@ -269,38 +258,8 @@ def _train(section: Any, task: Task) -> dict:
         )
     if not all(isinstance(a, str) for a in train["extra_args"]):
         raise ConfigError("train.extra_args must be a list of strings")
-    _check_extra_args(train["extra_args"])
+    check_extra_args(train["extra_args"])
     return train
-
-
-# fairseq-train options that the pipeline sets from a params key: in train.extra_args they
-# would silently override that key (fairseq keeps an option's last value).
-TRAIN_KEY_OPTIONS = {
-    "lr": "train.lr", "max-update": "train.max_update (or a variant's max_update)",
-    "warmup-updates": "train.warmup_updates", "weight-decay": "train.weight_decay",
-    "clip-norm": "train.clip_norm", "dropout": "train.dropout",
-    "max-tokens": "train.max_tokens", "label-smoothing": "train.label_smoothing",
-    "validate-interval-updates": "train.validate_interval_updates",
-}  # fmt: skip
-# ... and those that checkpointing and resuming rely on
-RUN_OPTIONS = {"save-interval-updates", "keep-interval-updates", "no-epoch-checkpoints",
-               "data-buffer-size"}  # fmt: skip
-
-
-def _check_extra_args(extra: list[str]) -> None:
-    """Refuse options in train.extra_args that the pipeline sets itself (e.g. ``--arch``,
-    which would replace every variant's architecture), naming the params key to use."""
-    for arg in extra:
-        if not arg.startswith("--"):
-            continue
-        name = arg[2:].split("=", 1)[0].replace("_", "-")
-        if name in TRAIN_KEY_OPTIONS:
-            raise ConfigError(
-                f"train.extra_args: {arg} is set by the pipeline from {TRAIN_KEY_OPTIONS[name]}; "
-                "set that instead"
-            )
-        if name in RESERVED_ARGS or name in RUN_OPTIONS:
-            raise ConfigError(f"train.extra_args: {arg} is set by the pipeline; remove it")
 
 
 EVAL_COMMON = {"splits": list, "batch_size": int, "bootstrap_resamples": int}
@@ -308,8 +267,8 @@ EVAL_OPTIONAL = {"extra_test": list}
 
 
 def _eval(section: Any, task: Task) -> dict:
-    ev = _require(section, "eval", {**EVAL_COMMON, **task.eval_keys}, EVAL_OPTIONAL)
-    _positive(ev, "eval", "batch_size", "bootstrap_resamples")
+    ev = require(section, "eval", {**EVAL_COMMON, **task.eval_keys}, EVAL_OPTIONAL)
+    positive(ev, "eval", "batch_size", "bootstrap_resamples")
     if not ev["splits"] or any(s not in task.eval_splits for s in ev["splits"]):
         raise ConfigError(task.splits_error(ev["splits"]))
     task.check_eval(ev)
@@ -325,8 +284,8 @@ def _check_extra_test(names: list, dataset) -> None:
 
 
 def _attention(section: Any) -> dict:
-    att = _require(section, "attention", {"num_sentences": int, "seeds": list})
-    _positive(att, "attention", "num_sentences")
+    att = require(section, "attention", {"num_sentences": int, "seeds": list})
+    positive(att, "attention", "num_sentences")
     return att
 
 
@@ -339,7 +298,7 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
         raise ConfigError(
             f"unknown section {unknown[0]!r} in {where}; allowed: {', '.join(TOP_LEVEL)}"
         )
-    missing = [k for k in TOP_LEVEL if k not in doc]
+    missing = [k for k in TOP_LEVEL if k not in doc and k not in OPTIONAL_TOP_LEVEL]
     if missing:
         raise ConfigError(f"missing section {missing[0]!r} in {where}")
     data = validate(_build(DataParams, doc["data"], "data"))
@@ -347,7 +306,7 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
         if key not in doc["data"]:
             raise ConfigError(f"missing key data.{key}")
     dataset = data.selected()
-    task = task_for_kind(dataset.kind)
+    task = task_for_kind(dataset.kind).for_dataset(dataset)
     task.check_dataset(dataset, data.dataset)
     model = _model(doc["model"], task)
     variants = _variants(doc["variants"])
@@ -365,9 +324,11 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
                 f"variants.{name}.recurrent applies to {allowed_for('recurrent_memory')} only"
             )
     _check_heads(model["args"], task.arch(variants[experiment["reference"]], model["size"]))
+    pretrain, train = parse_pretrain(doc.get("pretrain", OPTIONAL_TOP_LEVEL["pretrain"]), data, task), _train(doc["train"], task)
+    check_pretrained_inputs(data, pretrain, train)
     params = Params(
-        data=data, model=model, variants=variants, experiment=experiment,
-        train=_train(doc["train"], task), eval=_eval(doc["eval"], task),
+        data=data, model=model, variants=variants, experiment=experiment, pretrain=pretrain,
+        train=train, eval=_eval(doc["eval"], task),
         attention=_attention(doc["attention"]), raw=doc,
     )  # fmt: skip
     if dataset.eval_only:

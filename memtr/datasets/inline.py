@@ -120,7 +120,7 @@ def _columns(section: Any, task: str, fmt: str, where: str) -> tuple[tuple, dict
     return roles, {role: flat[role] for role in roles}
 
 
-def _file(value: Any, where: str) -> InlineFile:
+def parse_file(value: Any, where: str) -> InlineFile:
     if isinstance(value, str):
         value = {"url": value}
     if not isinstance(value, dict):
@@ -164,11 +164,11 @@ def _split_files(section: Any, task: str, fmt: str, langs: tuple[str, str], wher
             if not isinstance(value, dict) or set(value) != set(langs):
                 raise ConfigError(f"{at} must map each language ({', '.join(langs)}) to a file")
             result[split] = {
-                f"{split}.{lang}": _file(value[lang], f"{at}.{lang}") for lang in langs
+                f"{split}.{lang}": parse_file(value[lang], f"{at}.{lang}") for lang in langs
             }
         else:
             name = f"{split}.{'txt' if fmt == 'text' else fmt}"
-            result[split] = {name: _file(value, at)}
+            result[split] = {name: parse_file(value, at)}
     return result
 
 

@@ -16,6 +16,7 @@ import yaml
 from memtr.common.errors import ConfigError
 from memtr.datasets.inline import inline_dataset
 from memtr.datasets.registry import DATASETS, MIRROR_ENV, Dataset
+from memtr.datasets.subwords import check_subwords, gpt2_files, with_gpt2_files
 from memtr.datasets.synthetic import TASKS
 
 
@@ -49,6 +50,8 @@ class DataParams:
     dataset: str = "multi30k_de_en"  # a registry name or a key of ``datasets``
     datasets: dict = field(default_factory=dict)  # declarations (memtr.datasets.inline)
     mirror: str | None = None
+    bpe: str = "sentencepiece"  # or gpt2 (memtr.datasets.subwords)
+    gpt2_bpe: Any = None  # with bpe gpt2: the three files, or "pretrain"
     bpe_vocab_size: int = 8000
     clean: CleanParams = field(default_factory=CleanParams)
     synthetic: SyntheticParams = field(default_factory=SyntheticParams)
@@ -58,16 +61,27 @@ class DataParams:
         return os.environ.get(MIRROR_ENV) or self.mirror or None
 
     def selected(self) -> Dataset:
-        """The dataset ``dataset`` names: a declaration of ``datasets``, else the registry's."""
-        if self.dataset in self.datasets:
-            return inline_dataset(self.dataset, self.datasets[self.dataset])
-        return DATASETS[self.dataset]
+        """The dataset ``dataset`` names: a declaration of ``datasets``, else the registry's;
+        with declared GPT-2 BPE files among its raw files."""
+        dataset = named_dataset(self.dataset, self.datasets)
+        files = gpt2_files(self.gpt2_bpe) if self.bpe == "gpt2" else None
+        return with_gpt2_files(dataset, files) if files else dataset
+
+    @property
+    def gpt2_from_pretrain(self) -> bool:
+        """True when the GPT-2 BPE files come from the pretrain stage."""
+        return self.bpe == "gpt2" and gpt2_files(self.gpt2_bpe) is None
 
     def check_local_files(self) -> None:
         """Refuse the selected declaration's local files that do not exist (the check_params
         stage: the tables of a finished experiment are read without its data)."""
         if self.dataset in self.datasets:
             inline_dataset(self.dataset, self.datasets[self.dataset], check_files=True)
+
+
+def named_dataset(name: str, declared: dict) -> Dataset:
+    """The dataset ``name``: a declaration of ``declared``, else the registry's entry."""
+    return inline_dataset(name, declared[name]) if name in declared else DATASETS[name]
 
 
 def _build(cls: type, section: Any, where: str) -> Any:
@@ -85,6 +99,8 @@ def _build(cls: type, section: Any, where: str) -> Any:
         default = getattr(cls(), name)
         if name == "datasets":
             values[name] = _check_mapping(value, f"{where}.{name}")
+        elif name == "gpt2_bpe":
+            values[name] = value  # a mapping of files or "pretrain": checked by validate()
         elif isinstance(default, CleanParams | SyntheticParams):
             values[name] = _build(type(default), value, f"{where}.{name}")
         else:
@@ -126,6 +142,7 @@ def validate(params: DataParams) -> DataParams:
         raise ConfigError(
             f"unknown dataset {params.dataset!r}; known: {', '.join(sorted(DATASETS))}{declared}"
         )
+    check_subwords(params.bpe, params.gpt2_bpe, named_dataset(params.dataset, params.datasets))
     if params.bpe_vocab_size <= 0:
         raise ConfigError(f"data.bpe_vocab_size must be positive, got {params.bpe_vocab_size}")
     clean = params.clean

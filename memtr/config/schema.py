@@ -1,0 +1,84 @@
+"""The building blocks of params validation: typed keys, ranges, fairseq options that the
+pipeline sets itself. Shared by every section's parser (:mod:`memtr.config.params`,
+:mod:`memtr.config.pretrain`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memtr.common.errors import ConfigError
+
+# fairseq options the pipeline sets itself: params must not set them through model.args
+RESERVED_ARGS = {"arch", "seed", "save-dir", "user-dir", "mem-tokens", "mem-layout", "cpu",
+                 "mem-recurrent", "task", "criterion", "num-classes", "tokens-per-sample",
+                 "max-positions", "restore-file"}  # fmt: skip
+
+Kinds = dict[str, type | tuple[type, ...]]
+
+
+def require(section: Any, where: str, keys: Kinds, optional: Kinds | None = None) -> dict:
+    """Check that ``section`` is a mapping with ``keys`` (and maybe ``optional``) of their types.
+
+    An optional key may be left out or set to null.
+    """
+    optional = optional or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(section).__name__}")
+    unknown = sorted(set(section) - set(keys) - set(optional))
+    if unknown:
+        allowed = ", ".join([*keys, *optional])
+        raise ConfigError(f"unknown key {where}.{unknown[0]}; allowed: {allowed}")
+    missing = [k for k in keys if k not in section]
+    if missing:
+        raise ConfigError(f"missing key {where}.{missing[0]}")
+    present = {k: v for k, v in optional.items() if section.get(k) is not None}
+    for key, kind in {**keys, **present}.items():
+        value = section[key]
+        bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
+        if bad_bool or not isinstance(value, kind):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise ConfigError(f"{where}.{key} must be {names}, got {value!r}")
+    return section
+
+
+def positive(section: dict, where: str, *keys: str, allow_zero: bool = False) -> None:
+    for key in keys:
+        value = section[key]
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = ">= 0" if allow_zero else "> 0"
+            raise ConfigError(f"{where}.{key} must be {bound}, got {value}")
+
+
+NUMBER = (int, float)
+
+
+# fairseq-train options that the pipeline sets from a params key: in train.extra_args they
+# would silently override that key (fairseq keeps an option's last value).
+TRAIN_KEY_OPTIONS = {
+    "lr": "train.lr", "max-update": "train.max_update (or a variant's max_update)",
+    "warmup-updates": "train.warmup_updates", "weight-decay": "train.weight_decay",
+    "clip-norm": "train.clip_norm", "dropout": "train.dropout",
+    "max-tokens": "train.max_tokens", "label-smoothing": "train.label_smoothing",
+    "validate-interval-updates": "train.validate_interval_updates",
+}  # fmt: skip
+# ... and those that checkpointing and resuming rely on
+RUN_OPTIONS = {"save-interval-updates", "keep-interval-updates", "no-epoch-checkpoints",
+               "data-buffer-size"}  # fmt: skip
+
+
+def check_extra_args(extra: list[str]) -> None:
+    """Refuse options in train.extra_args that the pipeline sets itself (e.g. ``--arch``,
+    which would replace every variant's architecture), naming the params key to use."""
+    for arg in extra:
+        if not arg.startswith("--"):
+            continue
+        name = arg[2:].split("=", 1)[0].replace("_", "-")
+        if name in TRAIN_KEY_OPTIONS:
+            raise ConfigError(
+                f"train.extra_args: {arg} is set by the pipeline from {TRAIN_KEY_OPTIONS[name]}; "
+                "set that instead"
+            )
+        if name in RESERVED_ARGS or name in RUN_OPTIONS:
+            raise ConfigError(f"train.extra_args: {arg} is set by the pipeline; remove it")
