@@ -324,7 +324,10 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
                 f"variants.{name}.recurrent applies to {allowed_for('recurrent_memory')} only"
             )
     _check_heads(model["args"], task.arch(variants[experiment["reference"]], model["size"]))
-    pretrain, train = parse_pretrain(doc.get("pretrain", OPTIONAL_TOP_LEVEL["pretrain"]), data, task), _train(doc["train"], task)
+    pretrain, train = (
+        parse_pretrain(doc.get("pretrain", OPTIONAL_TOP_LEVEL["pretrain"]), data, task),
+        _train(doc["train"], task),
+    )
     check_pretrained_inputs(data, pretrain, train)
     params = Params(
         data=data, model=model, variants=variants, experiment=experiment, pretrain=pretrain,

@@ -4,7 +4,8 @@ A task (translation, language modelling, classification, ...) is one module of
 ``memtr/tasks/`` with one :class:`Task` subclass, listed in ``memtr/tasks/__init__.py``.
 The stages never branch on the task's name; they ask it:
 
-- params: which model sizes and layouts it offers, which ``train``/``eval`` keys apply;
+- params: which model sizes and layouts it offers, which ``train``/``eval`` keys apply, and
+  what it becomes for the selected dataset (:meth:`Task.for_dataset`: e.g. its metric);
 - train stage: the fairseq task, criterion and batching options (:meth:`Task.fairseq_args`);
 - evaluate stage: how one split is scored (:meth:`Task.evaluate`);
 - tables stage: the metric, the paired test over examples (:meth:`Task.paired_p`), the
@@ -46,14 +47,19 @@ class Sources:
     extra: Path | None = None
 
 
-def seed_outputs(params: Params, metrics: Path, variant: str, name: str) -> list[str]:
-    """Per-example output lines of ``variant``, all seeds concatenated in seed order."""
+def outputs_per_seed(params: Params, metrics: Path, variant: str, name: str) -> list[list[str]]:
+    """Per-example output lines of ``variant``, one list per seed in seed order."""
     from memtr.common.textio import read_lines
 
-    lines: list[str] = []
-    for seed in params.experiment["seeds"]:
-        lines += read_lines(metrics / variant / f"seed{seed}" / "outputs" / name)
-    return lines
+    return [
+        list(read_lines(metrics / variant / f"seed{seed}" / "outputs" / name))
+        for seed in params.experiment["seeds"]
+    ]
+
+
+def seed_outputs(params: Params, metrics: Path, variant: str, name: str) -> list[str]:
+    """Per-example output lines of ``variant``, all seeds concatenated in seed order."""
+    return [line for lines in outputs_per_seed(params, metrics, variant, name) for line in lines]
 
 
 class Task:
@@ -65,8 +71,8 @@ class Task:
     dataset_kinds: ClassVar[tuple[str, ...]]  # the registry's Dataset.kind values it trains on
     sizes: ClassVar[tuple[str, ...]]  # model.size values
     arch_prefix: ClassVar[dict[str, str]]  # layout -> fairseq architecture prefix
-    metric: ClassVar[str]  # key in eval.json, e.g. "bleu"
-    metric_label: ClassVar[str]  # its name in tables, e.g. "BLEU"
+    metric: str  # key in eval.json, e.g. "bleu" (a task may set it per dataset: for_dataset)
+    metric_label: str  # its name in tables, e.g. "BLEU"
     paper_section: ClassVar[str]  # section of workflow/paper_reference.yaml
     higher_is_better: ClassVar[bool] = True
     eval_splits: ClassVar[tuple[str, ...]] = ("valid", "test")
@@ -87,6 +93,11 @@ class Task:
     def size_suffix(self, size: str) -> str:
         """The architecture-name suffix of ``model.size`` (``base`` is fairseq's plain name)."""
         return "" if size == "base" else f"_{size}"
+
+    def for_dataset(self, dataset: Dataset) -> Task:
+        """The task as it trains on and scores ``dataset`` (e.g. GLUE's metric of that task):
+        what ``Params.task`` is for the selected dataset."""
+        return self
 
     def check_dataset(self, dataset: Dataset, name: str) -> None:
         """Refuse a dataset of this task's kinds that the task cannot measure."""

@@ -1,23 +1,64 @@
-"""Sentence classification (GLUE): fairseq's ``sentence_prediction`` task, accuracy.
+"""Sentence classification (GLUE): fairseq's ``sentence_prediction`` task, GLUE's metrics.
 
-A RoBERTa encoder (with memory: the plugin's ``mem_roberta``) with a classification head;
-the label of every example is predicted in the split's order, and the paired test
-resamples per-example correctness. GLUE's test labels are not public: the dev set
-(``valid``) is what is scored.
+A RoBERTa encoder (with memory: the plugin's ``mem_roberta``) with a classification head
+(STS-B: a regression head, trained on the scores / 5 as fairseq's recipe does); every
+example is predicted in the split's order. Each GLUE task is scored by the metrics GLUE
+reports, the first one the tables' metric: CoLA MCC (and accuracy), MRPC and QQP F1 (and
+accuracy), STS-B Pearson and Spearman correlation, the others (and datasets declared in
+params.yaml) accuracy. GLUE's test labels are not public: the dev set (``valid``) is what
+is scored.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memspec import ROBERTA_MODEL
-from memtr.common.errors import ConfigError
-from memtr.tasks.base import EvalRun, Sources, Task, seed_outputs
+from memtr.datasets.registry import GLUE_TASKS
+from memtr.tasks.base import EvalRun, Sources, Task, outputs_per_seed, seed_outputs
 
 if TYPE_CHECKING:
-    from memtr.config.params import Params
+    from memtr.config.params import Params, Variant
     from memtr.datasets.registry import Dataset
+
+# eval.json key -> its name in tables and notes
+METRIC_LABELS = {"accuracy": "accuracy", "mcc": "MCC", "f1": "F1", "pearson": "Pearson r",
+                 "spearman": "Spearman rho"}  # fmt: skip
+METRIC_NOTES = {  # what a column holds, after its name
+    "accuracy": "accuracy (%)",
+    "mcc": "Matthews correlation (MCC) x 100",
+    "f1": "F1 (%) of the positive class (label 1)",
+    "pearson": "Pearson r x 100 of the predicted and the gold similarity",
+    "spearman": "Spearman rho x 100 of the predicted and the gold similarity",
+}
+STSB_SCALE = 5.0  # STS-B scores are 0..5; the recipe trains on score / 5, we report 0..5
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a GLUE task is scored: eval.json's metrics (the first the tables' metric)."""
+
+    metrics: tuple[str, ...] = ("accuracy",)
+    regression: bool = False  # a regression head (STS-B), predictions are floats
+
+
+ACCURACY = Scoring()
+GLUE_SCORING = {  # registry GLUE_TASKS key -> Scoring; the others: accuracy
+    "cola": Scoring(("mcc", "accuracy")),
+    "mrpc": Scoring(("f1", "accuracy")),
+    "qqp": Scoring(("f1", "accuracy")),
+    "stsb": Scoring(("pearson", "spearman"), regression=True),
+}
+
+
+def scoring_of(dataset: Dataset) -> Scoring:
+    """GLUE's scoring of a registry GLUE task; accuracy for any other (declared) dataset."""
+    for key, glue in GLUE_TASKS.items():
+        if dataset.glue == glue and dataset.name == f"glue_{key}":
+            return GLUE_SCORING.get(key, ACCURACY)
+    return ACCURACY
 
 
 class Classification(Task):
@@ -27,57 +68,139 @@ class Classification(Task):
     dataset_kinds = ("glue",)
     sizes = ("base", "tiny", "large")
     arch_prefix = {"none": "roberta", "prepend": ROBERTA_MODEL}
-    metric, metric_label, paper_section = "accuracy", "accuracy", "glue"
+    paper_section = "glue"
     eval_splits = ("valid",)
     restores_encoder = True
+
+    def __init__(self, scoring: Scoring = ACCURACY) -> None:
+        self.scoring = scoring
+        self.metric = scoring.metrics[0]
+        self.metric_label = METRIC_LABELS[self.metric]
+
+    def for_dataset(self, dataset: Dataset) -> Classification:
+        scoring = scoring_of(dataset)
+        return self if scoring == self.scoring else Classification(scoring)
 
     def size_suffix(self, size: str) -> str:
         return f"_{size}"  # fairseq names RoBERTa's base size: roberta_base
 
-    def check_dataset(self, dataset: Dataset, name: str) -> None:
-        if dataset.glue is not None and dataset.glue.regression:
-            raise ConfigError(
-                f"data.dataset {name!r} is a regression task; the pipeline's classification "
-                "path measures accuracy only"
-            )
-
     def fairseq_args(self, params: Params, data: Path) -> list[str]:
         t = params.train
-        restore = t.get("restore_file")
+        restore = params.restore_file()
+        head = (  # the recipe's STS-B: one regression output, the best checkpoint by loss
+            ["--regression-target", "--num-classes", "1", "--best-checkpoint-metric", "loss"]
+            if self.scoring.regression
+            else ["--num-classes", str(num_classes(data)), "--best-checkpoint-metric",
+                  "accuracy", "--maximize-best-checkpoint-metric"]
+        )  # fmt: skip
         return [
-            "--task", "sentence_prediction", "--num-classes", str(num_classes(data)),
+            "--task", "sentence_prediction", *head,
             "--init-token", "0", "--separator-token", "2", "--shorten-method", "truncate",
             "--max-positions", str(t["tokens_per_sample"]), "--max-tokens", str(t["max_tokens"]),
             "--criterion", "sentence_prediction",
-            "--best-checkpoint-metric", "accuracy", "--maximize-best-checkpoint-metric",
             *(["--restore-file", str(restore), "--reset-optimizer", "--reset-dataloader",
                "--reset-meters"] if restore else []),
         ]  # fmt: skip
 
     def evaluate(self, params: Params, run: EvalRun, label: str) -> dict:
-        pairs = classify(run.model, run.data, label, params.eval["batch_size"])
+        pairs = predict(run.model, run.data, label, params.eval["batch_size"])
         outputs = run.metrics / "outputs" / f"predictions.{label}.tsv"
         outputs.write_text("".join(f"{p}\t{g}\n" for p, g in pairs), encoding="utf-8")
-        result = {"accuracy": accuracy(pairs), "examples": len(pairs)}
-        print(f"{run.variant} seed {run.seed} {label}: accuracy {result['accuracy']}")
+        result = {**self.scores(pairs), "examples": len(pairs)}
+        shown = " ".join(f"{METRIC_LABELS[m]} {result[m]}" for m in self.scoring.metrics)
+        print(f"{run.variant} seed {run.seed} {label}: {shown}")
         return result
+
+    def scores(self, pairs: list[tuple[str, str]]) -> dict[str, float]:
+        """Every metric of the task on (predicted, gold) pairs, in percent (2 decimals)."""
+        from memtr.stats import METRICS
+
+        pred, gold = self.arrays([[p for p, _ in pairs]], [g for _, g in pairs])
+        return {m: round(100.0 * float(METRICS[m](pred[0], gold)), 2) for m in self.scoring.metrics}
+
+    def arrays(self, predictions: list[list[str]], gold: list[str]) -> tuple[Any, Any]:
+        """Rows of predicted labels and the gold ones as arrays: floats for a regression
+        task, else class codes (a label's integer where all are integers, as GLUE's 0/1)."""
+        import numpy as np
+
+        if self.scoring.regression:
+            return np.array(predictions, dtype=float), np.array(gold, dtype=float)
+        labels = sorted({*gold, *(p for row in predictions for p in row)})
+        numeric = all(x.isdigit() for x in labels)
+        code = {x: int(x) if numeric else i for i, x in enumerate(labels)}
+        return (np.array([[code[p] for p in row] for row in predictions], dtype=int),
+                np.array([code[g] for g in gold], dtype=int))  # fmt: skip
 
     def paired_p(self, params: Params, src: Sources, variant: str, against: str,
                  label: str) -> float:  # fmt: skip
-        name = f"predictions.{label}.tsv"
-        correct = [
-            [p == g for p, g in (x.split("\t") for x in seed_outputs(params, src.metrics, v, name))]
-            for v in (variant, against)
-        ]
-        return paired_bootstrap_accuracy(*correct, params.eval["bootstrap_resamples"])
+        name, resamples = f"predictions.{label}.tsv", params.eval["bootstrap_resamples"]
+        if self.metric == "accuracy":  # a mean over examples: resample the pooled seeds
+            correct = [correctness(seed_outputs(params, src.metrics, v, name))
+                       for v in (variant, against)]  # fmt: skip
+            return paired_bootstrap_accuracy(*correct, resamples)
+        from memtr.stats import METRICS, paired_bootstrap_metric_p
+
+        (system, baseline), gold = paired_predictions(params, src.metrics, (variant, against), name)
+        codes, gold = self.arrays(system + baseline, gold)
+        seeds = len(system)
+        metric = METRICS[self.metric]
+        return paired_bootstrap_metric_p(metric, codes[:seeds], codes[seeds:], gold, resamples)
+
+    def result_columns(self, variant: Variant, runs: list[tuple[dict, dict]], label: str) -> dict:
+        return {
+            f"{m}_mean": round(sum(ev[label][m] for _, ev in runs) / len(runs), 2)
+            for m in self.scoring.metrics[1:]
+        }
 
     def legend(self, params: Params, table: Any) -> list[str]:
         resamples, reference = params.eval["bootstrap_resamples"], params.experiment["reference"]
-        return [
-            "accuracy (%) on the task's dev set (GLUE test labels are not public).",
-            f"p_vs_reference: paired bootstrap ({resamples} resamples) of per-example "
-            f"correctness against `{reference}`, seeds paired and pooled.",
-        ]
+        primary, *also = self.scoring.metrics
+        named = "" if primary == "accuracy" else f"{primary}: "
+        notes = [
+            f"{named}{METRIC_NOTES[primary]} on the task's dev set (GLUE test labels are not "
+            "public)" + "".join(f"; {m}_mean: {METRIC_NOTES[m]}, mean over seeds" for m in also)
+            + "."
+        ]  # fmt: skip
+        if self.scoring.regression:
+            notes.append(
+                "predictions: the regression head's output, trained on the gold scores / 5 "
+                "as fairseq's recipe does, written on STS-B's 0-5 scale."
+            )
+        if primary == "accuracy":
+            notes.append(
+                f"p_vs_reference: paired bootstrap ({resamples} resamples) of per-example "
+                f"correctness against `{reference}`, seeds paired and pooled."
+            )
+        else:
+            notes.append(
+                f"p_vs_reference: paired bootstrap ({resamples} resamples) of {self.metric_label} "
+                f"against `{reference}`: each resample draws dev examples with replacement (the "
+                f"same for both variants and every seed) and compares {self.metric_label} per "
+                "seed on them, seed s paired with seed s, averaged over the seeds."
+            )
+        return notes
+
+
+def paired_predictions(params: Params, metrics: Path, variants: tuple[str, ...],
+                       name: str) -> tuple[list[list[list[str]]], list[str]]:  # fmt: skip
+    """Predictions of each variant per seed (``predictions.<label>.tsv``) and the gold
+    labels, which every run must list alike."""
+    predicted, gold = [], None
+    for variant in variants:
+        runs = [[x.split("\t") for x in lines]
+                for lines in outputs_per_seed(params, metrics, variant, name)]  # fmt: skip
+        for seed, pairs in zip(params.experiment["seeds"], runs, strict=True):
+            labels = [g for _, g in pairs]
+            gold = labels if gold is None else gold
+            if labels != gold:
+                raise ValueError(f"{variant} seed {seed}: {name} lists other gold labels")
+        predicted.append([[p for p, _ in pairs] for pairs in runs])
+    return predicted, gold or []
+
+
+def correctness(lines: list[str]) -> list[bool]:
+    """Whether each ``predicted<TAB>gold`` line is right."""
+    return [p == g for p, g in (x.split("\t") for x in lines)]
 
 
 def num_classes(data: Path) -> int:
@@ -88,8 +211,10 @@ def num_classes(data: Path) -> int:
     return sum(1 for line in labels.read_text().splitlines() if line.strip())
 
 
-def classify(checkpoint: Path, data: Path, split: str, batch_size: int) -> list[tuple[str, str]]:
-    """(predicted, gold) label of every example of ``split``, in the split's order."""
+def predict(checkpoint: Path, data: Path, split: str, batch_size: int) -> list[tuple[str, str]]:
+    """(predicted, gold) of every example of ``split``, in the split's order: labels, or for
+    a regression model (STS-B) scores on the 0-5 scale, gold read from ``label/<split>.label``
+    as fairseq reads it."""
     import torch
     from fairseq import checkpoint_utils
 
@@ -103,8 +228,9 @@ def classify(checkpoint: Path, data: Path, split: str, batch_size: int) -> list[
     batches = task.get_batch_iterator(
         task.dataset(split), max_sentences=batch_size, required_batch_size_multiple=1
     ).next_epoch_itr(shuffle=False)
+    regression = task.cfg.regression_target
+    gold = read_scores(data, split) if regression else None
     labels = task.label_dictionary
-    offset = labels.nspecial
     pairs: dict[int, tuple[str, str]] = {}
     with torch.no_grad():
         for sample in batches:
@@ -112,17 +238,30 @@ def classify(checkpoint: Path, data: Path, split: str, batch_size: int) -> list[
                 **sample["net_input"],
                 features_only=True,
                 classification_head_name="sentence_classification_head",
-            )  # fmt: skip  (B, classes)
-            predicted = logits.argmax(-1).tolist()
-            gold = sample["target"].view(-1).tolist()
-            for i, p, g in zip(sample["id"].tolist(), predicted, gold, strict=True):
-                pairs[i] = (labels[p + offset], labels[g + offset])
+            )  # fmt: skip  (B, classes), a regression head: (B, 1)
+            ids = sample["id"].tolist()
+            if gold is not None:
+                scores = logits.view(-1).tolist()
+                pairs.update((i, (score(s), gold[i])) for i, s in zip(ids, scores, strict=True))
+                continue
+            predicted = (logits.argmax(-1) + labels.nspecial).tolist()
+            targets = (sample["target"].view(-1) + labels.nspecial).tolist()
+            pairs.update((i, (labels[p], labels[g])) for i, p, g in zip(ids, predicted, targets,
+                                                                        strict=True))  # fmt: skip
     return [pairs[i] for i in sorted(pairs)]
 
 
-def accuracy(pairs: list[tuple[str, str]]) -> float:
-    """Share of examples whose predicted label is the gold one, in percent."""
-    return round(100.0 * sum(p == g for p, g in pairs) / len(pairs), 2)
+def score(scaled: float) -> str:
+    """An STS-B score the recipe scaled to [0, 1], back on the 0-5 scale, as text."""
+    return f"{scaled * STSB_SCALE:.6g}"
+
+
+def read_scores(data: Path, split: str) -> list[str]:
+    """The gold scores of ``split`` (line i: example i), as fairseq's ``sentence_prediction``
+    reads them for a regression target, on the 0-5 scale."""
+    from memtr.common.textio import read_lines
+
+    return [score(float(line)) for line in read_lines(data / "label" / f"{split}.label")]
 
 
 def paired_bootstrap_accuracy(system: list[bool], baseline: list[bool], resamples: int) -> float:

@@ -81,7 +81,6 @@ BAD = [
         "wikitext2",
         "missing key train.tokens_per_sample (needed for language_modeling)",
     ),
-    ("data.dataset", "glue_stsb", "data.dataset 'glue_stsb' is a regression task"),
     (
         "train.tokens_per_sample",
         64,
