@@ -85,6 +85,9 @@ def _extra_arg(params: Any, flag: str) -> str | None:
     return extra[extra.index(flag) + 1] if flag in extra[:-1] else None
 
 
+GPT2_RELEASED_DICT = 50_260  # lines of fairseq's gpt2_bpe/dict.txt (roberta.base's dictionary)
+
+
 def binarized_vocab(params: Any, bin_root: Path) -> int | None:
     """The dictionary size of the binarized data (with fairseq's 4 specials), if it exists."""
     folder = bin_root / params.data.selected().name
@@ -99,6 +102,10 @@ def vocabulary(params: Any, bin_root: Path) -> tuple[int, bool]:
         return found, False
     if params.task.name == "language_modeling":
         return WORD_VOCAB.get(params.data.dataset, 50_000) + 4, True
+    if params.data.gpt2_from_pretrain:  # at most every learned token, bytes and <|endoftext|>
+        return params.pretrain["bpe_merges"] + 257 + 4, True
+    if params.data.bpe == "gpt2":
+        return GPT2_RELEASED_DICT + 4, True
     return params.data.bpe_vocab_size + 4, True
 
 

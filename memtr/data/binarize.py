@@ -21,8 +21,9 @@ import tempfile
 from pathlib import Path
 
 from memtr.common.errors import DataError
-from memtr.datasets.registry import Dataset
 from memtr.common.textio import atomic_dir, check_aligned, read_lines, write_lines
+from memtr.datasets.registry import Dataset
+from memtr.datasets.subwords import GPT2_DIR
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +96,11 @@ def binarize_glue(ds: Dataset, prep: Path, out: Path, workers: int) -> None:
         check_aligned(
             *(prep / f"{split}.input{i}" for i in range(n_inputs)), prep / f"{split}.label"
         )
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".dict-") as tmp:
-        both = Path(tmp, "train.inputs")
-        write_lines(
-            both, (x for i in range(n_inputs) for x in read_lines(prep / f"train.input{i}"))
-        )
-        run_preprocess(
-            ["--only-source", "--trainpref", str(both), "--destdir", tmp, "--dict-only",
-             "--workers", str(workers)],
-            f"{ds.name} dictionary",
-        )  # fmt: skip
-        shutil.copyfile(Path(tmp, "dict.txt"), out / "dict.txt")
+    gpt2 = prep / GPT2_DIR
+    if gpt2.is_dir():  # GPT-2 BPE: the released (or pre-trained) model's own dictionary
+        shutil.copyfile(gpt2 / "dict.txt", out / "dict.txt")
+    else:
+        input_dictionary(prep, n_inputs, out / "dict.txt", ds.name, workers)
     for i in range(n_inputs):
         run_preprocess(
             [
@@ -118,7 +113,10 @@ def binarize_glue(ds: Dataset, prep: Path, out: Path, workers: int) -> None:
             f"{ds.name} input{i}",
         )  # fmt: skip
     (out / "dict.txt").unlink()
-    shutil.copyfile(prep / "spm.model", out / "spm.model")
+    if gpt2.is_dir():
+        shutil.copytree(gpt2, out / GPT2_DIR)
+    else:
+        shutil.copyfile(prep / "spm.model", out / "spm.model")
     label_dir = out / "label"
     if task.regression:  # the recipe feeds STS-B scores as text, scaled to [0, 1]
         label_dir.mkdir()
@@ -135,6 +133,21 @@ def binarize_glue(ds: Dataset, prep: Path, out: Path, workers: int) -> None:
         ],
         f"{ds.name} label",
     )  # fmt: skip
+
+
+def input_dictionary(prep: Path, n_inputs: int, dest: Path, name: str, workers: int) -> None:
+    """The dictionary of every training input (all input columns together) into ``dest``."""
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".dict-") as tmp:
+        both = Path(tmp, "train.inputs")
+        write_lines(
+            both, (x for i in range(n_inputs) for x in read_lines(prep / f"train.input{i}"))
+        )
+        run_preprocess(
+            ["--only-source", "--trainpref", str(both), "--destdir", tmp, "--dict-only",
+             "--workers", str(workers)],
+            f"{name} dictionary",
+        )  # fmt: skip
+        shutil.copyfile(Path(tmp, "dict.txt"), dest)
 
 
 BINARIZERS = {"mt": binarize_mt, "synthetic": binarize_mt, "lm": binarize_lm, "glue": binarize_glue}

@@ -259,7 +259,7 @@ class Fetcher:
         if not src.is_file():
             raise DataError(f"{self.dataset.name}: no such file {path}")
         known = self.download_hashes.get(path) or self.lock.downloads.get(path)
-        self.lock.downloads[path] = verify(src, known, f"{path} (declared in data.datasets)")
+        self.lock.downloads[path] = verify(src, known, f"{path} (declared in params.yaml)")
         return src
 
     def _from_upstream(self, url: str, raws: list[RawFile]) -> None:

@@ -10,7 +10,9 @@
   binarized with fairseq's dictionary.
 * GLUE (``glue``): columns are cut as in fairseq's ``preprocess_GLUE_tasks.sh`` into
   ``<split>.raw.input<i>`` and ``<split>.label``; the inputs are BPE-encoded with a
-  sentencepiece model trained on the training inputs (instead of GPT-2's BPE).
+  sentencepiece model trained on the training inputs, or (``data.bpe: gpt2``) with GPT-2's
+  byte BPE exactly as the recipe does (token ids; the files and the dictionary of a released
+  RoBERTa, or of the pretrain stage, are kept in ``gpt2/`` for the binarize stage).
 
 A dataset declared in ``params.yaml`` is first rewritten into the registry's raw layout
 (:mod:`memtr.data.inline`: formats, columns, carved splits), then prepared as above.
@@ -24,18 +26,27 @@ import io
 import json
 import logging
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import sentencepiece as spm
 
-from memtr.datasets.params import CleanParams, DataParams
 from memtr.common.errors import DataError
+from memtr.common.textio import (
+    atomic_dir,
+    atomic_write_text,
+    check_aligned,
+    read_lines,
+    write_lines,
+)
+from memtr.data.gpt2_bpe import encode_gpt2, gpt2_encoder
 from memtr.data.inline import normalize
 from memtr.datasets.inline import is_inline
+from memtr.datasets.params import CleanParams, DataParams
 from memtr.datasets.registry import IWSLT14_TEST_SETS, Dataset, GlueTask
-from memtr.common.textio import atomic_dir, atomic_write_text, check_aligned, read_lines, write_lines
+from memtr.datasets.subwords import GPT2_DIR, GPT2_FILES
 
 log = logging.getLogger(__name__)
 
@@ -302,36 +313,78 @@ def prepare_glue(ds: Dataset, raw: Path, out: Path, params: DataParams, workers:
             write_lines(out / f"{split}.label", (_cut(row, col).strip() for row in rows))
         stats["lines"][split] = len(rows)
     n_inputs = len(task.inputs)
-    train_inputs = [out / f"train.raw.input{i}" for i in range(n_inputs)]
-    sp = train_spm(train_inputs, out / "spm", params.bpe_vocab_size, workers)
-    stats["spm_vocab_size"] = sp.get_piece_size()
+    if params.bpe == "gpt2":
+        encoder = keep_gpt2_files(raw, out / GPT2_DIR)
+        stats["gpt2_bpe_tokens"] = len(encoder.encoder)
+        encode = lambda lines: encode_gpt2(encoder, lines)  # noqa: E731
+    else:
+        train_inputs = [out / f"train.raw.input{i}" for i in range(n_inputs)]
+        sp = train_spm(train_inputs, out / "spm", params.bpe_vocab_size, workers)
+        stats["spm_vocab_size"] = sp.get_piece_size()
+        encode = lambda lines: encode_lines(sp, lines, workers)  # noqa: E731
     for split in tables:
         for i in range(n_inputs):
             lines = read_lines(out / f"{split}.raw.input{i}")
-            write_lines(out / f"{split}.input{i}", encode_lines(sp, lines, workers))
+            write_lines(out / f"{split}.input{i}", encode(lines))
     return stats
+
+
+def keep_gpt2_files(raw: Path, keep: Path):
+    """Copy the raw ``gpt2.*`` files into ``keep`` under their release names; return fairseq's
+    GPT-2 encoder of those files."""
+    keep.mkdir()
+    for release_name, raw_name in GPT2_FILES.values():
+        shutil.copyfile(raw / raw_name, keep / release_name)
+    return gpt2_encoder(keep)
+
+
+def stage_pretrained_files(ds: Dataset, raw: Path, pretrain: Path | None, layout: Path) -> Path:
+    """``raw``, or with ``data.gpt2_bpe: pretrain`` a ``layout`` folder holding links to the
+    raw files and copies of the pretrain stage's BPE files under their raw names."""
+    if pretrain is None:
+        raise DataError(
+            "data.gpt2_bpe is 'pretrain': give the pretrain stage's folder (--pretrain)"
+        )
+    for release_name, _ in GPT2_FILES.values():
+        if not (pretrain / release_name).is_file():
+            raise DataError(f"missing {pretrain / release_name}: run the pretrain stage first")
+    layout.mkdir(parents=True, exist_ok=True)
+    for item in raw.iterdir():
+        if not (layout / item.name).exists():
+            (layout / item.name).symlink_to(item.resolve())
+    for release_name, raw_name in GPT2_FILES.values():
+        shutil.copyfile(pretrain / release_name, layout / raw_name)
+    return layout
 
 
 PREPARERS = {"mt": prepare_mt, "synthetic": prepare_mt, "lm": prepare_lm, "glue": prepare_glue}
 
 
-def required_raw_files(ds: Dataset) -> list[str]:
+def required_raw_files(ds: Dataset, params: DataParams) -> list[str]:
     """Names the download stage must have produced for ``ds``."""
     if ds.kind == "synthetic":
         return [
             f"{split}.{lang}" for split in ("train", "valid", "test") for lang in ("src", "tgt")
         ]
-    return [raw.name for raw in ds.files]
+    gpt2 = [raw_name for _, raw_name in GPT2_FILES.values()] if params.bpe == "gpt2" else []
+    return list(dict.fromkeys([*(raw.name for raw in ds.files), *gpt2]))
 
 
-def prepare(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int = 1) -> dict:
-    """Run the preprocessing of ``ds`` from ``raw`` into ``out`` (atomically); return stats."""
+def prepare(
+    ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int = 1,
+    pretrain: Path | None = None,
+) -> dict:  # fmt: skip
+    """Run the preprocessing of ``ds`` from ``raw`` into ``out`` (atomically); return stats.
+
+    ``pretrain``: the pretrain stage's folder, read with ``data.gpt2_bpe: pretrain``."""
     raw, out = Path(raw), Path(out)
-    missing = [name for name in required_raw_files(ds) if not (raw / name).is_file()]
-    if missing:
-        raise DataError(f"missing raw file {raw / missing[0]}; run the download stage first")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".layout-") as layout:
+        if params.gpt2_from_pretrain:
+            raw = stage_pretrained_files(ds, raw, pretrain, Path(layout, "with-gpt2"))
+        missing = [name for name in required_raw_files(ds, params) if not (raw / name).is_file()]
+        if missing:
+            raise DataError(f"missing raw file {raw / missing[0]}; run the download stage first")
         declared: dict = {}
         if is_inline(ds):  # a declared dataset: first into the registry's raw layout
             declared = {"held_out": normalize(ds, raw, Path(layout))}

@@ -26,6 +26,7 @@ from memtr.datasets.inline import InlineFile, parse_file
 from memtr.datasets.registry import Dataset, RawFile
 
 BPE_KINDS = ("sentencepiece", "gpt2")
+GPT2_DIR = "gpt2"  # in data/prep/<ds>/ and data/bin/<ds>/: the files under their release names
 FROM_PRETRAIN = "pretrain"
 # data.gpt2_bpe key -> (name in a release folder such as pretrain/<name>/model/, raw file name)
 GPT2_FILES = {

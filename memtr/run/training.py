@@ -37,6 +37,12 @@ def model_args(params: Params, variant: Variant) -> list[str]:
         args += ["--mem-tokens", str(variant.mem_tokens)]
     if variant.recurrent:
         args.append("--mem-recurrent")
+    return args + size_args(params)
+
+
+def size_args(params: Params) -> list[str]:
+    """``model.args`` as fairseq options (shared by every variant and the pretrain stage)."""
+    args = []
     for key, value in params.task.model_options(params.model["args"]).items():
         flag = "--" + key.replace("_", "-")
         if value is True:
@@ -87,11 +93,17 @@ def has_input_dictionary(data: Path) -> bool:
 
 
 def fingerprint(command: list[str], data: Path) -> str:
-    """Hash of everything that decides a run's result: its options and its dictionary."""
+    """Hash of everything that decides a run's result: its options, its dictionary and the
+    checkpoint it starts from (``--restore-file``: a pre-trained model)."""
     relevant = [c for c in command if c not in (sys.executable, str(PLUGIN_DIR))]
     digest = hashlib.sha256(json.dumps(relevant).encode())
     for dict_file in dictionaries(data):
         digest.update(dict_file.read_bytes())
+    if "--restore-file" in command:
+        restored = Path(command[command.index("--restore-file") + 1])
+        if restored.is_file():
+            with open(restored, "rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
     return digest.hexdigest()
 
 

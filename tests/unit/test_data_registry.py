@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from memtr.data.prepare import ASSEMBLERS, PREPARERS, required_raw_files
+from memtr.datasets.params import DataParams
 from memtr.datasets.registry import (
     DATASETS,
     DOWNLOAD_HASHES,
@@ -42,7 +43,7 @@ def test_entry_is_consistent(name):
     assert len(names) == len(set(names))
     assert len({raw.mirror for raw in ds.files}) == len(ds.files)
     if ds.kind != "synthetic":
-        assert set(required_raw_files(ds)) == set(names)
+        assert set(required_raw_files(ds, DataParams())) == set(names)
     for raw in ds.files:
         assert urlsplit(raw.url).scheme == "https"
         assert (raw.member is not None) == raw.url.endswith(ARCHIVE), raw

@@ -332,7 +332,7 @@ def test_a_changed_local_file_is_caught_by_its_recorded_checksum(tmp_path):
     (tmp_path / "raw/train.txt").unlink()  # as if the stage ran again on the same raw folder
     Path(files["train"]).write_text("another text\n")
     with pytest.raises(
-        DataError, match=r"checksum mismatch for .*corpus.txt \(declared in data.datasets\)"
+        DataError, match=r"checksum mismatch for .*corpus.txt \(declared in params.yaml\)"
     ):
         fetch_dataset(ds, tmp_path / "raw", tmp_path / "cache", progressbar=False)
 

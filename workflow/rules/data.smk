@@ -1,4 +1,5 @@
-# Data stages: download -> prepare (clean + sentencepiece) -> binarize.
+# Data stages: download -> prepare (clean + sentencepiece or GPT-2 BPE) -> binarize; the
+# pretrain stage (a masked LM for classification) comes before prepare.
 
 
 rule check_params:
@@ -13,6 +14,24 @@ rule check_params:
         ENV
     shell:
         "python workflow/scripts/check_params.py --params params.yaml --out {output} > {log} 2>&1"
+
+
+rule pretrain:
+    input:
+        "build/params.ok",
+        code=stage_code("pretrain"),
+    output:
+        model=directory(PRETRAINED),
+        summary=f"{PRETRAIN_METRICS}/pretrain.json",
+        curve=f"{PRETRAIN_METRICS}/train_log.csv",
+    log:
+        "logs/pretrain.log",
+    conda:
+        ENV
+    threads: 2
+    shell:
+        "python workflow/scripts/pretrain.py --params params.yaml --out {output.model}"
+        " --metrics {PRETRAIN_METRICS} --workers {threads} > {log} 2>&1"
 
 
 rule download:
@@ -33,6 +52,7 @@ rule download:
 rule prepare:
     input:
         raw=RAW,
+        pretrained=PRETRAINED,
         code=stage_code("prepare"),
     output:
         directory(PREP),
@@ -43,6 +63,7 @@ rule prepare:
     threads: 2
     shell:
         "python workflow/scripts/prepare.py --params params.yaml --raw {input.raw} --out {output}"
+        " --pretrain {input.pretrained}"
         " --workers {threads} > {log} 2>&1"
 
 

@@ -5,6 +5,7 @@
 rule train:
     input:
         data=BIN,
+        pretrained=PRETRAINED,  # train.restore_file: pretrain
         code=stage_code("train"),
     output:
         model=f"{RUNS}/{{variant}}/seed{{seed}}/model.pt",

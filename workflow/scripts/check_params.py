@@ -14,12 +14,13 @@ import _bootstrap  # noqa: F401
 from memtr import stage
 from memtr.common.errors import ConfigError
 from memtr.config.params import load_params
+from memtr.config.pretrain import FROM_PRETRAIN
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     restore = params.train.get("restore_file")
-    if restore is not None and not Path(restore).is_file():
+    if restore not in (None, FROM_PRETRAIN) and not Path(restore).is_file():
         raise ConfigError(f"train.restore_file {restore!r} does not exist")
     params.data.check_local_files()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Preprocessing stage: clean, BPE-encode (sentencepiece) and split into data/prep/<dataset>/.
 
 python workflow/scripts/prepare.py [--params params.yaml] [--dataset NAME]
-    [--raw data/raw/NAME] [--out data/prep/NAME] [--workers N] [--quiet]
+    [--raw data/raw/NAME] [--out data/prep/NAME] [--pretrain pretrain/<name>/model]
+    [--workers N] [--quiet]
 """
 
 import sys
@@ -23,7 +24,7 @@ def main(args) -> None:
     raw = stage.default_path(args.raw, "raw", ds.name)
     out = stage.default_path(args.out, "prep", ds.name)
     start = time.monotonic()
-    stats = prepare(ds, raw, out, params, args.workers or default_workers())
+    stats = prepare(ds, raw, out, params, args.workers or default_workers(), args.pretrain)
     seconds = time.monotonic() - start
     print(f"{ds.name}: prepared in {out} ({seconds:.1f} s): {stats['lines']}")
 
@@ -33,6 +34,9 @@ def parser():
     p = stage.base_parser(__doc__.splitlines()[0])
     p.add_argument("--raw", type=Path, help="raw data folder (default: data/raw/<dataset>)")
     p.add_argument("--out", type=Path, help="output folder (default: data/prep/<dataset>)")
+    p.add_argument(
+        "--pretrain", type=Path, help="the pretrain stage's folder (data.gpt2_bpe: pretrain)"
+    )
     p.add_argument("--workers", type=stage.positive_int, help="threads (default: cores, max 8)")
     return p
 

@@ -1,22 +1,29 @@
 """Switch params.yaml to a preset of workflow/presets/ (the old file is kept as a backup).
 
     python workflow/scripts/use_preset.py NAME        # e.g. demo, cpu_replication, paper_wmt14_base
+    python workflow/scripts/use_preset.py NAME --dataset glue_cola --experiment my_cola_study
+
+``--dataset`` and ``--experiment`` replace the preset's data.dataset and experiment.name (the
+one-experiment-per-task studies, e.g. cpu_replication_glue); the comments stay.
 
 The preset is validated first; params.yaml is replaced only when it is valid, and the
 previous params.yaml is saved as params.yaml.bak-<time> unless it equals a preset.
 """
 
 import argparse
+import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
+import yaml
 
 from memtr import stage
+from memtr.common.errors import ConfigError
 from memtr.common.paths import PRESETS
-from memtr.config.params import load_params
+from memtr.config.params import parse_params
 
 
 def main(args: argparse.Namespace) -> None:
@@ -25,7 +32,8 @@ def main(args: argparse.Namespace) -> None:
         names = ", ".join(sorted(p.stem for p in PRESETS.glob("*.yaml")))
         print(f"error: no preset {args.name!r}; available: {names}", file=sys.stderr)
         sys.exit(2)
-    load_params(preset)
+    text = with_overrides(preset.read_text(), args.dataset, args.experiment)
+    parse_params(yaml.safe_load(text), str(preset))
     target = args.params
     if target.is_file():
         old = target.read_text()
@@ -33,15 +41,29 @@ def main(args: argparse.Namespace) -> None:
             backup = target.with_name(f"{target.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
             shutil.copyfile(target, backup)
             print(f"kept the previous {target} as {backup}")
-    shutil.copyfile(preset, target)
+    target.write_text(text)
     print(
         f"{target} is now the preset {args.name!r}; run `dvc repro` or `snakemake --profile local`"
     )
 
 
+def with_overrides(text: str, dataset: str | None, name: str | None) -> str:
+    """The preset's text with its ``data.dataset`` and ``experiment.name`` values replaced."""
+    for section, key, value in (("data", "dataset", dataset), ("experiment", "name", name)):
+        if value is None:
+            continue
+        pattern = re.compile(rf"(^{section}:\n(?:(?:  .*|#.*|)\n)*?  {key}: *)(\S+)", re.MULTILINE)
+        text, count = pattern.subn(lambda m, v=value: m.group(1) + v, text, count=1)
+        if not count:
+            raise ConfigError(f"the preset has no {section}.{key} line to replace")
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("name")
+    p.add_argument("--dataset", help="replaces the preset's data.dataset")
+    p.add_argument("--experiment", help="replaces the preset's experiment.name")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--quiet", action="store_true")
     return p
