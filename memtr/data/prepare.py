@@ -388,6 +388,8 @@ def prepare(
         declared: dict = {}
         if is_inline(ds):  # a declared dataset: first into the registry's raw layout
             declared = {"held_out": normalize(ds, raw, Path(layout))}
+            for _, raw_name in GPT2_FILES.values() if params.bpe == "gpt2" else ():
+                shutil.copyfile(raw / raw_name, Path(layout, raw_name))  # beside the splits
             raw = Path(layout)
         with atomic_dir(out) as tmp:
             stats = PREPARERS[ds.kind](ds, raw, tmp, params, workers)

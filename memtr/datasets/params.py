@@ -72,11 +72,17 @@ class DataParams:
         """True when the GPT-2 BPE files come from the pretrain stage."""
         return self.bpe == "gpt2" and gpt2_files(self.gpt2_bpe) is None
 
-    def check_local_files(self) -> None:
-        """Refuse the selected declaration's local files that do not exist (the check_params
-        stage: the tables of a finished experiment are read without its data)."""
-        if self.dataset in self.datasets:
-            inline_dataset(self.dataset, self.datasets[self.dataset], check_files=True)
+    def check_local_files(self, *also: str) -> None:
+        """Refuse the local files that do not exist of the selected declaration, of the
+        declarations named in ``also`` (the pretrain corpus) and of ``gpt2_bpe`` (the
+        check_params stage: the tables of a finished experiment are read without its data)."""
+        for name in (self.dataset, *also):
+            if name in self.datasets:
+                inline_dataset(name, self.datasets[name], check_files=True)
+        files = gpt2_files(self.gpt2_bpe) if self.bpe == "gpt2" else None
+        for key, declared in (files or {}).items():
+            if not declared.is_url and not Path(declared.location).expanduser().is_file():
+                raise ConfigError(f"data.gpt2_bpe.{key}: no such file {declared.location}")
 
 
 def named_dataset(name: str, declared: dict) -> Dataset:

@@ -23,6 +23,7 @@ class CampaignLockError(RuntimeError):
 
 
 DATA_STAGES = ("check_params", "download", "prepare", "binarize", "extra_test")
+SHARED_STAGES = ("check_params", "pretrain")  # not tied to the dataset of the experiment
 
 
 def _out_paths(stage: dict) -> list[str]:
@@ -36,8 +37,10 @@ def campaign_stages(lock: dict, experiment: str, dataset: str) -> dict:
     kept = {}
     for name, stage in stages.items():
         paths = _out_paths(stage)
-        if name in DATA_STAGES:
-            if name != "check_params" and not any(p.endswith(f"/{dataset}") for p in paths):
+        if name in SHARED_STAGES:  # one run for every experiment of the workspace
+            kept[name] = stage
+        elif name in DATA_STAGES:
+            if not any(p.endswith(f"/{dataset}") for p in paths):
                 raise CampaignLockError(
                     f"dvc.lock: stage {name} last ran on {paths}, not on dataset {dataset!r}; "
                     f"run `dvc repro extra_test` with this experiment's params first"
@@ -45,7 +48,7 @@ def campaign_stages(lock: dict, experiment: str, dataset: str) -> dict:
             kept[name] = stage
         elif any(p.startswith(prefixes) for p in paths):
             kept[name] = stage
-    if all(name in DATA_STAGES for name in kept):
+    if all(name in DATA_STAGES + SHARED_STAGES for name in kept):
         raise CampaignLockError(f"dvc.lock records no run of experiment {experiment!r}")
     return kept
 

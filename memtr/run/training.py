@@ -185,6 +185,12 @@ def parameter_counts(checkpoint: Path) -> dict[str, int]:
     return {"total": total, "memory_tokens": memory, "memory_layers": layers}
 
 
+def best_loss(records: dict[str, list[dict]]) -> float:
+    """The lowest validation loss logged (fairseq logs its own best only when it selects
+    checkpoints by loss and validated before)."""
+    return min((float(r["valid_loss"]) for r in records["valid"]), default=float("nan"))
+
+
 def summarize(
     records: dict[str, list[dict]], wall: float, counts: dict[str, int], resumed: bool
 ) -> dict:
@@ -196,7 +202,7 @@ def summarize(
         "params": counts,
         "updates": int(last_valid.get("valid_num_updates", 0)),
         "valid_loss": float(last_valid.get("valid_loss", "nan")),
-        "best_valid_loss": float(last_valid.get("valid_best_loss", "nan")),
+        "best_valid_loss": float(last_valid.get("valid_best_loss", best_loss(records))),
         **{
             key[len("valid_") :]: float(last_valid[key])
             for key in ("valid_ppl", "valid_accuracy")

@@ -51,7 +51,7 @@ LM_DECLARATION = {
 
 def write_lm_slice(ws: Path) -> None:
     """The declared local files, cut from the mirror's WikiText-2."""
-    (ws / "corpus").mkdir()
+    (ws / "corpus").mkdir(exist_ok=True)
     for split, (name, lines) in LM_SLICE.items():
         text = (MIRROR / "wikitext-2" / name).read_text(encoding="utf-8").splitlines(True)
         (ws / "corpus" / f"{split}.txt").write_text("".join(text[:lines]), encoding="utf-8")

@@ -22,7 +22,7 @@ def main(args: argparse.Namespace) -> None:
     restore = params.train.get("restore_file")
     if restore not in (None, FROM_PRETRAIN) and not Path(restore).is_file():
         raise ConfigError(f"train.restore_file {restore!r} does not exist")
-    params.data.check_local_files()
+    params.data.check_local_files(params.pretrain.get("corpus", ""))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("params.yaml is valid\n")
     print(f"{args.params}: valid")
