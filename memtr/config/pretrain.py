@@ -55,7 +55,7 @@ def parse_pretrain(section: Any, data: DataParams, task: Task) -> dict:
         )
     if not all(isinstance(a, str) for a in pretrain["extra_args"]):
         raise ConfigError("pretrain.extra_args must be a list of strings")
-    check_extra_args(pretrain["extra_args"])
+    check_extra_args(pretrain["extra_args"], "pretrain.extra_args")
     return pretrain
 
 

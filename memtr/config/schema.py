@@ -68,7 +68,7 @@ RUN_OPTIONS = {"save-interval-updates", "keep-interval-updates", "no-epoch-check
                "data-buffer-size"}  # fmt: skip
 
 
-def check_extra_args(extra: list[str]) -> None:
+def check_extra_args(extra: list[str], where: str = "train.extra_args") -> None:
     """Refuse options in train.extra_args that the pipeline sets itself (e.g. ``--arch``,
     which would replace every variant's architecture), naming the params key to use."""
     for arg in extra:
@@ -77,8 +77,8 @@ def check_extra_args(extra: list[str]) -> None:
         name = arg[2:].split("=", 1)[0].replace("_", "-")
         if name in TRAIN_KEY_OPTIONS:
             raise ConfigError(
-                f"train.extra_args: {arg} is set by the pipeline from {TRAIN_KEY_OPTIONS[name]}; "
+                f"{where}: {arg} is set by the pipeline from {TRAIN_KEY_OPTIONS[name]}; "
                 "set that instead"
             )
         if name in RESERVED_ARGS or name in RUN_OPTIONS:
-            raise ConfigError(f"train.extra_args: {arg} is set by the pipeline; remove it")
+            raise ConfigError(f"{where}: {arg} is set by the pipeline; remove it")

@@ -2,7 +2,9 @@
 
 Language modelling: a slice of WikiText-2 declared as local files in params.yaml, `dvc
 repro`, perplexity with fairseq-eval-lm, attention over the memory LM. Classification: a generated task in GLUE
-SST-2's files declared as local TSV files, `snakemake --profile local`, accuracy.
+SST-2's files declared as local TSV files, `snakemake --profile local`, the way of the paper's
+claim 3: a masked LM pre-trained by the pipeline on the WikiText-2 slice (its GPT-2-format BPE
+learned there), then fine-tuned from that checkpoint with and without memory; accuracy.
 """
 
 from __future__ import annotations
@@ -84,7 +86,15 @@ def lm_params() -> dict:
 # The classification task: generated sentences in GLUE SST-2's files (GLUE cannot be
 # downloaded here), declared in params.yaml as local TSV files with their header's column
 # names; test is carved from train (scored on valid, as GLUE's tasks are). The registry's
-# GLUE recipes: tests/unit/test_data_prepare.py.
+# GLUE recipes: tests/unit/test_data_prepare.py; the sentencepiece path of classification:
+# tests/integration/test_glue_regression.py. Here the inputs are encoded with the BPE of the
+# pretrain stage (20 updates of a masked LM on the WikiText-2 slice), whose model both
+# variants fine-tune (train.restore_file: pretrain).
+PRETRAIN = {
+    "name": "tiny_mlm", "corpus": LM_DATASET, "bpe_merges": 400, "max_update": 20,
+    "max_tokens": 1024, "lr": 0.001, "warmup_updates": 5, "weight_decay": 0.01,
+    "mask_prob": 0.15, "validate_interval_updates": 20, "seed": 1, "extra_args": [],
+}  # fmt: skip
 GLUE_DATASET = "keyword_sst"
 GLUE_DECLARATION = {
     "task": "classification", "format": "tsv", "header": True,
@@ -96,13 +106,20 @@ GLUE_DECLARATION = {
 
 def glue_params() -> dict:
     doc = copy.deepcopy(PIPELINE_PARAMS)
-    doc["data"].update(dataset=GLUE_DATASET, datasets={GLUE_DATASET: GLUE_DECLARATION})
+    doc["data"].update(
+        dataset=GLUE_DATASET,
+        bpe="gpt2",
+        gpt2_bpe="pretrain",
+        datasets={GLUE_DATASET: GLUE_DECLARATION, LM_DATASET: LM_DECLARATION},
+    )
+    doc["pretrain"] = PRETRAIN
     doc["model"]["args"] = {
         "encoder_layers": 1, "encoder_embed_dim": 32, "encoder_ffn_embed_dim": 64,
         "encoder_attention_heads": 2,
     }  # fmt: skip
     doc["experiment"]["name"] = "tiny_glue"
-    doc["train"].update(TASK_TRAIN, max_update=100, warmup_updates=10, max_tokens=2048)
+    doc["train"].update(TASK_TRAIN, max_update=100, warmup_updates=10, max_tokens=2048,
+                        restore_file="pretrain")  # fmt: skip
     doc["eval"] = {"splits": ["valid"], "batch_size": 32, "bootstrap_resamples": 200}
     return doc
 
@@ -114,6 +131,7 @@ def glue_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backgro
     idle for much of the time, and test_classification_pipeline_with_snakemake collects it."""
     ws = make_workspace(tmp_path_factory.mktemp("glue"), glue_params())
     corpus = write_sst2_mirror(ws / "corpus")
+    write_lm_slice(ws)  # the pretrain stage's corpus
     run = Background(["snakemake", "--profile", "local"], ws)
     yield run, corpus
     run.stop()
@@ -217,3 +235,27 @@ def test_classification_pipeline_with_snakemake(glue_run):
         (ws / "results/tiny_glue/attention/mem4_seed1/memory_mass.json").read_text()
     )["status"]
     assert status == "not_supported"
+
+
+def test_classification_fine_tunes_the_pretrain_stage_model(glue_run):
+    run, _ = glue_run
+    ws = run.cwd
+    check(run.wait())
+    model = ws / "pretrain/tiny_mlm/model"
+    assert sorted(p.name for p in model.iterdir()) == [
+        "dict.txt", "encoder.json", "model.pt", "vocab.bpe"]  # fmt: skip
+    assert not (model.parent / "work" / "checkpoints").exists()  # cleaned after success
+    summary = json.loads((ws / "metrics/pretrain/tiny_mlm/pretrain.json").read_text())
+    assert summary["pretrained"] and summary["updates"] == 20 and summary["corpus"] == LM_DATASET
+    # the task is encoded with the pre-trained model's BPE and dictionary, as a release's
+    for name in ("encoder.json", "vocab.bpe", "dict.txt"):
+        assert (ws / "data/prep/keyword_sst/gpt2" / name).read_bytes() == (
+            model / name
+        ).read_bytes()
+    assert (ws / "data/bin/keyword_sst/input0/dict.txt").read_bytes() == (
+        model / "dict.txt").read_bytes()  # fmt: skip
+    for variant in ("baseline", "mem4"):
+        log = (ws / f"runs/tiny_glue/{variant}/seed1/checkpoints/train.log").read_text()
+        assert "Loaded checkpoint pretrain/tiny_mlm/model/model.pt (epoch 1 @ 0 updates)" in log
+        fresh = "memory.vectors is not in the checkpoint: keeping its fresh init" in log
+        assert fresh == (variant == "mem4")

@@ -275,3 +275,92 @@ def test_a_sacrebleu_test_set_is_scored_under_its_own_label():
     ]
     params = parse_params(doc)
     assert params.eval_labels() == ["test", "newstest2014", "wmt14_full", "iwslt17_tst2015"]
+
+
+# A classification study on GPT-2 BPE: the pretrain stage's files and model (claim 3), or
+# a released model's files (data.gpt2_bpe by URL or path).
+PRETRAIN = {
+    "name": "mlm", "corpus": "wikitext2", "bpe_merges": 100, "max_update": 20, "max_tokens": 512,
+    "lr": 0.001, "warmup_updates": 2, "weight_decay": 0.01, "mask_prob": 0.15,
+    "validate_interval_updates": 10, "seed": 1, "extra_args": [],
+}  # fmt: skip
+PRETRAINED_GLUE = mutate_doc(
+    mutate_doc(
+        mutate_doc(mutate_doc(GLUE_PARAMS, "pretrain", PRETRAIN), "data.bpe", "gpt2"),
+        "data.gpt2_bpe", "pretrain",
+    ),
+    "train.restore_file", "pretrain",
+)  # fmt: skip
+RELEASE = {"encoder_json": "https://example.org/encoder.json",
+           "vocab_bpe": {"url": "https://example.org/vocab.bpe", "sha256": "ab" * 32},
+           "dict": "roberta.base/dict.txt"}  # fmt: skip
+
+BAD_SUBWORDS = [
+    (GLUE_PARAMS, "data.bpe", "wordpiece", "data.bpe must be one of sentencepiece, gpt2, got 'wordpiece'"),
+    (TINY_PARAMS, "data.bpe", "gpt2", "data.bpe gpt2 applies to classification (GLUE) datasets, not 'multi30k_de_en' (kind mt); use sentencepiece"),
+    (GLUE_PARAMS, "data.bpe", "gpt2", "data.bpe gpt2 needs data.gpt2_bpe: the files encoder_json, vocab_bpe and dict (URLs or paths), or 'pretrain'"),
+    (GLUE_PARAMS, "data.gpt2_bpe", RELEASE, "data.gpt2_bpe is read with data.bpe: gpt2 only; remove it"),
+    (PRETRAINED_GLUE, "data.gpt2_bpe", {"encoder_json": "e.json", "vocab_bpe": "v.bpe"}, "data.gpt2_bpe needs dict (the file dict.txt)"),
+    (PRETRAINED_GLUE, "data.gpt2_bpe", {**RELEASE, "merges": "m.txt"}, "unknown key data.gpt2_bpe.merges; allowed: encoder_json, vocab_bpe, dict"),
+    (PRETRAINED_GLUE, "data.gpt2_bpe", "released", "data.gpt2_bpe must map encoder_json, vocab_bpe and dict to files, or be 'pretrain'; got 'released'"),
+    (PRETRAINED_GLUE, "data.gpt2_bpe", {**RELEASE, "dict": {"url": "d.txt", "sha256": "x"}}, "data.gpt2_bpe.dict.sha256 must be 64 hex digits, got 'x'"),
+    (PRETRAINED_GLUE, "pretrain.name", "none", "data.gpt2_bpe: pretrain needs the pretrain stage; set pretrain.name (and its keys) or give the files"),
+    (PRETRAINED_GLUE, "data.gpt2_bpe", RELEASE, "train.restore_file: pretrain needs data.bpe: gpt2 and data.gpt2_bpe: pretrain (the pre-trained model's dictionary)"),
+    (PRETRAINED_GLUE, "pretrain.corpus", "glue_sst2", "pretrain.corpus 'glue_sst2' must be a language-modelling corpus (registry wikitext2, wikitext103, or a data.datasets entry of task language_modeling); it is of kind glue"),
+    (PRETRAINED_GLUE, "pretrain.corpus", "wiki", "pretrain.corpus 'wiki' must be a language-modelling corpus"),
+    (PRETRAINED_GLUE, "pretrain.mask_prob", 1.5, "pretrain.mask_prob must be in (0, 1), got 1.5"),
+    (PRETRAINED_GLUE, "pretrain.warmup_updates", 20, "pretrain.warmup_updates must be below pretrain.max_update"),
+    (PRETRAINED_GLUE, "pretrain.name", "my-mlm", "pretrain.name 'my-mlm' must use letters, digits and _ only"),
+    (PRETRAINED_GLUE, "pretrain.epochs", 3, "unknown key pretrain.epochs; allowed: name, corpus, bpe_merges"),
+    (PRETRAINED_GLUE, "pretrain.extra_args", ["--max-update", "5"], "pretrain.extra_args: --max-update is set by the pipeline"),
+    (mutate_doc(PRETRAINED_GLUE, "pretrain", {"name": "mlm"}), "pretrain.seed", 1, "missing key pretrain.corpus"),
+    (mutate_doc(TINY_PARAMS, "pretrain", PRETRAIN), "pretrain.seed", 1, "pretrain (a masked LM) applies to classification; set pretrain.name: none for translation"),
+    (GLUE_PARAMS, "train.restore_file", "pretrain", "train.restore_file: pretrain needs the pretrain stage; set pretrain.name (and its keys)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("doc", "path", "value", "message"), BAD_SUBWORDS,
+                         ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD_SUBWORDS)])  # fmt: skip
+def test_subword_and_pretrain_mistakes_are_one_clear_line(doc, path, value, message):
+    with pytest.raises(ConfigError) as err:
+        parse_params(mutate_doc(doc, path, value))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_pretrained_study_resolves_the_stage_folder_and_a_release_its_files():
+    params = parse_params(PRETRAINED_GLUE)
+    assert params.pretrain_dir == Path("pretrain/mlm/model")
+    assert params.restore_file() == "pretrain/mlm/model/model.pt"
+    assert params.data.gpt2_from_pretrain
+    assert [raw.name for raw in params.data.selected().files][-3:] == ["train.tsv", "dev.tsv", "test.tsv"]
+    released = parse_params(mutate_doc(mutate_doc(mutate_doc(
+        GLUE_PARAMS, "data.bpe", "gpt2"), "data.gpt2_bpe", RELEASE), "train.restore_file", "rb/model.pt"))  # fmt: skip
+    assert released.pretrain_dir is None and released.restore_file() == "rb/model.pt"
+    files = {raw.name: raw for raw in released.data.selected().files}
+    assert files["gpt2.vocab.bpe"].url == "https://example.org/vocab.bpe"
+    assert files["gpt2.dict.txt"].url == "roberta.base/dict.txt"
+    hashes = released.data.selected().options["download_hashes"]
+    assert hashes == {"https://example.org/vocab.bpe": "sha256:" + "ab" * 32}
+    # the committed campaigns' params snapshots hold neither data.bpe nor pretrain
+    old = copy.deepcopy(GLUE_PARAMS)
+    del old["pretrain"], old["data"]["bpe"], old["data"]["gpt2_bpe"]
+    assert parse_params(old).pretrain == {"name": "none"} and parse_params(old).data.bpe == "sentencepiece"
+
+
+def test_use_preset_replaces_the_dataset_and_the_experiment_name(tmp_path: Path):
+    script = REPO / "workflow/scripts/use_preset.py"
+    target = tmp_path / "params.yaml"
+    args = ["cpu_replication_glue", "--dataset", "glue_cola", "--experiment", "glue_cola_study"]
+    done = subprocess.run([sys.executable, script, *args, "--params", target],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    preset = (REPO / "workflow/presets/cpu_replication_glue.yaml").read_text().splitlines()
+    written = target.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(preset, written, strict=True) if a != b]
+    assert [b.split("#")[0].strip() for _, b in changed] == [
+        "dataset: glue_cola", "name: glue_cola_study"]  # fmt: skip
+    done = subprocess.run([sys.executable, script, *args[:1], "--dataset", "glue_nope",
+                           "--params", target], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.startswith("error: unknown dataset 'glue_nope'")
+    assert target.read_text().splitlines() == written  # not touched

@@ -10,7 +10,9 @@ Writes <metrics>/eval.json and per-example outputs in <metrics>/outputs/:
   (detokenized hypotheses, for the tables stage's paired bootstrap);
 - language modelling: ``fairseq-eval-lm`` perplexity; ``eval_lm.<split>.log`` and
   ``segment_nll.<split>.tsv`` (each segment's nll and tokens, for the paired bootstrap);
-- classification (GLUE): accuracy; ``predictions.<split>.tsv`` (predicted, gold label).
+- classification (GLUE): the task's GLUE metrics (CoLA MCC, MRPC/QQP F1 and accuracy, STS-B
+  Pearson/Spearman, the others accuracy; docs/glue.md); ``predictions.<split>.tsv``
+  (predicted, gold label; STS-B: scores on the 0-5 scale).
 """
 
 import argparse
