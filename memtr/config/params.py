@@ -227,7 +227,11 @@ def _train(section: Any, task: Task) -> dict:
         "clip_norm": NUMBER, "validate_interval_updates": int, "threads": int, "extra_args": list,
     }  # fmt: skip
     optional = {"tokens_per_sample": int, "restore_file": str}
-    train = require(section, "train", keys, optional)
+    train = require(section, "train", keys, {**optional, "patience": int})
+    if train.get("patience") is not None and train["patience"] < 1:
+        raise ConfigError(
+            f"train.patience must be >= 1 (validations without improvement), got {train['patience']}"
+        )
     if not task.uses_segments:
         for key in optional:
             if train.get(key) is not None:

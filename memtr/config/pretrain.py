@@ -19,7 +19,8 @@ NO_PRETRAIN = "none"  # pretrain.name of an experiment without the pretrain stag
 FROM_PRETRAIN = "pretrain"  # train.restore_file / data.gpt2_bpe: the pretrain stage's files
 
 PRETRAIN_KEYS = {
-    "corpus": str, "bpe_merges": int, "max_update": int, "max_tokens": int, "lr": NUMBER,
+    "corpus": str, "bpe_merges": int, "tokens_per_sample": int, "dropout": NUMBER,
+    "max_update": int, "max_tokens": int, "lr": NUMBER,
     "warmup_updates": int, "weight_decay": NUMBER, "mask_prob": NUMBER,
     "validate_interval_updates": int, "seed": int, "extra_args": list,
 }  # fmt: skip
@@ -38,7 +39,10 @@ def parse_pretrain(section: Any, data: DataParams, task: Task) -> dict:
             f"set pretrain.name: {NO_PRETRAIN} for {task.name}"
         )
     pretrain = require(section, "pretrain", {"name": str, **PRETRAIN_KEYS})
-    positive(pretrain, "pretrain", "bpe_merges", "max_update", "max_tokens", "lr")
+    positive(pretrain, "pretrain", "bpe_merges", "tokens_per_sample", "max_update", "max_tokens",
+             "lr")  # fmt: skip
+    if not 0 <= pretrain["dropout"] < 1:
+        raise ConfigError(f"pretrain.dropout must be in [0, 1), got {pretrain['dropout']}")
     positive(pretrain, "pretrain", "warmup_updates", "weight_decay", "validate_interval_updates",
               "seed", allow_zero=True)  # fmt: skip
     if not 0 < pretrain["mask_prob"] < 1:
@@ -80,6 +84,12 @@ def check_pretrained_inputs(data: DataParams, pretrain: dict, train: dict) -> No
             raise ConfigError(
                 f"train.restore_file: {FROM_PRETRAIN} needs the pretrain stage; set "
                 "pretrain.name (and its keys)"
+            )
+        if train.get("tokens_per_sample") != pretrain["tokens_per_sample"]:
+            raise ConfigError(
+                f"train.tokens_per_sample ({train.get('tokens_per_sample')}) must equal "
+                f"pretrain.tokens_per_sample ({pretrain['tokens_per_sample']}): the positions of "
+                "the pre-trained model"
             )
         if not data.gpt2_from_pretrain:
             raise ConfigError(

@@ -62,6 +62,7 @@ TRAIN_KEY_OPTIONS = {
     "clip-norm": "train.clip_norm", "dropout": "train.dropout",
     "max-tokens": "train.max_tokens", "label-smoothing": "train.label_smoothing",
     "validate-interval-updates": "train.validate_interval_updates",
+    "patience": "train.patience",
 }  # fmt: skip
 # ... and those that checkpointing and resuming rely on
 RUN_OPTIONS = {"save-interval-updates", "keep-interval-updates", "no-epoch-checkpoints",

@@ -14,6 +14,7 @@ import yaml
 from memtr.common.markdown import aligned_table
 from memtr.common.paths import PAPER_REFERENCE
 from memtr.config.params import Params
+from memtr.reports.convergence import CONVERGED_SLOPE, WINDOW, converged_share, run_convergence
 from memtr.stats import mean_std_ci, seed_difference
 from memtr.tasks.base import Sources, Task
 
@@ -94,7 +95,9 @@ def _rounded(found: dict | None, key: str, digits: int) -> float:
     return round(found[key], digits) if found else math.nan
 
 
-def results_table(params: Params, src: Sources, runs: dict, compared: dict) -> pd.DataFrame:
+def results_table(
+    params: Params, src: Sources, runs: dict, compared: dict, converged: dict[str, list[dict]]
+) -> pd.DataFrame:
     """One row per (test set, variant) of the experiment."""
     task = params.task
     metric = task.metric
@@ -129,6 +132,8 @@ def results_table(params: Params, src: Sources, runs: dict, compared: dict) -> p
                 "params_total": own[0][0]["params"]["total"],
                 "train_wall_s_mean": round(wall_mean(own), 1),
                 "updates": own[0][0]["updates"],
+                "converged": converged_share([c["convergence"] for c in converged[variant.name]]),
+                "valid_slope_per_1k_mean": mean_slope(converged[variant.name]),
                 f"paper_{metric}": paper.get(variant.name, math.nan),
                 **task.run_details(own, label),
             })  # fmt: skip
@@ -217,19 +222,38 @@ def claims_table(
     return pd.DataFrame(rows)
 
 
-def runs_table(params: Params, runs: dict) -> pd.DataFrame:
-    """One row per training run: its budget, cost and score on every test set."""
+def runs_table(params: Params, runs: dict, converged: dict[str, list[dict]]) -> pd.DataFrame:
+    """One row per training run: its budget, cost, convergence and score on every test set."""
     metric = params.task.metric
     rows = []
     for variant, per_seed_runs in runs.items():
-        for seed, (train, scores) in zip(params.experiment["seeds"], per_seed_runs, strict=True):
+        seeds = zip(params.experiment["seeds"], per_seed_runs, converged[variant], strict=True)
+        for seed, (train, scores), conv in seeds:
             rows.append({
                 "variant": variant, "seed": seed, "updates": train["updates"],
                 "train_wall_s": train["train_wall_s"], "resumed": train.get("resumed", False),
                 "params_total": train["params"]["total"],
                 **{f"{metric}_{label}": scores[label][metric] for label in params.eval_labels()},
+                "stopped_by": train.get("stopped_by", "max_update"), **conv,
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def runs_convergence(params: Params, metrics: Path) -> dict[str, list[dict]]:
+    """The convergence of every run (memtr.reports.convergence), per variant in seed order."""
+    return {
+        variant.name: [
+            run_convergence(metrics / variant.name / f"seed{seed}")
+            for seed in params.experiment["seeds"]
+        ]
+        for variant in params.run_variants()
+    }
+
+
+def mean_slope(converged: list[dict]) -> float:
+    """The variant's valid-loss slope at the end of its budget, mean over its runs."""
+    slopes = [c["valid_slope_per_1k"] for c in converged if not math.isnan(c["valid_slope_per_1k"])]
+    return round(sum(slopes) / len(slopes), 3) if slopes else math.nan
 
 
 def repeated_sets(extra: Path | None) -> dict[str, str]:
@@ -246,10 +270,11 @@ def build_tables(params: Params, src: Sources) -> tuple[pd.DataFrame, ...]:
     """The results, claims and per-run tables of one experiment."""
     runs = load_runs(params, src.metrics)
     compared = compare_all(params, src, runs)
+    converged = runs_convergence(params, src.metrics)
     return (
-        results_table(params, src, runs, compared),
+        results_table(params, src, runs, compared, converged),
         claims_table(params, runs, compared, repeated_sets(src.extra)),
-        runs_table(params, runs),
+        runs_table(params, runs, converged),
     )
 
 
@@ -293,6 +318,11 @@ def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None =
         )
     return [
         *notes,
+        f"converged: the variant's runs whose validation loss had stopped falling when the "
+        f"budget ended (slope over the last {WINDOW:.0%} of updates above "
+        f"-{CONVERGED_SLOPE} bits per 1,000 updates, or no new best there; "
+        "memtr/reports/convergence.py); valid_slope_per_1k_mean: that slope, mean over seeds "
+        "(per run: runs.csv).",
         f"mean, sample std and 95% t-interval over {len(params.experiment['seeds'])} seed(s) "
         "(std and CI need at least 2 seeds).",
         f"paper's {label}: typed in from workflow/paper_reference.yaml, which states each "

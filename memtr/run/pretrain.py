@@ -14,8 +14,8 @@ its training split, encode every line (empty lines kept, as the recipe's ``--kee
 ``tokens_per_sample`` tokens across lines (``--sample-break-mode none``: the recipe's
 ``complete`` keeps a paragraph longer than a block whole, which fairseq then refuses; at
 CPU scale blocks are short and WikiText's paragraphs long), with the experiment's model (``model.size``/``model.args``, no memory:
-the paper adds memory to a pre-trained model, at fine-tuning) and its
-``train.tokens_per_sample`` as positions, so the fine-tuning model loads every weight.
+the paper adds memory to a pre-trained model, at fine-tuning) and ``pretrain.tokens_per_sample``
+positions, which fine-tuning must share (``train.tokens_per_sample``): it loads every weight.
 Work files stay in ``pretrain/<name>/work/`` until the run succeeds: a killed run resumes
 from its last checkpoint, as training does.
 """
@@ -103,19 +103,19 @@ def encode_corpus(prep: Path, model_dir: Path, work: Path, merges: int, workers:
 
 def pretrain_command(params: Params, data: Path, save_dir: Path) -> list[str]:
     """fairseq-train of the masked LM (fairseq's RoBERTa recipe at the params' sizes)."""
-    p, t, task = params.pretrain, params.train, params.task
+    p, task = params.pretrain, params.task
     arch = task.arch_prefix["none"] + task.size_suffix(params.model["size"])  # no memory
     return [
         sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", str(PLUGIN_DIR),
         "--task", "masked_lm", "--criterion", "masked_lm", "--sample-break-mode", "none",
-        "--tokens-per-sample", str(t["tokens_per_sample"]), "--mask-prob", str(p["mask_prob"]),
+        "--tokens-per-sample", str(p["tokens_per_sample"]), "--mask-prob", str(p["mask_prob"]),
         "--arch", arch, *size_args(params),
         "--seed", str(p["seed"]), "--save-dir", str(save_dir),
         "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--adam-eps", "1e-06",
         "--lr", str(p["lr"]), "--lr-scheduler", "polynomial_decay",
         "--warmup-updates", str(p["warmup_updates"]), "--total-num-update", str(p["max_update"]),
         "--weight-decay", str(p["weight_decay"]), "--clip-norm", "0.0",
-        "--dropout", str(t["dropout"]), "--attention-dropout", str(t["dropout"]),
+        "--dropout", str(p["dropout"]), "--attention-dropout", str(p["dropout"]),
         "--max-tokens", str(p["max_tokens"]), "--max-update", str(p["max_update"]),
         "--validate-interval-updates", str(p["validate_interval_updates"]),
         "--save-interval-updates", str(p["validate_interval_updates"] or p["max_update"]),

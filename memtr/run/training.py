@@ -74,6 +74,7 @@ def train_command(
         # (exit 134 after the checkpoint is written); without it the exit is clean.
         "--data-buffer-size", "0",
         "--log-format", "json", "--log-interval", "10",
+        *(["--patience", str(t["patience"])] if t.get("patience") else []),
         *device_args(),
         *t["extra_args"],
     ]  # fmt: skip
@@ -143,13 +144,16 @@ def run_training(command: list[str], log_path: Path, threads: int) -> float:
     return time.perf_counter() - start
 
 
+EARLY_STOP = "early stop since valid performance hasn't improved"  # fairseq_cli/train.py
 JSON_RECORD = re.compile(r"\| INFO \| (train_inner|valid|train) \| (\{.*\})\s*$")
 
 
 def parse_log(log_path: Path) -> dict[str, list[dict]]:
     """The JSON records of a fairseq log (``--log-format json``), by kind."""
-    records: dict[str, list[dict]] = {"train_inner": [], "valid": [], "train": []}
+    records: dict[str, list[dict]] = {"train_inner": [], "valid": [], "train": [], "early_stop": []}
     for line in log_path.read_text(encoding="utf-8").splitlines():
+        if EARLY_STOP in line:
+            records["early_stop"].append({"line": line})
         match = JSON_RECORD.search(line)
         if match:
             records[match.group(1)].append(json.loads(match.group(2)))
@@ -185,6 +189,11 @@ def parameter_counts(checkpoint: Path) -> dict[str, int]:
     return {"total": total, "memory_tokens": memory, "memory_layers": layers}
 
 
+def early_stopped(records: dict[str, list[dict]]) -> bool:
+    """True when fairseq stopped the run on ``--patience`` (before ``--max-update``)."""
+    return bool(records.get("early_stop"))
+
+
 def best_loss(records: dict[str, list[dict]]) -> float:
     """The lowest validation loss logged (fairseq logs its own best only when it selects
     checkpoints by loss and validated before)."""
@@ -208,6 +217,7 @@ def summarize(
             for key in ("valid_ppl", "valid_accuracy")
             if key in last_valid
         },
+        "stopped_by": "patience" if early_stopped(records) else "max_update",
         "train_wall_s": round(wall, 1),
         "target_words_per_s": round(sum(src_tgt_tokens_s) / max(len(src_tgt_tokens_s), 1), 1),
         "resumed": resumed,

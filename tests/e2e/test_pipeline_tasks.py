@@ -91,7 +91,8 @@ def lm_params() -> dict:
 # pretrain stage (20 updates of a masked LM on the WikiText-2 slice), whose model both
 # variants fine-tune (train.restore_file: pretrain).
 PRETRAIN = {
-    "name": "tiny_mlm", "corpus": LM_DATASET, "bpe_merges": 400, "max_update": 20,
+    "name": "tiny_mlm", "corpus": LM_DATASET, "bpe_merges": 400, "tokens_per_sample": 32,
+    "dropout": 0.1, "max_update": 20,
     "max_tokens": 1024, "lr": 0.001, "warmup_updates": 5, "weight_decay": 0.01,
     "mask_prob": 0.15, "validate_interval_updates": 20, "seed": 1, "extra_args": [],
 }  # fmt: skip

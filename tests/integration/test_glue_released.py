@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,8 @@ pytestmark = pytest.mark.slow
 MODEL_ARGS = {"encoder_layers": 1, "encoder_embed_dim": 32, "encoder_ffn_embed_dim": 64,
               "encoder_attention_heads": 2}  # fmt: skip
 PRETRAIN = {
-    "name": "tiny_release", "corpus": "wiki_lines", "bpe_merges": 300, "max_update": 10,
+    "name": "tiny_release", "corpus": "wiki_lines", "bpe_merges": 300, "tokens_per_sample": 32,
+    "dropout": 0.1, "max_update": 10,
     "max_tokens": 1024, "lr": 0.001, "warmup_updates": 2, "weight_decay": 0.01,
     "mask_prob": 0.15, "validate_interval_updates": 10, "seed": 1, "extra_args": [],
 }  # fmt: skip
@@ -167,6 +169,7 @@ def test_released_checkpoint_loads_bit_for_bit_and_only_the_memory_is_new(served
     assert done.returncode == 0, done.stderr[-2000:]
     log = (ws / "runs/mem4/checkpoints/train.log").read_text()
     assert f"Loaded checkpoint {release / 'model.pt'} (epoch 1 @ 0 updates)" in log
+    assert json.loads((ws / "metrics/mem4/train.json").read_text())["stopped_by"] == "max_update"
 
 
 def test_a_corrupted_released_file_is_refused_before_anything_is_prepared(served):
@@ -196,3 +199,19 @@ def test_a_missing_released_checkpoint_or_file_is_one_line_before_any_work(serve
         done = stage(ws, "check_params.py")
         assert (done.returncode, done.stderr.strip()) == (2, f"error: {error}")
     assert not (ws / "data").exists()
+
+
+def test_patience_stops_a_run_that_no_longer_improves_and_says_so(served):
+    """train.patience is fairseq's --patience: validations without a new best (here the dev
+    accuracy of a model that barely moves) before the run stops, under the max_update cap."""
+    ws, _ = served
+    doc = yaml.safe_load((ws / "params.yaml").read_text())
+    doc["train"].update(patience=2, lr=1e-9, max_update=60, validate_interval_updates=2)
+    write_params(ws, doc)
+    data_stages(ws)
+    done = stage(ws, "train.py", "--variant", "baseline", "--seed", "1", "--data",
+                 f"data/bin/{TASK}", "--out", "runs/b", "--metrics", "metrics/b")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((ws / "metrics/b/train.json").read_text())
+    assert summary["stopped_by"] == "patience"
+    assert summary["updates"] < 60  # a few validations (every 2 updates and epoch) after the best

@@ -280,7 +280,8 @@ def test_a_sacrebleu_test_set_is_scored_under_its_own_label():
 # A classification study on GPT-2 BPE: the pretrain stage's files and model (claim 3), or
 # a released model's files (data.gpt2_bpe by URL or path).
 PRETRAIN = {
-    "name": "mlm", "corpus": "wikitext2", "bpe_merges": 100, "max_update": 20, "max_tokens": 512,
+    "name": "mlm", "corpus": "wikitext2", "bpe_merges": 100, "tokens_per_sample": 32,
+    "dropout": 0.1, "max_update": 20, "max_tokens": 512,
     "lr": 0.001, "warmup_updates": 2, "weight_decay": 0.01, "mask_prob": 0.15,
     "validate_interval_updates": 10, "seed": 1, "extra_args": [],
 }  # fmt: skip
@@ -309,9 +310,11 @@ BAD_SUBWORDS = [
     (PRETRAINED_GLUE, "pretrain.corpus", "glue_sst2", "pretrain.corpus 'glue_sst2' must be a language-modelling corpus (registry wikitext2, wikitext103, or a data.datasets entry of task language_modeling); it is of kind glue"),
     (PRETRAINED_GLUE, "pretrain.corpus", "wiki", "pretrain.corpus 'wiki' must be a language-modelling corpus"),
     (PRETRAINED_GLUE, "pretrain.mask_prob", 1.5, "pretrain.mask_prob must be in (0, 1), got 1.5"),
+    (PRETRAINED_GLUE, "pretrain.dropout", 1.0, "pretrain.dropout must be in [0, 1), got 1.0"),
+    (PRETRAINED_GLUE, "pretrain.tokens_per_sample", 64, "train.tokens_per_sample (32) must equal pretrain.tokens_per_sample (64): the positions of the pre-trained model"),
     (PRETRAINED_GLUE, "pretrain.warmup_updates", 20, "pretrain.warmup_updates must be below pretrain.max_update"),
     (PRETRAINED_GLUE, "pretrain.name", "my-mlm", "pretrain.name 'my-mlm' must use letters, digits and _ only"),
-    (PRETRAINED_GLUE, "pretrain.epochs", 3, "unknown key pretrain.epochs; allowed: name, corpus, bpe_merges"),
+    (PRETRAINED_GLUE, "pretrain.epochs", 3, "unknown key pretrain.epochs; allowed: name, corpus, bpe_merges, tokens_per_sample"),
     (PRETRAINED_GLUE, "pretrain.extra_args", ["--max-update", "5"], "pretrain.extra_args: --max-update is set by the pipeline"),
     (mutate_doc(PRETRAINED_GLUE, "pretrain", {"name": "mlm"}), "pretrain.seed", 1, "missing key pretrain.corpus"),
     (mutate_doc(TINY_PARAMS, "pretrain", PRETRAIN), "pretrain.seed", 1, "pretrain (a masked LM) applies to classification; set pretrain.name: none for translation"),
@@ -333,7 +336,11 @@ def test_a_pretrained_study_resolves_the_stage_folder_and_a_release_its_files():
     assert params.pretrain_dir == Path("pretrain/mlm/model")
     assert params.restore_file() == "pretrain/mlm/model/model.pt"
     assert params.data.gpt2_from_pretrain
-    assert [raw.name for raw in params.data.selected().files][-3:] == ["train.tsv", "dev.tsv", "test.tsv"]
+    assert [raw.name for raw in params.data.selected().files][-3:] == [
+        "train.tsv",
+        "dev.tsv",
+        "test.tsv",
+    ]
     released = parse_params(mutate_doc(mutate_doc(mutate_doc(
         GLUE_PARAMS, "data.bpe", "gpt2"), "data.gpt2_bpe", RELEASE), "train.restore_file", "rb/model.pt"))  # fmt: skip
     assert released.pretrain_dir is None and released.restore_file() == "rb/model.pt"
@@ -345,7 +352,10 @@ def test_a_pretrained_study_resolves_the_stage_folder_and_a_release_its_files():
     # the committed campaigns' params snapshots hold neither data.bpe nor pretrain
     old = copy.deepcopy(GLUE_PARAMS)
     del old["pretrain"], old["data"]["bpe"], old["data"]["gpt2_bpe"]
-    assert parse_params(old).pretrain == {"name": "none"} and parse_params(old).data.bpe == "sentencepiece"
+    assert (
+        parse_params(old).pretrain == {"name": "none"}
+        and parse_params(old).data.bpe == "sentencepiece"
+    )
 
 
 def test_use_preset_replaces_the_dataset_and_the_experiment_name(tmp_path: Path):

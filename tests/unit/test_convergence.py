@@ -1,0 +1,56 @@
+"""Convergence of a run from its learning curve (memtr/reports/convergence.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from pipeline_helpers import REPO
+
+from memtr.reports.convergence import CONVERGED, IMPROVING, UNKNOWN, convergence, run_convergence
+
+
+def curve(points: dict[int, float], train_every: int = 10) -> pd.DataFrame:
+    """A train_log.csv frame: train loss every ``train_every`` updates, valid at ``points``."""
+    last = max(points)
+    updates = sorted(set(range(train_every, last + 1, train_every)) | set(points))
+    return pd.DataFrame({
+        "update": updates, "train_loss": [5.0] * len(updates),
+        "valid_loss": [points.get(u, math.nan) for u in updates],
+    })  # fmt: skip
+
+
+def test_a_falling_loss_is_still_improving_with_its_slope_per_1000_updates():
+    found = convergence(curve({u: 6.0 - 0.5 * u / 1000 for u in range(200, 2001, 200)}))
+    assert found == {"best_update": 2000, "valid_slope_per_1k": -0.5, "convergence": IMPROVING}
+
+
+def test_a_flat_or_rising_end_is_converged():
+    flat = {u: 5.0 - 0.0001 * u for u in range(100, 1001, 100)}  # -0.1 / 1k ... then flat
+    flat.update({u: 4.9 for u in range(1100, 2001, 100)})
+    found = convergence(curve(flat))
+    assert found["convergence"] == CONVERGED and found["valid_slope_per_1k"] == pytest.approx(0)
+
+
+def test_no_new_best_in_the_last_fifth_is_converged_even_if_noisy():
+    points = {200: 6.0, 400: 5.0, 600: 4.5, 800: 5.2, 1000: 4.9}  # best at 600 < 800
+    assert convergence(curve(points))["convergence"] == CONVERGED
+    assert convergence(curve(points))["best_update"] == 600
+
+
+def test_the_window_takes_the_last_three_validations_when_it_holds_fewer():
+    points = {100: 7.0, 200: 6.0, 300: 5.0}  # 240-300 holds one validation
+    assert convergence(curve(points))["valid_slope_per_1k"] == pytest.approx(-10.0)
+
+
+def test_one_validation_is_unknown_and_a_run_without_curve_too(tmp_path):
+    assert convergence(curve({300: 5.0}))["convergence"] == UNKNOWN
+    assert run_convergence(tmp_path)["convergence"] == UNKNOWN
+
+
+def test_the_committed_translation_baseline_was_still_improving_at_1200_updates():
+    # valid loss 4.607 at 1,000, 4.612 at 1,080, 4.490 at 1,200 (the issue's numbers)
+    found = run_convergence(REPO / "metrics/cpu_replication/baseline/seed1")
+    assert found["convergence"] == IMPROVING and found["best_update"] == 1200
+    assert found["valid_slope_per_1k"] == pytest.approx(-0.55, abs=0.1)
