@@ -160,11 +160,57 @@ def claim_block(claim: Claim, results: Path) -> list[str]:
     return [f"{head}: {tally_line(claims)}", "", *claim_table(claims, metric)]
 
 
+def claim_group(claim: Claim) -> str:
+    """The claim a task of a claim belongs to: ``3`` for ``3 (SST-2)``."""
+    return str(claim.number).split(" (")[0]
+
+
+def task_name(claim: Claim) -> str:
+    """The task of one part of a claim: ``SST-2`` for ``3 (SST-2)``."""
+    return str(claim.number).split(" (")[1].rstrip(")")
+
+
+def group_block(group: list[Claim], results: Path) -> list[str]:
+    """One claim tested on several tasks (one experiment each): its heading, the tally over
+    the tasks and one row per task (its metric), one column per variant, at equal steps."""
+    statement = group[0].statement.split(":")[0].split(" (")[0]
+    head = f"**Claim {claim_group(group[0])}: {statement}**"
+    done = [c for c in group if (results / c.experiment / "claims.csv").is_file()]
+    if not done:
+        return [f"{head}: {NOT_RUN.format(experiment=group[0].experiment)}"]
+    tables = {c: pd.read_csv(results / c.experiment / "claims.csv") for c in done}
+    variants = list(dict.fromkeys(v for t in tables.values() for v in t["variant"]))
+    rows = []
+    for claim, claims in tables.items():
+        params = load_params(results / claim.experiment / "params.yaml")
+        steps = claims[claims["budget"] == "equal steps"]
+        cells = [f"{task_name(claim)} ({params.task.metric_label})"]
+        for variant in variants:
+            cells.append(_cell(steps[steps["variant"] == variant], params.task.metric))
+        rows.append(cells)
+    missing = [task_name(c) for c in group if c not in tables]
+    pending = f" Not run yet: {', '.join(missing)}." if missing else ""
+    experiments = ", ".join(f"`{c.experiment}`" for c in done)
+    params = load_params(results / done[0].experiment / "params.yaml")
+    return [
+        f"{head} ({experiments}; Δ of each task's GLUE metric against "
+        f"`{params.experiment['reference']}` at equal steps on the dev set; higher is better): "
+        f"{tally_line(pd.concat(list(tables.values())))}{pending}",
+        "",
+        *rows_table(["task (metric)", *(f"`{v}`" for v in variants)], rows),
+    ]
+
+
 def verdicts_block(results: Path, claims: tuple[Claim, ...] = CLAIMS) -> str:
-    """The README's verdicts: per claim, each variant's verdict and Δ per test set and budget."""
+    """The README's verdicts: per claim, each variant's verdict and Δ per test set and budget
+    (a claim tested on several tasks: one row per task)."""
     lines = [SOURCE_NOTE.format(source="`results/<experiment>/claims.csv`"), "", LEGEND]
+    groups: dict[str, list[Claim]] = {}
     for claim in claims:
-        lines += ["", *claim_block(claim, results)]
+        groups.setdefault(claim_group(claim), []).append(claim)
+    for group in groups.values():
+        single = len(group) == 1 and " (" not in str(group[0].number)
+        lines += ["", *(claim_block(group[0], results) if single else group_block(group, results))]
     return "\n".join(lines)
 
 

@@ -18,23 +18,40 @@ import pandas as pd
 from memtr.common.markdown import rows_table
 from memtr.common.paths import PRESETS
 from memtr.config.params import Params, load_params
+from memtr.reports.convergence import CONVERGED_SLOPE, IMPROVING, WINDOW, converged_share
 from memtr.reports.tables import SELECTION_SPLIT
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One of the paper's claims and the experiment that tests it at CPU scale."""
+    """One of the paper's claims (or one task of it) and the experiment that tests it at CPU
+    scale; ``preset``: the preset that experiment runs (default: its own name)."""
 
-    number: int
+    number: int | str
     experiment: str
     statement: str
+    preset: str | None = None
 
+    @property
+    def preset_name(self) -> str:
+        return self.preset or self.experiment
+
+
+GLUE_STATEMENT = (
+    "memory tokens added to a pre-trained masked LM help after fine-tuning on GLUE "
+    "(the paper: mixed results): {task}, memory 10/20 vs the same pre-trained model without "
+    "memory"
+)
+CLAIM3_READY = False  # the campaign in progress: its tables are not committed yet
+CLAIM3_TASKS = {"sst2": "SST-2", "cola": "CoLA", "mrpc": "MRPC", "rte": "RTE"}
 
 CLAIMS = (
     Claim(1, "cpu_replication", "memory tokens improve machine translation (MemTransformer 10/20, "
           "MemCtrl and MemCtrl-shared 20, MemBottleneck 10/20 vs the Transformer baseline)"),
     Claim(2, "cpu_replication_lm", "memory tokens improve language modelling (memory LM with "
           "10/20 tokens, with and without recurrent memory, vs the baseline LM)"),
+    *(Claim(f"3 ({name})", f"cpu_replication_glue_{key}", GLUE_STATEMENT.format(task=name),
+            "cpu_replication_glue") for key, name in CLAIM3_TASKS.items() if CLAIM3_READY),
 )  # fmt: skip
 
 
@@ -61,8 +78,9 @@ def compute_summary(folder: Path, params: Params) -> dict:
     }
 
 
-def comparison_cells(row: pd.Series, metric: str) -> list[str]:
-    """One comparison in words, with its numbers from the claims table: a row's cells."""
+def comparison_cells(row: pd.Series, metric: str, improving: set[str] = frozenset()) -> list[str]:
+    """One comparison in words, with its numbers from the claims table: a row's cells; the
+    verdict says so when a run it rests on was still improving (``improving``: variants)."""
     paper = row.get(f"paper_delta_{metric}")
     paper_text = (
         f"; paper: {_number(paper)} on {row['paper_dataset']}"
@@ -75,8 +93,51 @@ def comparison_cells(row: pd.Series, metric: str) -> list[str]:
         f"{_number(row[f'delta_{metric}'])} "
         f"[{_number(row['delta_ci95_low'])}, {_number(row['delta_ci95_high'])}]",
         _number(row["seed_std"], sign=""), _number(row["p"], 4, sign=""),
-        f"**{row['verdict']}**{paper_text}",
+        f"**{row['verdict']}**{STILL_IMPROVING if {row['variant'], row['against']} & improving else ''}"
+        f"{paper_text}",
     ]  # fmt: skip
+
+
+STILL_IMPROVING = " (runs still improving)"
+
+
+def improving_variants(folder: Path) -> set[str]:
+    """Variants with a run whose validation loss was still falling at the end of its budget
+    (``runs.csv``'s convergence; none for tables written before it existed)."""
+    runs = pd.read_csv(folder / "runs.csv")
+    if "convergence" not in runs:
+        return set()
+    return set(runs.loc[runs["convergence"] == IMPROVING, "variant"])
+
+
+def convergence_lines(folder: Path) -> list[str]:
+    """How many of the experiment's runs had converged when their budget ended, and what the
+    verdicts then compare."""
+    runs = pd.read_csv(folder / "runs.csv")
+    if "convergence" not in runs:
+        return []
+    improving = runs[runs["convergence"] == IMPROVING]
+    per_variant = ", ".join(
+        f"`{v}` {converged_share(list(part['convergence']))}"
+        for v, part in runs.groupby("variant", sort=False)
+    )
+    rule = (
+        f"validation-loss slope over the last {WINDOW:.0%} of updates: mean "
+        f"{runs['valid_slope_per_1k'].mean():+.2f} bits per 1,000 updates; converged: above "
+        f"-{CONVERGED_SLOPE}, or no new best in that stretch; runs converged per variant: "
+        f"{per_variant}"
+    )
+    cost = (
+        f"Training cost: {(runs['train_wall_s'] / runs['updates']).mean():.2f} s an update on "
+        "2 CPU cores, mean over the runs."
+    )
+    if improving.empty:
+        return [f"Convergence: all {len(runs)} runs had converged at the end ({rule}). {cost}\n\n"]
+    return [
+        f"Convergence: {len(improving)} of {len(runs)} runs were still improving when their "
+        f"budget ended ({rule}). The verdicts compare the variants at this budget, not at "
+        f"convergence; a verdict marked *runs still improving* rests on such runs. {cost}\n\n"
+    ]
 
 
 def finished_runs(metrics: Path) -> dict[str, list[int]]:
@@ -87,10 +148,11 @@ def finished_runs(metrics: Path) -> dict[str, list[int]]:
     return {variant: sorted(found) for variant, found in seeds.items()}
 
 
-def in_progress_line(experiment: str, finished: dict[str, list[int]]) -> str:
+def in_progress_line(claim: Claim, finished: dict[str, list[int]]) -> str:
     """What a campaign without tables has committed so far, out of its preset's runs."""
+    experiment = claim.experiment
     done = sum(len(seeds) for seeds in finished.values())
-    preset = PRESETS / f"{experiment}.yaml"
+    preset = PRESETS / f"{claim.preset_name}.yaml"
     planned = ""
     if preset.is_file():
         exp = load_params(preset).experiment
@@ -115,15 +177,16 @@ def claim_section(claim: Claim, results: Path) -> str:
         if not finished:
             return head + (
                 f"Not run yet: `results/{claim.experiment}/claims.csv` does not exist (run the "
-                f"preset `{claim.experiment}`, see docs/pipeline.md).\n"
+                f"preset `{claim.preset_name}`, see docs/pipeline.md).\n"
             )
-        return head + in_progress_line(claim.experiment, finished)
+        return head + in_progress_line(claim, finished)
     params = load_params(folder / "params.yaml")
     summary = compute_summary(folder, params)
     claims = pd.read_csv(folder / "claims.csv")
     metric, label = params.task.metric, params.task.metric_label
     better = "higher" if params.task.higher_is_better else "lower"
     claimed = list(dict.fromkeys(claims["split"]))
+    improving = improving_variants(folder)
     lines = [
         head,
         f"Experiment `{claim.experiment}` on `{summary['dataset']}` "
@@ -132,6 +195,7 @@ def claim_section(claim: Claim, results: Path) -> str:
         f"{summary['runs']} training runs, {summary['train_hours']:.1f} h of training on "
         "2 CPU cores in all.\n\n",
         *unclaimed_lines(claim.experiment, summary["splits"], claimed),
+        *convergence_lines(folder),
         f"Δ = {label} of the variant minus that of the comparison ({better} is better), "
         "mean over seeds, with its 95% interval over seeds; seed std: the noise it is "
         "measured against.\n\n",
@@ -147,7 +211,7 @@ def claim_section(claim: Claim, results: Path) -> str:
                     "p",
                     "verdict",
                 ],
-                (comparison_cells(row, metric) for _, row in claims.iterrows()),
+                (comparison_cells(row, metric, improving) for _, row in claims.iterrows()),
             )
         ),  # fmt: skip
         "\n",

@@ -104,7 +104,31 @@ def test_the_demo_table_is_shown_as_the_pipeline_wrote_it():
     assert table and table in (DOCS / "pipeline.md").read_text()
 
 
-@pytest.mark.parametrize("claim", CLAIMS, ids=lambda c: c.experiment)
+def shown_verdict(row: pd.Series, metric: str) -> str:
+    delta = f"{row[metric]:+.2f}"
+    return delta if row["verdict"] == "no difference shown" else f"**{row['verdict']}** {delta}"
+
+
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if " (" in str(c.number)],
+                         ids=lambda c: c.experiment)  # fmt: skip
+def test_every_task_of_a_claim_on_several_tasks_is_a_row_of_the_readme(claim):
+    claims = pd.read_csv(REPO / "results" / claim.experiment / "claims.csv")
+    block = read_block(README.read_text(encoding="utf-8"), "verdicts")
+    group, task = str(claim.number).rstrip(")").split(" (")
+    part = block.split(f"**Claim {group}: ")[1].split("**Claim ")[0]
+    header = next(ln for ln in part.splitlines() if ln.startswith("| task (metric) |"))
+    variants = [c.strip().strip("`") for c in header.strip("|").split("|")][1:]
+    (line,) = [ln for ln in part.splitlines() if ln.startswith(f"| {task} (")]
+    cells = [c.strip() for c in line.strip("|").split("|")][1:]
+    metric = next(c for c in claims.columns if c.startswith("delta_") and "ci95" not in c)
+    steps = claims[claims["budget"] == "equal steps"]
+    assert set(steps["variant"]) == set(variants)
+    for _, row in steps.iterrows():
+        assert cells[variants.index(row["variant"])] == shown_verdict(row, metric)
+
+
+@pytest.mark.parametrize("claim", [c for c in CLAIMS if " (" not in str(c.number)],
+                         ids=lambda c: c.experiment)  # fmt: skip
 def test_every_verdict_of_the_claims_tables_is_in_the_readme(claim):
     claims = pd.read_csv(REPO / "results" / claim.experiment / "claims.csv")
     block = read_block(README.read_text(encoding="utf-8"), "verdicts")
@@ -114,9 +138,7 @@ def test_every_verdict_of_the_claims_tables_is_in_the_readme(claim):
         (line,) = [ln for ln in part.splitlines() if ln.startswith(f"| `{variant}` |")]
         cells = [c.strip() for c in line.strip("|").split("|")]
         for _, row in rows.iterrows():
-            delta = f"{row[metric]:+.2f}"
-            shown = delta if row["verdict"] == "no difference shown" else (
-                f"**{row['verdict']}** {delta}")  # fmt: skip
+            shown = shown_verdict(row, metric)
             assert shown in cells, (variant, row["split"], row["budget"], shown, cells)
         paper = f"paper_{metric}" in claims and claims[f"paper_{metric}"].notna().any()
         assert len(cells) == 2 + len(rows) + int(paper)

@@ -37,7 +37,7 @@ def test_a_campaign_in_progress_is_reported_with_its_finished_runs(tmp_path):
 
 def test_the_claims_name_the_replication_presets():
     presets = {p.stem for p in (REPO / "workflow" / "presets").glob("*.yaml")}
-    assert {claim.experiment for claim in CLAIMS} <= presets
+    assert {claim.preset_name for claim in CLAIMS} <= presets
 
 
 def test_welch_interval_is_scipys():
