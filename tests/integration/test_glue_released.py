@@ -11,12 +11,14 @@ pretrain``) is tests/e2e/test_pipeline_tasks.py's classification pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,13 +96,13 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ws / out
 
 
-@pytest.fixture()
-def served(release: Path, tmp_path: Path):
+@contextlib.contextmanager
+def serve(release: Path, folder: Path) -> Iterator[tuple[Path, Path]]:
     """The release's files on 127.0.0.1 (a copy: a test may corrupt it) and a workspace whose
     params name them by URL and sha256, the checkpoint by path."""
-    root = tmp_path / "upstream"
+    root = folder / "upstream"
     shutil.copytree(release, root)
-    ws = tmp_path / "ws"
+    ws = folder / "ws"
     write_sst2_mirror(ws / "corpus")
     with http_server(root) as (base, _):
         doc = base_params()
@@ -112,6 +114,21 @@ def served(release: Path, tmp_path: Path):
         doc["train"]["restore_file"] = str(release / "model.pt")
         write_params(ws, doc)
         yield ws, root
+
+
+@pytest.fixture(scope="module")
+def prepared(release: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A workspace whose data stages ran on the served release (shared: read only)."""
+    with serve(release, tmp_path_factory.mktemp("released")) as (ws, _):
+        data_stages(ws)
+        yield ws
+
+
+@pytest.fixture()
+def served(release: Path, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """A fresh served release and workspace, for a test that breaks one of them."""
+    with serve(release, tmp_path) as found:
+        yield found
 
 
 def data_stages(ws: Path) -> None:
@@ -143,9 +160,8 @@ def restored_model(ws: Path, variant: str):
     return model
 
 
-def test_released_checkpoint_loads_bit_for_bit_and_only_the_memory_is_new(served, release):
-    ws, _ = served
-    data_stages(ws)
+def test_released_checkpoint_loads_bit_for_bit_and_only_the_memory_is_new(prepared, release):
+    ws = prepared
     # the task's text is encoded with the released BPE, exactly as fairseq's recipe encodes it
     raw = (ws / f"data/prep/{TASK}/valid.raw.input0").read_text(encoding="utf-8").splitlines()
     encoded = (ws / f"data/prep/{TASK}/valid.input0").read_text(encoding="utf-8").splitlines()
@@ -201,17 +217,16 @@ def test_a_missing_released_checkpoint_or_file_is_one_line_before_any_work(serve
     assert not (ws / "data").exists()
 
 
-def test_patience_stops_a_run_that_no_longer_improves_and_says_so(served):
+def test_patience_stops_a_run_that_no_longer_improves_and_says_so(prepared, tmp_path):
     """train.patience is fairseq's --patience: validations without a new best (here the dev
     accuracy of a model that barely moves) before the run stops, under the max_update cap."""
-    ws, _ = served
-    doc = yaml.safe_load((ws / "params.yaml").read_text())
+    doc = yaml.safe_load((prepared / "params.yaml").read_text())
     doc["train"].update(patience=2, lr=1e-9, max_update=60, validate_interval_updates=2)
-    write_params(ws, doc)
-    data_stages(ws)
-    done = stage(ws, "train.py", "--variant", "baseline", "--seed", "1", "--data",
-                 f"data/bin/{TASK}", "--out", "runs/b", "--metrics", "metrics/b")  # fmt: skip
+    write_params(tmp_path, doc)  # the shared workspace's data, these params
+    done = stage(prepared, "train.py", "--params", str(tmp_path / "params.yaml"),
+                 "--variant", "baseline", "--seed", "1", "--data", f"data/bin/{TASK}",
+                 "--out", str(tmp_path / "run"), "--metrics", str(tmp_path / "metrics"))  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads((ws / "metrics/b/train.json").read_text())
+    summary = json.loads((tmp_path / "metrics/train.json").read_text())
     assert summary["stopped_by"] == "patience"
     assert summary["updates"] < 60  # a few validations (every 2 updates and epoch) after the best
