@@ -28,10 +28,12 @@ rule pretrain:
         "logs/pretrain.log",
     conda:
         ENV
+    params:
+        metrics=lambda w, output: os.path.dirname(output.summary),
     threads: 2
     shell:
         "python workflow/scripts/pretrain.py --params params.yaml --out {output.model}"
-        " --metrics {PRETRAIN_METRICS} --workers {threads} > {log} 2>&1"
+        " --metrics {params.metrics} --workers {threads} > {log} 2>&1"
 
 
 rule download:
