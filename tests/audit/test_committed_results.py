@@ -107,7 +107,8 @@ def runs_from_metrics(experiment: str) -> pd.DataFrame:
 def test_runs_table_is_the_per_run_json(experiment):
     runs = pd.read_csv(REPO / "results" / experiment / "runs.csv")
     measured = runs_from_metrics(experiment).set_index(["variant", "seed", "split", "metric"])
-    score_columns = [c for c in runs.columns if c.split("_", 1)[0] in {"bleu", "ppl", "accuracy"}]
+    metrics = {"bleu", "ppl", "accuracy", "mcc", "f1", "pearson", "spearman"}
+    score_columns = [c for c in runs.columns if c.split("_", 1)[0] in metrics]
     assert score_columns, f"runs.csv of {experiment} has no score column"
     for _, row in runs.iterrows():
         for column in score_columns:
