@@ -123,7 +123,7 @@ def convergence_lines(folder: Path) -> list[str]:
     )
     rule = (
         f"validation-loss slope over the last {WINDOW:.0%} of updates: mean "
-        f"{runs['valid_slope_per_1k'].mean():+.2f} bits per 1,000 updates; converged: above "
+        f"{_number(runs['valid_slope_per_1k'].mean())} bits per 1,000 updates; converged: above "
         f"-{CONVERGED_SLOPE}, or no new best in that stretch; runs converged per variant: "
         f"{per_variant}"
     )

@@ -41,11 +41,11 @@ def test_snakemake_profile_slurm_runs_every_job_through_slurm(slurm_cluster, tmp
     assert "| mem4 | 1 | prepend | 4 |" in log[cost:]
     job_ids = sorted(set(re.findall(r"has been submitted with SLURM jobid (\d+)", log)))
     rules = set(re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M)) - {"all"}
-    assert rules == {"check_params", "download", "prepare", "binarize", "extra_test", "train",
-                     "evaluate", "attention", "tables", "figures"}, rules  # fmt: skip
-    # params, data (download, prepare, binarize, extra_test), 2 x (train, eval, attention),
-    # tables, figures
-    assert len(job_ids) == 1 + 4 + 3 * 2 + 2, log[-3000:]
+    assert rules == {"check_params", "pretrain", "download", "prepare", "binarize", "extra_test",
+                     "train", "evaluate", "attention", "tables", "figures"}, rules  # fmt: skip
+    # params, pretrain (name none: its marker), data (download, prepare, binarize,
+    # extra_test), 2 x (train, eval, attention), tables, figures
+    assert len(job_ids) == 1 + 1 + 4 + 3 * 2 + 2, log[-3000:]
     for job_id in job_ids:
         assert (
             slurm_cluster.job_known(job_id) == "COMPLETED"

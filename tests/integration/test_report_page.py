@@ -44,8 +44,7 @@ def browser():
 
 
 def expected_tables(results: Path) -> list[str]:
-    return [f"table-{tid}" for tid, name, _ in TABLES
-            if (results / name).is_file() and not pd.read_csv(results / name).empty]  # fmt: skip
+    return [f"table-{tid}" for tid, name, _ in TABLES if (results / name).is_file()]
 
 
 def test_every_committed_experiment_has_its_page():
