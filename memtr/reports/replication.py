@@ -18,7 +18,13 @@ import pandas as pd
 from memtr.common.markdown import rows_table
 from memtr.common.paths import PRESETS
 from memtr.config.params import Params, load_params
-from memtr.reports.convergence import CONVERGED_SLOPE, IMPROVING, WINDOW, converged_share
+from memtr.reports.convergence import (
+    CONVERGED,
+    CONVERGED_SLOPE,
+    IMPROVING,
+    WINDOW,
+    converged_share,
+)
 from memtr.reports.tables import SELECTION_SPLIT
 from memtr.tasks.classification import METRIC_LABELS
 
@@ -132,7 +138,12 @@ def convergence_lines(folder: Path) -> list[str]:
         "2 CPU cores, mean over the runs."
     )
     if improving.empty:
-        return [f"Convergence: all {len(runs)} runs had converged at the end ({rule}). {cost}\n\n"]
+        done = int((runs["convergence"] == CONVERGED).sum())
+        unknown = "" if done == len(runs) else "; the others had too few validations to tell"
+        return [
+            f"Convergence: {done} of {len(runs)} runs had converged at the end ({rule}"
+            f"{unknown}). {cost}\n\n"
+        ]
     return [
         f"Convergence: {len(improving)} of {len(runs)} runs were still improving when their "
         f"budget ended ({rule}). The verdicts compare the variants at this budget, not at "
