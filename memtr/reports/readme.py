@@ -179,10 +179,11 @@ def group_block(group: list[Claim], results: Path) -> list[str]:
     if not done:
         return [f"{head}: {NOT_RUN.format(experiment=group[0].experiment)}"]
     tables = {c: pd.read_csv(results / c.experiment / "claims.csv") for c in done}
+    params_of = {c: load_params(results / c.experiment / "params.yaml") for c in done}
     variants = list(dict.fromkeys(v for t in tables.values() for v in t["variant"]))
     rows = []
     for claim, claims in tables.items():
-        params = load_params(results / claim.experiment / "params.yaml")
+        params = params_of[claim]
         steps = claims[claims["budget"] == "equal steps"]
         cells = [f"{task_name(claim)} ({params.task.metric_label})"]
         for variant in variants:
@@ -191,7 +192,7 @@ def group_block(group: list[Claim], results: Path) -> list[str]:
     missing = [task_name(c) for c in group if c not in tables]
     pending = f" Not run yet: {', '.join(missing)}." if missing else ""
     experiments = ", ".join(f"`{c.experiment}`" for c in done)
-    params = load_params(results / done[0].experiment / "params.yaml")
+    params = params_of[done[0]]
     return [
         f"{head} ({experiments}; Δ of each task's GLUE metric against "
         f"`{params.experiment['reference']}` at equal steps on the dev set; higher is better): "
