@@ -74,10 +74,26 @@ def train_command(
         # (exit 134 after the checkpoint is written); without it the exit is clean.
         "--data-buffer-size", "0",
         "--log-format", "json", "--log-interval", "10",
-        *(["--patience", str(t["patience"])] if t.get("patience") else []),
+        *patience_args(t),
         *device_args(),
         *t["extra_args"],
     ]  # fmt: skip
+
+
+NEVER = "1000000"  # epochs: fairseq has no "never" for its per-epoch intervals
+
+
+def patience_args(train: dict) -> list[str]:
+    """fairseq's ``--patience`` for ``train.patience``. With an update interval, validation
+    (and saving) at each epoch's end is turned off, so that the patience counts validations of
+    ``validate_interval_updates`` updates each: a run stops after ``patience x interval``
+    updates without a new best. Without an interval the patience counts epochs."""
+    if not train.get("patience"):
+        return []
+    args = ["--patience", str(train["patience"])]
+    if train["validate_interval_updates"]:
+        args += ["--validate-interval", NEVER, "--save-interval", NEVER]
+    return args
 
 
 def dictionaries(data: Path) -> list[Path]:
