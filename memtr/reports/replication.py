@@ -15,29 +15,32 @@ from pathlib import Path
 
 import pandas as pd
 
-from memtr.common.markdown import rows_table
+from memtr.common.markdown import number_text, rows_table
 from memtr.common.paths import PRESETS
 from memtr.config.params import Params, load_params
-from memtr.reports.convergence import (
-    CONVERGED,
-    CONVERGED_SLOPE,
-    IMPROVING,
-    WINDOW,
-    converged_share,
+from memtr.reports.convergence_report import (
+    STILL_IMPROVING,
+    budget_text,
+    convergence_lines,
+    early_budget_lines,
+    finished_run_lines,
+    improving_variants,
 )
-from memtr.reports.tables import SELECTION_SPLIT
+from memtr.reports.tables import BUDGETS, SELECTION_SPLIT
 from memtr.tasks.classification import METRIC_LABELS
 
 
 @dataclass(frozen=True)
 class Claim:
     """One of the paper's claims (or one task of it) and the experiment that tests it at CPU
-    scale; ``preset``: the preset that experiment runs (default: its own name)."""
+    scale; ``preset``: the preset that experiment runs (default: its own name); ``early``: an
+    experiment testing the same claim at a fixed budget, shown beside this one's verdicts."""
 
     number: int | str
     experiment: str
     statement: str
     preset: str | None = None
+    early: str | None = None
 
     @property
     def preset_name(self) -> str:
@@ -54,18 +57,15 @@ CLAIM3_TASKS = {"sst2": "SST-2", "cola": "CoLA", "mrpc": "MRPC", "rte": "RTE"}
 CLAIMS = (
     Claim(1, "cpu_replication", "memory tokens improve machine translation (MemTransformer 10/20, "
           "MemCtrl and MemCtrl-shared 20, MemBottleneck 10/20 vs the Transformer baseline)"),
+    Claim("1, at convergence", "cpu_replication_converged", "memory tokens improve machine "
+          "translation, every model trained until its validation loss stops improving "
+          "(MemTransformer 10/20, MemCtrl-shared 20, MemBottleneck 20 vs the Transformer "
+          "baseline; the model of claim 1)", early="cpu_replication"),
     Claim(2, "cpu_replication_lm", "memory tokens improve language modelling (memory LM with "
           "10/20 tokens, with and without recurrent memory, vs the baseline LM)"),
     *(Claim(f"3 ({name})", f"cpu_replication_glue_{key}", GLUE_STATEMENT.format(task=name),
             "cpu_replication_glue") for key, name in CLAIM3_TASKS.items()),
 )  # fmt: skip
-
-
-def _number(value: float, digits: int = 2, sign: str = "+") -> str:
-    """A number (signed unless ``sign`` is empty), or n/a for a missing one (NaN, one seed)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:{sign}.{digits}f}"
 
 
 def compute_summary(folder: Path, params: Params) -> dict:
@@ -76,7 +76,7 @@ def compute_summary(folder: Path, params: Params) -> dict:
     return {
         "dataset": params.data.dataset,
         "model": params.model["args"],
-        "updates": params.train["max_update"],
+        "budget": budget_text(params, folder),
         "seeds": seeds,
         "runs": len(first) * seeds,
         "train_hours": float((first["train_wall_s_mean"] * seeds).sum() / 3600),
@@ -89,66 +89,19 @@ def comparison_cells(row: pd.Series, metric: str, improving: set[str] = frozense
     verdict says so when a run it rests on was still improving (``improving``: variants)."""
     paper = row.get(f"paper_delta_{metric}")
     paper_text = (
-        f"; paper: {_number(paper)} on {row['paper_dataset']}"
+        f"; paper: {number_text(paper)} on {row['paper_dataset']}"
         if isinstance(paper, float) and not math.isnan(paper)
         else ""
     )
     return [
         row["split"], f"`{row['variant']}`",
         f"`{row['against']}` ({row['budget']}, wall ×{row['wall_ratio']:.2f})",
-        f"{_number(row[f'delta_{metric}'])} "
-        f"[{_number(row['delta_ci95_low'])}, {_number(row['delta_ci95_high'])}]",
-        _number(row["seed_std"], sign=""), _number(row["p"], 4, sign=""),
+        f"{number_text(row[f'delta_{metric}'])} "
+        f"[{number_text(row['delta_ci95_low'])}, {number_text(row['delta_ci95_high'])}]",
+        number_text(row["seed_std"], sign=""), number_text(row["p"], 4, sign=""),
         f"**{row['verdict']}**{STILL_IMPROVING if {row['variant'], row['against']} & improving else ''}"
         f"{paper_text}",
     ]  # fmt: skip
-
-
-STILL_IMPROVING = " (runs still improving)"
-
-
-def improving_variants(folder: Path) -> set[str]:
-    """Variants with a run whose validation loss was still falling at the end of its budget
-    (``runs.csv``'s convergence; none for tables written before it existed)."""
-    runs = pd.read_csv(folder / "runs.csv")
-    if "convergence" not in runs:
-        return set()
-    return set(runs.loc[runs["convergence"] == IMPROVING, "variant"])
-
-
-def convergence_lines(folder: Path) -> list[str]:
-    """How many of the experiment's runs had converged when their budget ended, and what the
-    verdicts then compare."""
-    runs = pd.read_csv(folder / "runs.csv")
-    if "convergence" not in runs:
-        return []
-    improving = runs[runs["convergence"] == IMPROVING]
-    per_variant = ", ".join(
-        f"`{v}` {converged_share(list(part['convergence']))}"
-        for v, part in runs.groupby("variant", sort=False)
-    )
-    rule = (
-        f"validation-loss slope over the last {WINDOW:.0%} of updates: mean "
-        f"{_number(runs['valid_slope_per_1k'].mean())} bits per 1,000 updates; converged: above "
-        f"-{CONVERGED_SLOPE}, or no new best in that stretch; runs converged per variant: "
-        f"{per_variant}"
-    )
-    cost = (
-        f"Training cost: {(runs['train_wall_s'] / runs['updates']).mean():.2f} s an update on "
-        "2 CPU cores, mean over the runs."
-    )
-    if improving.empty:
-        done = int((runs["convergence"] == CONVERGED).sum())
-        unknown = "" if done == len(runs) else "; the others had too few validations to tell"
-        return [
-            f"Convergence: {done} of {len(runs)} runs had converged at the end ({rule}"
-            f"{unknown}). {cost}\n\n"
-        ]
-    return [
-        f"Convergence: {len(improving)} of {len(runs)} runs were still improving when their "
-        f"budget ended ({rule}). The verdicts compare the variants at this budget, not at "
-        f"convergence; a verdict marked *runs still improving* rests on such runs. {cost}\n\n"
-    ]
 
 
 def finished_runs(metrics: Path) -> dict[str, list[int]]:
@@ -190,7 +143,12 @@ def claim_section(claim: Claim, results: Path) -> str:
                 f"Not run yet: `results/{claim.experiment}/claims.csv` does not exist (run the "
                 f"preset `{claim.preset_name}`, see docs/pipeline.md).\n"
             )
-        return head + in_progress_line(claim, finished)
+        metrics = results.parent / "metrics" / claim.experiment
+        return (
+            head
+            + in_progress_line(claim, finished)
+            + "".join(finished_run_lines(metrics, finished))
+        )
     params = load_params(folder / "params.yaml")
     summary = compute_summary(folder, params)
     claims = pd.read_csv(folder / "claims.csv")
@@ -202,7 +160,7 @@ def claim_section(claim: Claim, results: Path) -> str:
         head,
         f"Experiment `{claim.experiment}` on `{summary['dataset']}` "
         f"(test sets: {', '.join(claimed)}): model {summary['model']}, "
-        f"{summary['updates']} updates (equal-steps budget), {summary['seeds']} seed(s), "
+        f"{summary['budget']}, {summary['seeds']} seed(s), "
         f"{summary['runs']} training runs, {summary['train_hours']:.1f} h of training on "
         "2 CPU cores in all.\n\n",
         *unclaimed_lines(claim.experiment, summary["splits"], claimed),
@@ -228,7 +186,7 @@ def claim_section(claim: Claim, results: Path) -> str:
         "\n",
         *forest_lines(claim, folder),
     ]
-    for budget in ("equal steps", "equal compute"):
+    for budget in BUDGETS:
         part = claims[claims["budget"] == budget]
         if part.empty:
             continue
@@ -243,6 +201,8 @@ def claim_section(claim: Claim, results: Path) -> str:
         lines.append(f"- {budget}: {len(part)} comparisons: {counts}{noise}.\n")
     lines += reference_lines(folder, params, metric, label, claimed)
     lines += majority_lines(folder, params, claimed)
+    if claim.early:
+        lines += early_budget_lines(folder, results / claim.early, metric, label)
     return "".join(lines)
 
 

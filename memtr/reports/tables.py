@@ -46,6 +46,28 @@ def paper_numbers(task: Task, dataset: str) -> dict[str, float]:
     }
 
 
+EQUAL_STEPS, EQUAL_COMPUTE, AT_CONVERGENCE = "equal steps", "equal compute", "at convergence"
+BUDGETS = (EQUAL_STEPS, AT_CONVERGENCE, EQUAL_COMPUTE)  # how a variant meets its baseline
+
+
+def reference_budget(params: Params) -> str:
+    """How every variant meets the reference: at equal steps (the same ``train.max_update``)
+    or, when each run trains until its patience stops it (``train.patience``), at convergence."""
+    return AT_CONVERGENCE if params.train.get("patience") else EQUAL_STEPS
+
+
+def budget_phrase(budget: str) -> str:
+    """``at equal steps``, ``at convergence``: a budget after a comparison."""
+    return budget if budget.startswith("at ") else f"at {budget}"
+
+
+def updates_of(runs: list[tuple[dict, dict]]) -> int:
+    """The updates of a variant's runs: their number when all seeds trained as long (a fixed
+    budget), else the mean (runs stopped by a patience), rounded."""
+    updates = [train["updates"] for train, _ in runs]
+    return updates[0] if len(set(updates)) == 1 else round(sum(updates) / len(updates))
+
+
 def per_seed(runs: list[tuple[dict, dict]], label: str, metric: str) -> list[float]:
     return [ev[label][metric] for _, ev in runs]
 
@@ -131,7 +153,7 @@ def results_table(
             row.update({
                 "params_total": own[0][0]["params"]["total"],
                 "train_wall_s_mean": round(wall_mean(own), 1),
-                "updates": own[0][0]["updates"],
+                "updates": updates_of(own),
                 "converged": converged_share([c["convergence"] for c in converged[variant.name]]),
                 "valid_slope_per_1k_mean": mean_slope(converged[variant.name]),
                 f"paper_{metric}": paper.get(variant.name, math.nan),
@@ -211,7 +233,7 @@ def claims_table(
         delta, source = paper.get(variant, (math.nan, "")) if equal_steps else (math.nan, "")
         rows.append({
             "split": label, "variant": variant, "against": against,
-            "budget": "equal steps" if equal_steps else "equal compute",
+            "budget": reference_budget(params) if equal_steps else EQUAL_COMPUTE,
             "wall_ratio": round(found["wall_ratio"], 2),
             f"delta_{metric}": round(found["delta"], 2),
             "delta_ci95_low": round(found["low"], 2), "delta_ci95_high": round(found["high"], 2),
@@ -305,10 +327,7 @@ def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None =
             "experiment's BPE model and dictionary."
         )
     notes += repeats_note(repeats, claims=False)
-    notes.append(
-        f"delta_vs_reference: mean difference from `{reference}` at equal training steps "
-        "(the paper's budget)."
-    )
+    notes.append(delta_note(params, reference))
     if params.experiment.get("equal_compute"):
         notes.append(
             "compute_reference: the baseline trained for about the same compute "
@@ -329,6 +348,23 @@ def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None =
         "number's source (rows with `checked: false` come from a secondary source quoting the "
         "paper); n/a where the paper has no number for this dataset or none was found.",
     ]
+
+
+def delta_note(params: Params, reference: str) -> str:
+    """How ``delta_vs_reference`` compares: at equal steps, or each run at its convergence."""
+    if reference_budget(params) == EQUAL_STEPS:
+        return (
+            f"delta_vs_reference: mean difference from `{reference}` at equal training steps "
+            "(the paper's budget)."
+        )
+    t = params.train
+    return (
+        f"delta_vs_reference: mean difference from `{reference}`, every run trained until "
+        f"{t['patience']} validations of {t['validate_interval_updates']} updates brought no new "
+        f"best validation loss (train.patience; cap {t['max_update']} updates) and scored with "
+        "its best checkpoint; updates: mean over seeds of where the runs stopped (per run: "
+        "runs.csv)."
+    )
 
 
 def to_markdown(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None) -> str:
@@ -356,6 +392,22 @@ def selection_note(claims: pd.DataFrame, params: Params) -> list[str]:
     ]
 
 
+def budget_note(params: Params) -> str:
+    """What the ``budget`` column of the claims table means for this experiment."""
+    if reference_budget(params) == AT_CONVERGENCE:
+        return (
+            "budget: `at convergence` compares with the reference, each run trained until its "
+            f"validation loss stopped improving (train.patience {params.train['patience']}, cap "
+            f"{params.train['max_update']} updates), so the runs differ in updates and cost "
+            "(wall_ratio = variant / against)."
+        )
+    return (
+        "budget: `equal steps` compares with the reference trained for the same number of "
+        "updates (the paper's setting); `equal compute` with a baseline trained longer, for "
+        "about the same training wall time (wall_ratio = variant / against)."
+    )
+
+
 def claims_markdown(
     claims: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None
 ) -> str:
@@ -371,9 +423,7 @@ def claims_markdown(
         "pooled: sentences for BLEU, examples for accuracy, segments for perplexity).",
         f"verdict: `better`/`worse` when p < {ALPHA} and the interval excludes 0; else `no "
         "difference shown` (with one seed: `undecided`).",
-        "budget: `equal steps` compares with the reference trained for the same number of "
-        "updates (the paper's setting); `equal compute` with a baseline trained longer, for "
-        "about the same training wall time (wall_ratio = variant / against).",
+        budget_note(params),
         "paper_delta: the paper's difference of the same variant from its baseline, on "
         "paper_dataset (workflow/paper_reference.yaml, labelled with its source there); a "
         "direction to compare with, not the same data or scale.",

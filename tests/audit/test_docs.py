@@ -127,7 +127,10 @@ def test_every_task_of_a_claim_on_several_tasks_is_a_row_of_the_readme(claim):
         assert cells[variants.index(row["variant"])] == shown_verdict(row, metric)
 
 
-@pytest.mark.parametrize("claim", [c for c in CLAIMS if " (" not in str(c.number)],
+TABLED = [c for c in CLAIMS if (REPO / "results" / c.experiment / "claims.csv").is_file()]
+
+
+@pytest.mark.parametrize("claim", [c for c in TABLED if " (" not in str(c.number)],
                          ids=lambda c: c.experiment)  # fmt: skip
 def test_every_verdict_of_the_claims_tables_is_in_the_readme(claim):
     claims = pd.read_csv(REPO / "results" / claim.experiment / "claims.csv")
@@ -146,7 +149,7 @@ def test_every_verdict_of_the_claims_tables_is_in_the_readme(claim):
 
 def test_a_claim_without_tables_says_so_in_the_verdicts(tmp_path):
     text = verdicts_block(tmp_path, (Claim(7, "nowhere", "memory helps (somewhere)"),))
-    assert "**Claim 7: memory helps**: no verdict yet: `results/nowhere/claims.csv`" in text
+    assert "**Claim 7: memory helps**: no verdict yet: experiment `nowhere` has no claims" in text
     assert "better" not in text.split("**Claim 7")[1]
 
 

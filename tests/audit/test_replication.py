@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from pipeline_helpers import REPO
 
@@ -26,6 +29,7 @@ def test_a_campaign_in_progress_is_reported_with_its_finished_runs(tmp_path):
         run = tmp_path / "metrics" / "cpu_replication_lm" / variant / f"seed{seed}"
         run.mkdir(parents=True)
         (run / "eval.json").write_text("{}")
+        (run / "train.json").write_text('{"updates": 1200, "train_wall_s": 600.0}')
     (tmp_path / "metrics" / "cpu_replication_lm" / "mem20" / "seed1").mkdir(parents=True)
     text = report(tmp_path / "results", (Claim(2, "cpu_replication_lm", "memory helps"),))
     assert (
@@ -127,3 +131,111 @@ def test_sets_that_are_another_splits_tokens_are_reported_without_a_claim():
     for page in (to_markdown(table, params, repeats), claims_markdown(claims, params, repeats)):
         assert "`wikitext103_test` = `test`" in page and "`wikitext103_valid` = `valid`" in page
     assert repeats_note({}, claims=True) == []
+
+
+def converged_campaign(results: Path) -> None:
+    """Tables of a claim-1-at-convergence campaign written by the real tables code from
+    per-run summaries made up for the test (the baseline stops later than memory, mem10 ties,
+    membottleneck20 is 4 BLEU behind), beside the committed early-budget campaign."""
+    from memtr.config.params import load_params
+    from memtr.reports.tables import claims_table, per_seed, results_table, runs_table, wall_mean
+    from memtr.stats import seed_difference
+    from memtr.tasks.base import Sources
+
+    shutil.copytree(REPO / "results" / "cpu_replication", results / "cpu_replication")
+    folder = results / "cpu_replication_converged"
+    folder.mkdir()
+    shutil.copy(REPO / "workflow/presets/cpu_replication_converged.yaml", folder / "params.yaml")
+    params = load_params(folder / "params.yaml")
+    bleu = {"baseline": 36.0, "mem10": 36.0, "mem20": 35.5, "memctrl_shared20": 36.2,
+            "membottleneck20": 32.0}  # fmt: skip
+    runs, converged = {}, {}
+    for v in params.experiment["variants"]:
+        stop = {"baseline": 5000}.get(v, 4000)
+        runs[v] = [
+            ({"updates": stop + 200 * s, "train_wall_s": 0.5 * (stop + 200 * s), "resumed": False,
+              "params": {"total": 2_446_338}, "stopped_by": "patience"},
+             {label: {"bleu": bleu[v] + 0.1 * s, "chrf": 50.0, "bleu_signature": "sig"}
+              for label in params.eval_labels()})
+            for s in params.experiment["seeds"]
+        ]  # fmt: skip
+        converged[v] = [
+            {"best_update": stop + 200 * s - 1000, "valid_slope_per_1k": 0.01,
+             "convergence": "converged"}
+            for s in params.experiment["seeds"]
+        ]  # fmt: skip
+    compared = {  # the comparisons of compare_all; p fixed: no outputs to resample here
+        (label, v, "baseline"): {
+            **seed_difference(*(per_seed(runs[x], label, "bleu") for x in (v, "baseline"))),
+            "p": 0.001, "wall_ratio": wall_mean(runs[v]) / wall_mean(runs["baseline"]),
+        }
+        for label in params.eval_labels()
+        for v in params.experiment["variants"][1:]
+    }  # fmt: skip
+    src = Sources(metrics=folder, prep=folder)
+    results_table(params, src, runs, compared, converged).to_csv(
+        folder / "results.csv", index=False
+    )
+    claims_table(params, runs, compared).to_csv(folder / "claims.csv", index=False)
+    runs_table(params, runs, converged).to_csv(folder / "runs.csv", index=False)
+
+
+def test_claim_1_at_convergence_is_reported_beside_the_early_budget(tmp_path):
+    """The converged campaign compares each variant with the baseline at convergence, and the
+    report puts each comparison beside the same one at 1,200 updates, with both costs."""
+    import pandas as pd
+
+    from memtr.config.params import load_params
+    from memtr.reports.tables import claims_markdown, to_markdown
+
+    results = tmp_path / "results"
+    converged_campaign(results)
+    folder = results / "cpu_replication_converged"
+    claims, table = pd.read_csv(folder / "claims.csv"), pd.read_csv(folder / "results.csv")
+    assert set(claims["budget"]) == {"at convergence"}
+    assert list(table.loc[table["split"] == "test", "updates"]) == [5400, *[4400] * 4]
+    params = load_params(folder / "params.yaml")
+    assert "budget: `at convergence` compares with the reference, each run trained until its " \
+        "validation loss stopped improving (train.patience 5, cap 8000 updates)" in \
+        claims_markdown(claims, params)  # fmt: skip
+    assert "delta_vs_reference: mean difference from `baseline`, every run trained until 5 " \
+        "validations of 200 updates" in to_markdown(table, params)  # fmt: skip
+    (claim,) = (c for c in CLAIMS if c.experiment == "cpu_replication_converged")
+    text = report(results, (claim,))
+    assert "every run trained until 5 validations of 200 updates brought no new best" in text
+    assert "the runs stopped after 4200 to 5600 updates" in text
+    # mem20 (-0.5) and membottleneck20 (-4) against seed noise of 0.1, on both test sets
+    assert "- at convergence: 8 comparisons: 4 no difference shown, 4 worse" in text
+    early = pd.read_csv(results / "cpu_replication" / "claims.csv").set_index(
+        ["split", "variant", "budget"]
+    )
+    side = text.split("### Beside the early budget (1200 updates, `cpu_replication`)")[1]
+    row = next(line for line in side.splitlines() if line.startswith("| test | `membottleneck20`"))
+    before = early.loc[("test", "membottleneck20", "equal steps")]
+    assert f"{before['delta_bleu']:+.2f} [{before['delta_ci95_low']:+.2f}, " in row
+    assert row.rstrip(" |").endswith("worse")  # 4 BLEU behind: worse at convergence too
+    cost = next(line for line in side.splitlines() if line.startswith("| `baseline`"))
+    assert "| 5400 (5200-5600) | 4400 | 3/3 | 3/3 |" in cost
+    assert "| 36.20 | 31.53 |" in cost  # BLEU at convergence, then at 1,200 updates
+
+
+def test_a_campaign_in_progress_lists_how_each_finished_run_stopped(tmp_path):
+    """Before its tables exist, a campaign's section lists its finished runs: updates, why
+    they stopped, the best update and the convergence read from the learning curve."""
+    import json
+
+    run = tmp_path / "metrics" / "cpu_replication_converged" / "baseline" / "seed1"
+    run.mkdir(parents=True)
+    (run / "eval.json").write_text("{}")
+    summary = {"updates": 3000, "stopped_by": "patience", "train_wall_s": 1800.0}
+    (run / "train.json").write_text(json.dumps(summary))
+    rows = [(u, 5.0 - u / 1000) for u in range(200, 1801, 200)]  # down to 3.2
+    rows += list(zip(range(2000, 3001, 200), (3.1, 3.05, 3.06, 3.07, 3.06, 3.08), strict=True))
+    (run / "train_log.csv").write_text(
+        "update,train_loss,valid_loss\n" + "".join(f"{u},,{v}\n" for u, v in rows)
+    )
+    (claim,) = (c for c in CLAIMS if c.experiment == "cpu_replication_converged")
+    text = report(tmp_path / "results", (claim,))
+    assert "In progress: 1 of 15 runs finished" in text
+    # best at 2,200, before the last fifth (2,400-3,000), where the loss is flat (+0.025)
+    assert "| `baseline` | 1 | 3000 | patience | 2200 | +0.025 | converged | 0.50 |" in text
