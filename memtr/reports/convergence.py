@@ -12,6 +12,12 @@
 
 The threshold is a choice: 0.05 bits per 1,000 updates, about 1% of the loss of the
 committed translation runs per 1,000 updates (theirs fell 0.55 at the end of their budget).
+
+For a run still improving, :func:`projected_updates` says when it would converge: a power law
+``L(t) = a + b (t / 1000)^-k`` fitted to its validation losses (least squares, ``a`` between 0
+and the lowest loss seen), whose slope reaches ``-CONVERGED_SLOPE`` at
+``t* = 1000 (b k / CONVERGED_SLOPE)^(1 / (k + 1))`` updates. A model of the curve, not a
+measurement: it knows nothing of overfitting, which stops a run sooner.
 """
 
 from __future__ import annotations
@@ -74,3 +80,28 @@ def run_convergence(run_metrics: Path) -> dict:
 def converged_share(statuses: list[str]) -> str:
     """``k/n``: how many of a variant's runs converged."""
     return f"{sum(s == CONVERGED for s in statuses)}/{len(statuses)}"
+
+
+MIN_FIT_POINTS = 5  # validations a power law of three parameters is fitted to
+
+
+def projected_updates(curve: pd.DataFrame) -> float:
+    """The update at which the power law fitted to the run's validation losses falls no
+    faster than the threshold (NaN with fewer than :data:`MIN_FIT_POINTS` validations or
+    when the fit fails)."""
+    from scipy.optimize import curve_fit
+
+    valid = validations(curve)
+    if len(valid) < MIN_FIT_POINTS:
+        return math.nan
+    t, y = valid["update"].to_numpy(float) / 1000, valid["valid_loss"].to_numpy(float)
+
+    def law(t, a, b, k):  # t: thousands of updates
+        return a + b * t**-k
+
+    try:
+        (_, b, k), _ = curve_fit(law, t, y, p0=(y.min() / 2, 1.0, 0.5), maxfev=20000,
+                                 bounds=([0, 0, 0.01], [y.min(), 100, 5]))  # fmt: skip
+    except (RuntimeError, ValueError):
+        return math.nan
+    return float(1000 * (b * k / CONVERGED_SLOPE) ** (1 / (k + 1)))

@@ -18,6 +18,7 @@ from memtr.reports.convergence import (
     IMPROVING,
     WINDOW,
     converged_share,
+    projected_updates,
     run_convergence,
 )
 from memtr.reports.tables import EQUAL_STEPS, reference_budget
@@ -79,8 +80,30 @@ def convergence_lines(folder: Path) -> list[str]:
     return [
         f"Convergence: {len(improving)} of {len(runs)} runs were still improving when their "
         f"budget ended ({rule}). The verdicts compare the variants at this budget, not at "
-        f"convergence; a verdict marked *runs still improving* rests on such runs. {cost}\n\n"
+        f"convergence; a verdict marked *runs still improving* rests on such runs. {cost}"
+        f"{projection_text(folder, improving)}\n\n"
     ]
+
+
+def projection_text(folder: Path, improving: pd.DataFrame) -> str:
+    """When the runs still improving would converge and what training them that far would
+    cost, from a power law fitted to each one's validation losses (none when no fit)."""
+    metrics = folder.parent.parent / "metrics" / folder.name
+    projected = pd.Series([
+        projected_updates(pd.read_csv(metrics / r.variant / f"seed{r.seed}" / "train_log.csv"))
+        for r in improving.itertuples()
+    ], index=improving.index).dropna()  # fmt: skip
+    if projected.empty:
+        return ""
+    per_update = (improving["train_wall_s"] / improving["updates"]).loc[projected.index]
+    hours = projected * per_update / 3600
+    return (
+        f" Projected (a power law fitted to each run's validation losses, "
+        "memtr/reports/convergence.py; a model of the curve, not a measurement): those runs "
+        f"would reach the threshold slope after {projected.median():,.0f} updates (median; "
+        f"{projected.min():,.0f} to {projected.max():,.0f}), {hours.median():.1f} h a run at "
+        f"its measured cost, {hours.sum():.0f} h for all {len(projected)}."
+    )
 
 
 def finished_run_lines(metrics: Path, finished: dict[str, list[int]]) -> list[str]:

@@ -8,7 +8,14 @@ import pandas as pd
 import pytest
 from pipeline_helpers import REPO
 
-from memtr.reports.convergence import CONVERGED, IMPROVING, UNKNOWN, convergence, run_convergence
+from memtr.reports.convergence import (
+    CONVERGED,
+    IMPROVING,
+    UNKNOWN,
+    convergence,
+    projected_updates,
+    run_convergence,
+)
 
 
 def curve(points: dict[int, float], train_every: int = 10) -> pd.DataFrame:
@@ -54,3 +61,12 @@ def test_the_committed_translation_baseline_was_still_improving_at_1200_updates(
     found = run_convergence(REPO / "metrics/cpu_replication/baseline/seed1")
     assert found["convergence"] == IMPROVING and found["best_update"] == 1200
     assert found["valid_slope_per_1k"] == pytest.approx(-0.55, abs=0.1)
+
+
+def test_the_projection_finds_where_a_power_law_curve_flattens():
+    """Validations on L = 3 + 2 (t/1000)^-0.5 up to 1,200 updates: the fit finds the law, whose
+    slope is -0.05 bits per 1,000 updates at 1000 (2 x 0.5 / 0.05)^(1/1.5) = 7,368 updates;
+    with four validations there is nothing to fit."""
+    law = {u: 3 + 2 * (u / 1000) ** -0.5 for u in range(200, 1201, 200)}
+    assert projected_updates(curve(law)) == pytest.approx(1000 * 20 ** (1 / 1.5), rel=1e-3)
+    assert math.isnan(projected_updates(curve(dict(list(law.items())[:4]))))
