@@ -6,6 +6,7 @@ beside the same comparisons at an early, fixed budget, with each variant's cost 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -106,9 +107,24 @@ def projection_text(folder: Path, improving: pd.DataFrame) -> str:
     )
 
 
-def finished_run_lines(metrics: Path, finished: dict[str, list[int]]) -> list[str]:
+def projected_from(metrics: Path, variant: str, seed: int) -> float:
+    """:func:`projected_updates` of one run's learning curve under ``metrics`` (NaN without)."""
+    curve = metrics / variant / f"seed{seed}" / "train_log.csv"
+    return projected_updates(pd.read_csv(curve)) if curve.is_file() else float("nan")
+
+
+def updates_text(updates: float) -> str:
+    """A number of updates with a thousands separator, or a dash for none (NaN)."""
+    return "–" if math.isnan(updates) else f"{updates:,.0f}"
+
+
+def finished_run_lines(
+    metrics: Path, finished: dict[str, list[int]], early: Path | None = None
+) -> list[str]:
     """One row per finished run of a campaign in progress: how long it trained, why it
-    stopped, whether it had converged, and its training time (no scores: no verdict yet)."""
+    stopped, whether it had converged, and its training time (no scores: no verdict yet);
+    with ``early`` (the metrics of the same runs at a fixed budget), where the projection from
+    that budget's learning curve put its convergence."""
     rows = []
     for variant, seeds in finished.items():
         for seed in seeds:
@@ -120,10 +136,12 @@ def finished_run_lines(metrics: Path, finished: dict[str, list[int]]) -> list[st
                 train.get("stopped_by", "max_update"), str(conv["best_update"]),
                 number_text(conv["valid_slope_per_1k"], 3), conv["convergence"],
                 f"{train['train_wall_s'] / 3600:.2f}",
+                *([updates_text(projected_from(early, variant, seed))] if early else []),
             ])  # fmt: skip
     head = [
         "variant", "seed", "updates", "stopped by", "best update", "valid slope per 1k",
         "convergence", "training h",
+        *([f"projected from `{early.name}`"] if early else []),
     ]  # fmt: skip
     return ["\nThe finished runs so far:\n\n", *(line + "\n" for line in rows_table(head, rows))]
 
@@ -169,9 +187,11 @@ def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
     its updates, hours and score at the early budget."""
     runs, early_runs = pd.read_csv(folder / "runs.csv"), pd.read_csv(early / "runs.csv")
     split = next(c[len(metric) + 1 :] for c in runs.columns if c.startswith(f"{metric}_"))
+    early_metrics = early.parent.parent / "metrics" / early.name
     rows = []
     for variant, part in runs.groupby("variant", sort=False):
         then = early_runs[early_runs["variant"] == variant]
+        projected = pd.Series([projected_from(early_metrics, variant, s) for s in then["seed"]])
         stopped = int((part["stopped_by"] == "patience").sum())
         rows.append([
             f"`{variant}`",
@@ -183,10 +203,12 @@ def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
             f"{part[f'{metric}_{split}'].mean():.2f}",
             f"{then[f'{metric}_{split}'].mean():.2f}" if not then.empty else "–",
             f"{then['train_wall_s'].mean() / 3600:.2f}" if not then.empty else "–",
+            updates_text(projected.median()),
         ])  # fmt: skip
     head = [
         "variant", "updates (range)", "best update", "stopped by patience", "converged",
         "training h", "s / update", f"{label} {split}: at convergence",
         f"{label} {split}: early budget", "training h: early budget",
+        "updates projected at early budget",
     ]  # fmt: skip
     return rows_table(head, rows)

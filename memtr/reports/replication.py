@@ -132,6 +132,11 @@ def in_progress_line(claim: Claim, finished: dict[str, list[int]]) -> str:
     )
 
 
+def early_metrics(claim: Claim, results: Path) -> Path | None:
+    """The metrics of the claim's early-budget experiment, if it has one."""
+    return results.parent / "metrics" / claim.early if claim.early else None
+
+
 def claim_section(claim: Claim, results: Path) -> str:
     """The section of one claim: scale, every comparison, and the tally of verdicts."""
     folder = results / claim.experiment
@@ -147,7 +152,7 @@ def claim_section(claim: Claim, results: Path) -> str:
         return (
             head
             + in_progress_line(claim, finished)
-            + "".join(finished_run_lines(metrics, finished))
+            + "".join(finished_run_lines(metrics, finished, early_metrics(claim, results)))
         )
     params = load_params(folder / "params.yaml")
     summary = compute_summary(folder, params)
