@@ -90,10 +90,10 @@ def projection_text(folder: Path, improving: pd.DataFrame) -> str:
     """When the runs still improving would converge and what training them that far would
     cost, from a power law fitted to each one's validation losses (none when no fit)."""
     metrics = folder.parent.parent / "metrics" / folder.name
-    projected = pd.Series([
-        projected_updates(pd.read_csv(metrics / r.variant / f"seed{r.seed}" / "train_log.csv"))
-        for r in improving.itertuples()
-    ], index=improving.index).dropna()  # fmt: skip
+    projected = pd.Series(
+        [projected_from(metrics, r.variant, r.seed) for r in improving.itertuples()],
+        index=improving.index,
+    ).dropna()
     if projected.empty:
         return ""
     per_update = (improving["train_wall_s"] / improving["updates"]).loc[projected.index]
