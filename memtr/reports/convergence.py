@@ -85,13 +85,14 @@ def converged_share(statuses: list[str]) -> str:
 MIN_FIT_POINTS = 5  # validations a power law of three parameters is fitted to
 
 
-def projected_updates(curve: pd.DataFrame) -> float:
-    """The update at which the power law fitted to the run's validation losses falls no
-    faster than the threshold (NaN with fewer than :data:`MIN_FIT_POINTS` validations or
-    when the fit fails)."""
+def projected_updates(curve: pd.DataFrame, after: int = 0) -> float:
+    """The update at which the power law fitted to the run's validation losses after update
+    ``after`` falls no faster than the threshold (NaN with fewer than :data:`MIN_FIT_POINTS`
+    such validations or when the fit fails)."""
     from scipy.optimize import curve_fit
 
     valid = validations(curve)
+    valid = valid[valid["update"] > after]
     if len(valid) < MIN_FIT_POINTS:
         return math.nan
     t, y = valid["update"].to_numpy(float) / 1000, valid["valid_loss"].to_numpy(float)
@@ -105,3 +106,25 @@ def projected_updates(curve: pd.DataFrame) -> float:
     except (RuntimeError, ValueError):
         return math.nan
     return float(1000 * (b * k / CONVERGED_SLOPE) ** (1 / (k + 1)))
+
+
+def projected_range(curve: pd.DataFrame, warmup: int) -> tuple[float, float]:
+    """The lowest and highest of two projections, fitted to every validation and to those
+    after the warm-up: the fit is sensitive to the steep first points (on the committed
+    translation baseline, 3,100 against 7,400 updates), so both are reported."""
+    found = [projected_updates(curve), projected_updates(curve, after=warmup)]
+    found = [f for f in found if not math.isnan(f)]
+    return (min(found), max(found)) if found else (math.nan, math.nan)
+
+
+def converged_from(curve: pd.DataFrame) -> float:
+    """The first validation from which the run reads ``converged`` at every later one: where a
+    budget ending there would have found it converged (NaN when its end is not)."""
+    updates = list(validations(curve)["update"])
+    since = math.nan
+    for update in updates:
+        if convergence(curve[curve["update"] <= update])["convergence"] == CONVERGED:
+            since = update if math.isnan(since) else since
+        else:
+            since = math.nan
+    return since

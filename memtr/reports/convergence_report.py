@@ -18,8 +18,9 @@ from memtr.reports.convergence import (
     CONVERGED_SLOPE,
     IMPROVING,
     WINDOW,
+    converged_from,
     converged_share,
-    projected_updates,
+    projected_range,
     run_convergence,
 )
 from memtr.reports.tables import EQUAL_STEPS, reference_budget
@@ -88,29 +89,33 @@ def convergence_lines(folder: Path) -> list[str]:
 
 def projection_text(folder: Path, improving: pd.DataFrame) -> str:
     """When the runs still improving would converge and what training them that far would
-    cost, from a power law fitted to each one's validation losses (none when no fit)."""
+    cost, from power laws fitted to each one's validation losses (none when no fit)."""
     metrics = folder.parent.parent / "metrics" / folder.name
-    projected = pd.Series(
-        [projected_from(metrics, r.variant, r.seed) for r in improving.itertuples()],
-        index=improving.index,
-    ).dropna()
+    found = [projection_of(metrics, r.variant, r.seed) for r in improving.itertuples()]
+    projected = pd.DataFrame(found, columns=["low", "high"], index=improving.index).dropna()
     if projected.empty:
         return ""
     per_update = (improving["train_wall_s"] / improving["updates"]).loc[projected.index]
-    hours = projected * per_update / 3600
+    low, high = (projected[side] * per_update / 3600 for side in ("low", "high"))
     return (
-        f" Projected (a power law fitted to each run's validation losses, "
-        "memtr/reports/convergence.py; a model of the curve, not a measurement): those runs "
-        f"would reach the threshold slope after {projected.median():,.0f} updates (median; "
-        f"{projected.min():,.0f} to {projected.max():,.0f}), {hours.median():.1f} h a run at "
-        f"its measured cost, {hours.sum():.0f} h for all {len(projected)}."
+        " Projected (power laws fitted to each run's validation losses, once to all of them "
+        "and once to those after warm-up, memtr/reports/convergence.py; a model of the curve, "
+        "not a measurement): those runs would reach the threshold slope after "
+        f"{range_text(projected['low'].median(), projected['high'].median())} updates (medians "
+        f"over runs), {low.median():.1f}-{high.median():.1f} h a run at its measured cost, "
+        f"{low.sum():.0f}-{high.sum():.0f} h for all {len(projected)}."
     )
 
 
-def projected_from(metrics: Path, variant: str, seed: int) -> float:
-    """:func:`projected_updates` of one run's learning curve under ``metrics`` (NaN without)."""
+def projection_of(metrics: Path, variant: str, seed: int) -> tuple[float, float]:
+    """:func:`projected_range` of one run's learning curve under ``metrics``, with the warm-up
+    of its experiment (``results/<e>/params.yaml``); NaNs without a curve."""
     curve = metrics / variant / f"seed{seed}" / "train_log.csv"
-    return projected_updates(pd.read_csv(curve)) if curve.is_file() else float("nan")
+    if not curve.is_file():
+        return math.nan, math.nan
+    params = metrics.parent.parent / "results" / metrics.name / "params.yaml"
+    warmup = load_params(params).train["warmup_updates"] if params.is_file() else 0
+    return projected_range(pd.read_csv(curve), warmup)
 
 
 def updates_text(updates: float) -> str:
@@ -118,13 +123,21 @@ def updates_text(updates: float) -> str:
     return "–" if math.isnan(updates) else f"{updates:,.0f}"
 
 
+def range_text(low: float, high: float) -> str:
+    """``low-high`` updates, one number when they agree, a dash for none."""
+    if math.isnan(low) or round(low) == round(high):
+        return updates_text(low)
+    return f"{updates_text(low)}-{updates_text(high)}"
+
+
 def finished_run_lines(
     metrics: Path, finished: dict[str, list[int]], early: Path | None = None
 ) -> list[str]:
     """One row per finished run of a campaign in progress: how long it trained, why it
     stopped, whether it had converged, and its training time (no scores: no verdict yet);
-    with ``early`` (the metrics of the same runs at a fixed budget), where the projection from
-    that budget's learning curve put its convergence."""
+    ``converged from``: the first update from which it read converged at every validation
+    (:func:`converged_from`), to set beside where the projection from the same run at the fixed
+    budget of ``early`` (its metrics) put it."""
     rows = []
     for variant, seeds in finished.items():
         for seed in seeds:
@@ -135,12 +148,13 @@ def finished_run_lines(
                 f"`{variant}`", str(seed), str(train["updates"]),
                 train.get("stopped_by", "max_update"), str(conv["best_update"]),
                 number_text(conv["valid_slope_per_1k"], 3), conv["convergence"],
+                updates_text(converged_from(curve_of(results_of(metrics), variant, seed))),
                 f"{train['train_wall_s'] / 3600:.2f}",
-                *([updates_text(projected_from(early, variant, seed))] if early else []),
+                *([range_text(*projection_of(early, variant, seed))] if early else []),
             ])  # fmt: skip
     head = [
         "variant", "seed", "updates", "stopped by", "best update", "valid slope per 1k",
-        "convergence", "training h",
+        "convergence", "converged from", "training h",
         *([f"projected from `{early.name}`"] if early else []),
     ]  # fmt: skip
     return ["\nThe finished runs so far:\n\n", *(line + "\n" for line in rows_table(head, rows))]
@@ -182,6 +196,19 @@ def verdict_text(row: pd.Series, metric: str) -> str:
     )
 
 
+def results_of(metrics: Path) -> Path:
+    """The tables folder of the experiment whose runs are in ``metrics``."""
+    return metrics.parent.parent / "results" / metrics.name
+
+
+def curve_of(folder: Path, variant: str, seed: int) -> pd.DataFrame:
+    """The learning curve of one run of the experiment whose tables are in ``folder``."""
+    curve = (
+        folder.parent.parent / "metrics" / folder.name / variant / f"seed{seed}" / "train_log.csv"
+    )
+    return pd.read_csv(curve) if curve.is_file() else pd.DataFrame({"update": [], "valid_loss": []})
+
+
 def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
     """Per variant: updates, best update, training hours and score at convergence beside
     its updates, hours and score at the early budget."""
@@ -191,7 +218,8 @@ def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
     rows = []
     for variant, part in runs.groupby("variant", sort=False):
         then = early_runs[early_runs["variant"] == variant]
-        projected = pd.Series([projected_from(early_metrics, variant, s) for s in then["seed"]])
+        projected = pd.DataFrame([projection_of(early_metrics, variant, s) for s in then["seed"]])
+        since = [converged_from(curve_of(folder, variant, s)) for s in part["seed"]]
         stopped = int((part["stopped_by"] == "patience").sum())
         rows.append([
             f"`{variant}`",
@@ -203,12 +231,13 @@ def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
             f"{part[f'{metric}_{split}'].mean():.2f}",
             f"{then[f'{metric}_{split}'].mean():.2f}" if not then.empty else "–",
             f"{then['train_wall_s'].mean() / 3600:.2f}" if not then.empty else "–",
-            updates_text(projected.median()),
+            updates_text(pd.Series(since).mean()),
+            range_text(*projected.median()) if not projected.empty else "–",
         ])  # fmt: skip
     head = [
         "variant", "updates (range)", "best update", "stopped by patience", "converged",
         "training h", "s / update", f"{label} {split}: at convergence",
         f"{label} {split}: early budget", "training h: early budget",
-        "updates projected at early budget",
+        "converged from (mean)", "projected at early budget (median)",
     ]  # fmt: skip
     return rows_table(head, rows)

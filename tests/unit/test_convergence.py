@@ -12,7 +12,9 @@ from memtr.reports.convergence import (
     CONVERGED,
     IMPROVING,
     UNKNOWN,
+    converged_from,
     convergence,
+    projected_range,
     projected_updates,
     run_convergence,
 )
@@ -70,3 +72,28 @@ def test_the_projection_finds_where_a_power_law_curve_flattens():
     law = {u: 3 + 2 * (u / 1000) ** -0.5 for u in range(200, 1201, 200)}
     assert projected_updates(curve(law)) == pytest.approx(1000 * 20 ** (1 / 1.5), rel=1e-3)
     assert math.isnan(projected_updates(curve(dict(list(law.items())[:4]))))
+
+
+def test_the_projection_range_fits_all_validations_and_those_after_warm_up():
+    """A steep warm-up point (update 100) that the law does not follow moves the fit to all
+    validations; the fit after warm-up still finds the law: both ends are reported."""
+    law = {u: 3 + 2 * (u / 1000) ** -0.5 for u in range(200, 1401, 200)}
+    low, high = projected_range(curve({100: 12.0, **law}), warmup=150)
+    assert low != pytest.approx(high, rel=0.05)
+    assert pytest.approx(low, rel=1e-3) == 1000 * 20 ** (1 / 1.5) or (
+        pytest.approx(high, rel=1e-3) == 1000 * 20 ** (1 / 1.5)
+    )
+
+
+def test_converged_from_is_where_every_later_reading_is_converged():
+    """Falling to 1,600, a dip back to falling at 2,000 (a new best in the last fifth), flat
+    from there: converged from the first validation after which it never read improving."""
+    points = {u: 6.0 - u / 1000 for u in range(200, 1601, 200)}  # down to 4.4
+    points.update({1800: 4.4, 2000: 4.3, 2200: 4.3, 2400: 4.31, 2600: 4.3, 2800: 4.3})
+    found = converged_from(curve(points))
+    readings = {u: convergence(curve({k: v for k, v in points.items() if k <= u}))
+                for u in points}  # fmt: skip
+    assert readings[2000]["convergence"] == IMPROVING
+    assert all(readings[u]["convergence"] == CONVERGED for u in points if u >= found)
+    assert found > 2000
+    assert math.isnan(converged_from(curve({u: 6.0 - u / 1000 for u in range(200, 2001, 200)})))
