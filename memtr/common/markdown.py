@@ -35,10 +35,3 @@ def compact_table(table: Any, digits: int = 3) -> str:
 def aligned_table(table: Any) -> str:
     """A DataFrame as an aligned table (pandas' ``to_markdown``), NaN shown as ``n/a``."""
     return table.astype(object).where(table.notna(), "n/a").to_markdown(index=False)
-
-
-def number_text(value: float, digits: int = 2, sign: str = "+") -> str:
-    """A number (signed unless ``sign`` is empty), or n/a for a missing one (NaN, one seed)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:{sign}.{digits}f}"

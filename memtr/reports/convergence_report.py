@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from memtr.common.markdown import number_text, rows_table
+from memtr.common.markdown import rows_table
 from memtr.config.params import Params, load_params
 from memtr.reports.convergence import (
     CONVERGED,
@@ -24,6 +24,14 @@ from memtr.reports.convergence import (
     run_convergence,
 )
 from memtr.reports.tables import EQUAL_STEPS, reference_budget
+
+
+def number_text(value: float, digits: int = 2, sign: str = "+") -> str:
+    """A number (signed unless ``sign`` is empty), or n/a for a missing one (NaN, one seed)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:{sign}.{digits}f}"
+
 
 STILL_IMPROVING = " (runs still improving)"
 

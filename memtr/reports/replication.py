@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from memtr.common.markdown import number_text, rows_table
+from memtr.common.markdown import rows_table
 from memtr.common.paths import PRESETS
 from memtr.config.params import Params, load_params
 from memtr.reports.convergence_report import (
@@ -25,6 +25,7 @@ from memtr.reports.convergence_report import (
     early_budget_lines,
     finished_run_lines,
     improving_variants,
+    number_text,
 )
 from memtr.reports.tables import BUDGETS, SELECTION_SPLIT
 from memtr.tasks.classification import METRIC_LABELS
