@@ -300,7 +300,10 @@ def report(results: Path, claims: tuple[Claim, ...] = CLAIMS) -> str:
         "interval over seeds excludes 0; otherwise the effect is not distinguishable from seed "
         "noise at this scale (`no difference shown`). Each claim is tested twice: at equal "
         "training steps (the paper's budget) and at equal compute (the baseline trained longer, "
-        "for about the memory model's training time). The paper's numbers are differences on "
+        "for about the memory model's training time); claim 1 a third time, at convergence "
+        "(every model trained until its validation loss stops improving: the paper compares "
+        "models trained near their best). "
+        "The paper's numbers are differences on "
         "its own, larger setting (labelled with their source), a direction to compare with.\n\n"
         f"{sections}"
     )
