@@ -71,10 +71,13 @@ def convergence(curve: pd.DataFrame) -> dict:
 def run_convergence(run_metrics: Path) -> dict:
     """:func:`convergence` of the run whose metrics folder is ``run_metrics`` (``unknown``
     for a run without a learning curve: one imported from elsewhere)."""
+    return convergence(read_curve(run_metrics))
+
+
+def read_curve(run_metrics: Path) -> pd.DataFrame:
+    """The learning curve of the run whose metrics folder is ``run_metrics`` (empty without)."""
     curve = run_metrics / "train_log.csv"
-    if not curve.is_file():
-        return convergence(pd.DataFrame({"update": [], "valid_loss": []}))
-    return convergence(pd.read_csv(curve))
+    return pd.read_csv(curve) if curve.is_file() else pd.DataFrame({"update": [], "valid_loss": []})
 
 
 def converged_share(statuses: list[str]) -> str:

@@ -20,8 +20,9 @@ from memtr.reports.convergence import (
     WINDOW,
     converged_from,
     converged_share,
+    convergence,
     projected_range,
-    run_convergence,
+    read_curve,
 )
 from memtr.reports.tables import EQUAL_STEPS, reference_budget
 
@@ -118,12 +119,9 @@ def projection_text(folder: Path, improving: pd.DataFrame) -> str:
 def projection_of(metrics: Path, variant: str, seed: int) -> tuple[float, float]:
     """:func:`projected_range` of one run's learning curve under ``metrics``, with the warm-up
     of its experiment (``results/<e>/params.yaml``); NaNs without a curve."""
-    curve = metrics / variant / f"seed{seed}" / "train_log.csv"
-    if not curve.is_file():
-        return math.nan, math.nan
     params = metrics.parent.parent / "results" / metrics.name / "params.yaml"
     warmup = load_params(params).train["warmup_updates"] if params.is_file() else 0
-    return projected_range(pd.read_csv(curve), warmup)
+    return projected_range(read_curve(metrics / variant / f"seed{seed}"), warmup)
 
 
 def updates_text(updates: float) -> str:
@@ -151,12 +149,13 @@ def finished_run_lines(
         for seed in seeds:
             folder = metrics / variant / f"seed{seed}"
             train = json.loads((folder / "train.json").read_text())
-            conv = run_convergence(folder)
+            curve = read_curve(folder)
+            conv = convergence(curve)
             rows.append([
                 f"`{variant}`", str(seed), str(train["updates"]),
                 train.get("stopped_by", "max_update"), str(conv["best_update"]),
                 number_text(conv["valid_slope_per_1k"], 3), conv["convergence"],
-                updates_text(converged_from(curve_of(results_of(metrics), variant, seed))),
+                updates_text(converged_from(curve)),
                 f"{train['train_wall_s'] / 3600:.2f}",
                 *([range_text(*projection_of(early, variant, seed))] if early else []),
             ])  # fmt: skip
@@ -204,19 +203,6 @@ def verdict_text(row: pd.Series, metric: str) -> str:
     )
 
 
-def results_of(metrics: Path) -> Path:
-    """The tables folder of the experiment whose runs are in ``metrics``."""
-    return metrics.parent.parent / "results" / metrics.name
-
-
-def curve_of(folder: Path, variant: str, seed: int) -> pd.DataFrame:
-    """The learning curve of one run of the experiment whose tables are in ``folder``."""
-    curve = (
-        folder.parent.parent / "metrics" / folder.name / variant / f"seed{seed}" / "train_log.csv"
-    )
-    return pd.read_csv(curve) if curve.is_file() else pd.DataFrame({"update": [], "valid_loss": []})
-
-
 def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
     """Per variant: updates, best update, training hours and score at convergence beside
     its updates, hours and score at the early budget."""
@@ -227,7 +213,8 @@ def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
     for variant, part in runs.groupby("variant", sort=False):
         then = early_runs[early_runs["variant"] == variant]
         projected = pd.DataFrame([projection_of(early_metrics, variant, s) for s in then["seed"]])
-        since = [converged_from(curve_of(folder, variant, s)) for s in part["seed"]]
+        metrics = folder.parent.parent / "metrics" / folder.name
+        since = [converged_from(read_curve(metrics / variant / f"seed{s}")) for s in part["seed"]]
         stopped = int((part["stopped_by"] == "patience").sum())
         rows.append([
             f"`{variant}`",
