@@ -24,7 +24,7 @@ from memtr.reports.convergence import (
     projected_range,
     read_curve,
 )
-from memtr.reports.tables import EQUAL_STEPS, reference_budget
+from memtr.reports.tables import EQUAL_STEPS, metrics_of, reference_budget
 
 
 def number_text(value: float, digits: int = 2, sign: str = "+") -> str:
@@ -99,7 +99,7 @@ def convergence_lines(folder: Path) -> list[str]:
 def projection_text(folder: Path, improving: pd.DataFrame) -> str:
     """When the runs still improving would converge and what training them that far would
     cost, from power laws fitted to each one's validation losses (none when no fit)."""
-    metrics = folder.parent.parent / "metrics" / folder.name
+    metrics = metrics_of(folder)
     found = [projection_of(metrics, r.variant, r.seed) for r in improving.itertuples()]
     projected = pd.DataFrame(found, columns=["low", "high"], index=improving.index).dropna()
     if projected.empty:
@@ -208,12 +208,11 @@ def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
     its updates, hours and score at the early budget."""
     runs, early_runs = pd.read_csv(folder / "runs.csv"), pd.read_csv(early / "runs.csv")
     split = next(c[len(metric) + 1 :] for c in runs.columns if c.startswith(f"{metric}_"))
-    early_metrics = early.parent.parent / "metrics" / early.name
+    early_metrics, metrics = metrics_of(early), metrics_of(folder)
     rows = []
     for variant, part in runs.groupby("variant", sort=False):
         then = early_runs[early_runs["variant"] == variant]
         projected = pd.DataFrame([projection_of(early_metrics, variant, s) for s in then["seed"]])
-        metrics = folder.parent.parent / "metrics" / folder.name
         since = [converged_from(read_curve(metrics / variant / f"seed{s}")) for s in part["seed"]]
         stopped = int((part["stopped_by"] == "patience").sum())
         rows.append([

@@ -27,7 +27,7 @@ from memtr.reports.convergence_report import (
     improving_variants,
     number_text,
 )
-from memtr.reports.tables import BUDGETS, SELECTION_SPLIT
+from memtr.reports.tables import BUDGETS, SELECTION_SPLIT, metrics_of
 from memtr.tasks.classification import METRIC_LABELS
 
 
@@ -135,7 +135,7 @@ def in_progress_line(claim: Claim, finished: dict[str, list[int]]) -> str:
 
 def early_metrics(claim: Claim, results: Path) -> Path | None:
     """The metrics of the claim's early-budget experiment, if it has one."""
-    return results.parent / "metrics" / claim.early if claim.early else None
+    return metrics_of(results / claim.early) if claim.early else None
 
 
 def claim_section(claim: Claim, results: Path) -> str:
@@ -143,13 +143,13 @@ def claim_section(claim: Claim, results: Path) -> str:
     folder = results / claim.experiment
     head = f"## Claim {claim.number}: {claim.statement}\n\n"
     if not (folder / "claims.csv").is_file():
-        finished = finished_runs(results.parent / "metrics" / claim.experiment)
+        metrics = metrics_of(folder)
+        finished = finished_runs(metrics)
         if not finished:
             return head + (
                 f"Not run yet: `results/{claim.experiment}/claims.csv` does not exist (run the "
                 f"preset `{claim.preset_name}`, see docs/pipeline.md).\n"
             )
-        metrics = results.parent / "metrics" / claim.experiment
         return (
             head
             + in_progress_line(claim, finished)
@@ -220,7 +220,7 @@ def majority_lines(folder: Path, params: Params, claimed: list[str]) -> list[str
     reference, seed = params.experiment["reference"], params.experiment["seeds"][0]
     lines = []
     for split in claimed:
-        found = folder.parent.parent / "metrics" / folder.name / reference / f"seed{seed}"
+        found = metrics_of(folder) / reference / f"seed{seed}"
         predictions = found / "outputs" / f"predictions.{split}.tsv"
         if not predictions.is_file():
             continue

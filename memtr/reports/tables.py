@@ -21,6 +21,12 @@ from memtr.tasks.base import Sources, Task
 __all__ = ["Sources", "build_tables", "claims_markdown", "repeated_sets", "to_markdown"]
 
 
+def metrics_of(results: Path) -> Path:
+    """The metrics folder of an experiment's results folder: ``results/<e>`` -> ``metrics/<e>``
+    (the pipeline writes both under the same root)."""
+    return results.parent.parent / "metrics" / results.name
+
+
 def load_run(metrics: Path, variant: str, seed: int) -> tuple[dict, dict]:
     """train.json and eval.json of one run; a missing file is an error naming it."""
     folder = metrics / variant / f"seed{seed}"
