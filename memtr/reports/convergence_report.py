@@ -24,7 +24,7 @@ from memtr.reports.convergence import (
     projected_range,
     read_curve,
 )
-from memtr.reports.tables import EQUAL_STEPS, metrics_of, reference_budget
+from memtr.reports.tables import EQUAL_STEPS, metrics_of, reference_budget, results_of
 
 
 def number_text(value: float, digits: int = 2, sign: str = "+") -> str:
@@ -119,7 +119,7 @@ def projection_text(folder: Path, improving: pd.DataFrame) -> str:
 def projection_of(metrics: Path, variant: str, seed: int) -> tuple[float, float]:
     """:func:`projected_range` of one run's learning curve under ``metrics``, with the warm-up
     of its experiment (``results/<e>/params.yaml``); NaNs without a curve."""
-    params = metrics.parent.parent / "results" / metrics.name / "params.yaml"
+    params = results_of(metrics) / "params.yaml"
     warmup = load_params(params).train["warmup_updates"] if params.is_file() else 0
     return projected_range(read_curve(metrics / variant / f"seed{seed}"), warmup)
 

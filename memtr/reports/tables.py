@@ -27,6 +27,11 @@ def metrics_of(results: Path) -> Path:
     return results.parent.parent / "metrics" / results.name
 
 
+def results_of(metrics: Path) -> Path:
+    """The inverse of :func:`metrics_of`: ``metrics/<e>`` -> ``results/<e>``."""
+    return metrics.parent.parent / "results" / metrics.name
+
+
 def load_run(metrics: Path, variant: str, seed: int) -> tuple[dict, dict]:
     """train.json and eval.json of one run; a missing file is an error naming it."""
     folder = metrics / variant / f"seed{seed}"
