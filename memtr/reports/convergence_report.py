@@ -24,7 +24,8 @@ from memtr.reports.convergence import (
     projected_range,
     read_curve,
 )
-from memtr.reports.tables import EQUAL_STEPS, metrics_of, reference_budget, results_of
+from memtr.reports.folders import metrics_of, results_of, run_folder
+from memtr.reports.tables import EQUAL_STEPS, reference_budget
 
 
 def number_text(value: float, digits: int = 2, sign: str = "+") -> str:
@@ -121,7 +122,7 @@ def projection_of(metrics: Path, variant: str, seed: int) -> tuple[float, float]
     of its experiment (``results/<e>/params.yaml``); NaNs without a curve."""
     params = results_of(metrics) / "params.yaml"
     warmup = load_params(params).train["warmup_updates"] if params.is_file() else 0
-    return projected_range(read_curve(metrics / variant / f"seed{seed}"), warmup)
+    return projected_range(read_curve(run_folder(metrics, variant, seed)), warmup)
 
 
 def updates_text(updates: float) -> str:
@@ -147,7 +148,7 @@ def finished_run_lines(
     rows = []
     for variant, seeds in finished.items():
         for seed in seeds:
-            folder = metrics / variant / f"seed{seed}"
+            folder = run_folder(metrics, variant, seed)
             train = json.loads((folder / "train.json").read_text())
             curve = read_curve(folder)
             conv = convergence(curve)
@@ -213,7 +214,7 @@ def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
     for variant, part in runs.groupby("variant", sort=False):
         then = early_runs[early_runs["variant"] == variant]
         projected = pd.DataFrame([projection_of(early_metrics, variant, s) for s in then["seed"]])
-        since = [converged_from(read_curve(metrics / variant / f"seed{s}")) for s in part["seed"]]
+        since = [converged_from(read_curve(run_folder(metrics, variant, s))) for s in part["seed"]]
         stopped = int((part["stopped_by"] == "patience").sum())
         rows.append([
             f"`{variant}`",

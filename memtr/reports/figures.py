@@ -29,6 +29,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from memtr.reports.folders import run_folder  # noqa: E402
+
 DPI = 110
 DECIDED = ("better", "worse")  # verdicts drawn as filled markers
 PAPER_LABEL = "paper (secondary source)"
@@ -102,7 +104,7 @@ def run_curves(metrics: Path, variants: list[str], seeds: list[int]) -> pd.DataF
     frames = []
     for variant in variants:
         for seed in seeds:
-            folder = metrics / variant / f"seed{seed}"
+            folder = run_folder(metrics, variant, seed)
             if not (folder / "train_log.csv").is_file():
                 continue
             log = pd.read_csv(folder / "train_log.csv")

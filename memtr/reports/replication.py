@@ -27,7 +27,8 @@ from memtr.reports.convergence_report import (
     improving_variants,
     number_text,
 )
-from memtr.reports.tables import BUDGETS, SELECTION_SPLIT, metrics_of
+from memtr.reports.folders import metrics_of, run_folder
+from memtr.reports.tables import BUDGETS, SELECTION_SPLIT
 from memtr.tasks.classification import METRIC_LABELS
 
 
@@ -220,7 +221,7 @@ def majority_lines(folder: Path, params: Params, claimed: list[str]) -> list[str
     reference, seed = params.experiment["reference"], params.experiment["seeds"][0]
     lines = []
     for split in claimed:
-        found = metrics_of(folder) / reference / f"seed{seed}"
+        found = run_folder(metrics_of(folder), reference, seed)
         predictions = found / "outputs" / f"predictions.{split}.tsv"
         if not predictions.is_file():
             continue

@@ -15,26 +15,16 @@ from memtr.common.markdown import aligned_table
 from memtr.common.paths import PAPER_REFERENCE
 from memtr.config.params import Params
 from memtr.reports.convergence import CONVERGED_SLOPE, WINDOW, converged_share, run_convergence
+from memtr.reports.folders import run_folder
 from memtr.stats import mean_std_ci, seed_difference
 from memtr.tasks.base import Sources, Task
 
 __all__ = ["Sources", "build_tables", "claims_markdown", "repeated_sets", "to_markdown"]
 
 
-def metrics_of(results: Path) -> Path:
-    """The metrics folder of an experiment's results folder: ``results/<e>`` -> ``metrics/<e>``
-    (the pipeline writes both under the same root)."""
-    return results.parent.parent / "metrics" / results.name
-
-
-def results_of(metrics: Path) -> Path:
-    """The inverse of :func:`metrics_of`: ``metrics/<e>`` -> ``results/<e>``."""
-    return metrics.parent.parent / "results" / metrics.name
-
-
 def load_run(metrics: Path, variant: str, seed: int) -> tuple[dict, dict]:
     """train.json and eval.json of one run; a missing file is an error naming it."""
-    folder = metrics / variant / f"seed{seed}"
+    folder = run_folder(metrics, variant, seed)
     for name in ("train.json", "eval.json"):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"missing {folder / name}: run the train/evaluate stages first")
@@ -276,7 +266,7 @@ def runs_convergence(params: Params, metrics: Path) -> dict[str, list[dict]]:
     """The convergence of every run (memtr.reports.convergence), per variant in seed order."""
     return {
         variant.name: [
-            run_convergence(metrics / variant.name / f"seed{seed}")
+            run_convergence(run_folder(metrics, variant.name, seed))
             for seed in params.experiment["seeds"]
         ]
         for variant in params.run_variants()
