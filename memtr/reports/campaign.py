@@ -6,12 +6,16 @@ keeps only what recorded *its* runs: the data stages of its dataset and every st
 outputs lie under ``runs/<e>/``, ``metrics/<e>/`` or ``results/<e>/``. It is written after
 each finished run, so a campaign that spans sessions or machines commits its progress and a
 fresh clone can go on from it (see docs/pipeline.md, "A campaign across sessions or machines"):
-:func:`pending_runs` lists what that file does not record yet.
+:func:`pending_runs` lists what that file does not record yet, and :func:`fit_sitting` those
+of them whose training, at the cost measured so far, fits the hours a sitting has left.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from statistics import mean
 
 import yaml
 
@@ -93,3 +97,90 @@ def pending_runs(params: Params, recorded: set[str]) -> list[list[str]]:
             if any(name not in recorded for name in stages):
                 runs.append(stages)
     return runs
+
+
+# --------------------------------------------------------------------------------------------
+# Planning a sitting: which pending runs fit the hours it has left
+
+
+EVALUATION_MINUTES = 3.0  # evaluate (and attention) of one run: 1-2 min measured on Multi30k
+
+
+@dataclass(frozen=True)
+class RunCost:
+    """One pending run (``<variant>-<seed>`` and its stages) and its estimated minutes at the
+    update cap; ``minutes`` is None when no run gave its variant's cost. ``basis``: whence."""
+
+    run: str
+    stages: list[str]
+    minutes: float | None
+    basis: str
+
+
+def seconds_per_update(metrics: Path) -> dict[str, list[float]]:
+    """``train_wall_s / updates`` of every trained run under ``metrics``, per variant; a resumed
+    run is left out (its wall time counts only its last attempt)."""
+    rates: dict[str, list[float]] = {}
+    for summary in sorted(metrics.glob("*/seed*/train.json")):
+        train = json.loads(summary.read_text())
+        if not train.get("resumed") and train["updates"] > 0:
+            rates.setdefault(train["variant"], []).append(train["train_wall_s"] / train["updates"])
+    return rates
+
+
+def runs_text(count: int) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{count} run" if count == 1 else f"{count} runs"
+
+
+def variant_rates(metrics: Path, early: Path | None = None) -> dict[str, tuple[float, str]]:
+    """Seconds an update per variant, with how it was found: the mean over this experiment's
+    runs, or, for a variant with none yet, its mean in ``early`` (another experiment's metrics
+    on the same machine type) times the mean ratio of the variants measured in both."""
+    here, rates = seconds_per_update(metrics), {}
+    for variant, values in here.items():
+        rates[variant] = (mean(values), f"measured: {runs_text(len(values))}")
+    before = seconds_per_update(early) if early else {}
+    shared = [v for v in here if v in before]
+    if shared:
+        ratio = mean(mean(here[v]) / mean(before[v]) for v in shared)
+        for variant, values in before.items():
+            if variant not in rates:
+                basis = f"{early.name}'s x {ratio:.2f}, the ratio over {', '.join(shared)}"
+                rates[variant] = (mean(values) * ratio, basis)
+    return rates
+
+
+def run_costs(
+    pending: list[list[str]],
+    rates: dict[str, tuple[float, str]],
+    max_update: int,
+    evaluation_minutes: float = EVALUATION_MINUTES,
+) -> list[RunCost]:
+    """Each pending run's minutes: its variant's seconds an update times the update cap (an
+    upper bound: patience may stop it earlier), plus its evaluation."""
+    costs = []
+    for stages in pending:
+        run = stages[0].split("@", 1)[1]
+        variant = run.rsplit("-", 1)[0]
+        if variant not in rates:
+            costs.append(RunCost(run, stages, None, "no run of this variant measured yet"))
+            continue
+        seconds, basis = rates[variant]
+        minutes = seconds * max_update / 60 + evaluation_minutes
+        costs.append(RunCost(run, stages, minutes, f"{seconds:.2f} s an update, {basis}"))
+    return costs
+
+
+def fit_sitting(costs: list[RunCost], hours: float) -> tuple[list[RunCost], list[RunCost]]:
+    """The runs to start in a sitting of ``hours``, in pending order, skipping any that would
+    not end in the time left (a run cut short resumes, but under-reports its wall time), and
+    the runs left for later; a run of unknown cost is always left."""
+    left_minutes, chosen, later = hours * 60, [], []
+    for cost in costs:
+        if cost.minutes is not None and cost.minutes <= left_minutes:
+            chosen.append(cost)
+            left_minutes -= cost.minutes
+        else:
+            later.append(cost)
+    return chosen, later

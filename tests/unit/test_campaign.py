@@ -2,6 +2,8 @@
 wrote, keep exactly the stages that recorded the campaign, with the committed locks as data."""
 
 import copy
+import json
+import shutil
 import subprocess
 import sys
 
@@ -12,9 +14,14 @@ from memtr.common.paths import REPO
 from memtr.config.params import load_params
 from memtr.reports.campaign import (
     CampaignLockError,
+    RunCost,
     campaign_stages,
+    fit_sitting,
     pending_runs,
     recorded_stages,
+    run_costs,
+    seconds_per_update,
+    variant_rates,
     write_campaign_lock,
 )
 
@@ -123,3 +130,87 @@ def test_pending_stops_quietly_when_its_reader_leaves(tmp_path):
     stderr = proc.stderr.read().decode()
     assert proc.wait() == 1
     assert stderr == ""
+
+
+# --------------------------------------------------------------------------------------------
+# Planning a sitting (campaign.py pending --hours), from the committed runs of cpu_replication
+
+EARLY = REPO / "metrics/cpu_replication"
+SCRIPT = REPO / "workflow/scripts/campaign.py"
+
+
+def copy_run(variant: str, seed: int, to, **changes) -> dict:
+    """One committed run of cpu_replication copied under ``to``, its train.json changed."""
+    folder = to / variant / f"seed{seed}"
+    shutil.copytree(EARLY / variant / f"seed{seed}", folder)
+    train = {**json.loads((folder / "train.json").read_text()), **changes}
+    (folder / "train.json").write_text(json.dumps(train))
+    return train
+
+
+def test_seconds_per_update_are_each_runs_wall_time_over_its_updates(tmp_path):
+    committed = seconds_per_update(EARLY)
+    assert len(committed) == 9 and all(len(values) == 3 for values in committed.values())
+    train = copy_run("mem10", 2, tmp_path)
+    copy_run("mem10", 3, tmp_path, resumed=True)  # its wall time counts one attempt only
+    assert seconds_per_update(tmp_path) == {"mem10": [train["train_wall_s"] / train["updates"]]}
+
+
+def test_a_variant_not_run_yet_is_priced_by_the_early_ratio(tmp_path):
+    for seed in (1, 2, 3):  # this machine: twice as slow as the early campaign's
+        train = json.loads((EARLY / f"baseline/seed{seed}/train.json").read_text())
+        copy_run("baseline", seed, tmp_path, train_wall_s=2 * train["train_wall_s"])
+    rates = variant_rates(tmp_path, EARLY)
+    assert rates["baseline"][1] == "measured: 3 runs"
+    early_mem20 = sum(seconds_per_update(EARLY)["mem20"]) / 3
+    assert rates["mem20"][0] == pytest.approx(2 * early_mem20)
+    assert rates["mem20"][1] == "cpu_replication's x 2.00, the ratio over baseline"
+    assert "mem20" not in variant_rates(tmp_path)  # no early experiment: no price
+
+
+def test_runs_are_priced_at_the_cap_and_fitted_in_pending_order():
+    rates = {"a": (0.6, "measured"), "b": (1.0, "measured"), "c": (0.3, "measured")}
+    pending = [
+        ["evaluate@a-1", "attention@a-1"],
+        ["evaluate@b-1"],
+        ["evaluate@x-1"],
+        ["evaluate@c-2"],
+    ]
+    costs = run_costs(pending, rates, max_update=6000, evaluation_minutes=0)
+    assert [(c.run, c.minutes) for c in costs] == [
+        ("a-1", 60),
+        ("b-1", 100),
+        ("x-1", None),
+        ("c-2", 30),
+    ]
+    chosen, later = fit_sitting(costs, hours=1.6)  # 96 min: a, then b would not end; c does
+    assert [c.run for c in chosen] == ["a-1", "c-2"] and chosen[0].stages == pending[0]
+    assert [c.run for c in later] == ["b-1", "x-1"]  # unknown cost: never started blind
+    assert fit_sitting([RunCost("a-1", [], 61.0, "")], hours=1) == (
+        [],
+        [RunCost("a-1", [], 61.0, "")],
+    )
+
+
+def test_pending_hours_prints_the_runs_that_fit_and_the_plan(tmp_path):
+    params = REPO / "results/cpu_replication/params.yaml"
+    for variant in ("baseline", "mem10"):
+        copy_run(variant, 1, tmp_path / "metrics/cpu_replication")
+    args = [sys.executable, str(SCRIPT), "pending", "--params", str(params)]
+    args += ["--results", str(tmp_path / "results"), "--metrics", str(tmp_path / "metrics")]
+    done = subprocess.run([*args, "--hours", "0.5"], capture_output=True, text=True, check=True)
+    planned = done.stdout.splitlines()
+    assert planned and set(planned) < {
+        " ".join(s) for s in pending_runs(load_params(params), set())
+    }
+    assert done.stderr.startswith(f"fits 0.5 h: {len(planned)} run")
+    assert all(f"evaluate@{v}-" in done.stdout for v in ("baseline", "mem10"))
+    assert "later mem20-1: ? (no run of this variant measured yet)" in done.stderr
+    bad = subprocess.run(
+        [*args, "--early", "nowhere", "--hours", "1"], capture_output=True, text=True
+    )
+    assert bad.returncode == 1 and bad.stderr.strip().endswith(
+        "no folder " + str(tmp_path / "metrics/nowhere")
+    )
+    bad = subprocess.run([*args, "--early", "cpu_replication"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--early is read with --hours only" in bad.stderr
