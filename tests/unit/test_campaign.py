@@ -214,3 +214,5 @@ def test_pending_hours_prints_the_runs_that_fit_and_the_plan(tmp_path):
     )
     bad = subprocess.run([*args, "--early", "cpu_replication"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--early is read with --hours only" in bad.stderr
+    bad = subprocess.run([*args, "--hours", "-1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a positive number of hours: '-1'" in bad.stderr

@@ -14,6 +14,7 @@ variants both ran), and prints the plan on stderr. The loop of docs/pipeline.md 
 """
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -71,13 +72,10 @@ def plan_sitting(args: argparse.Namespace, params: Params, pending: list[list[st
 
 
 def positive_hours(text: str) -> float:
-    """argparse type: a positive number of hours."""
-    try:
-        hours = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of hours: {text!r}") from None
-    if not hours > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    """argparse type: a positive number of hours (``3``, ``2.5``)."""
+    hours = float(text) if re.fullmatch(r"\d+(\.\d*)?|\.\d+", text) else 0.0
+    if hours <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of hours: {text!r}")
     return hours
 
 
