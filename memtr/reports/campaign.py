@@ -124,7 +124,8 @@ def seconds_per_update(metrics: Path) -> dict[str, list[float]]:
     for summary in sorted(metrics.glob("*/seed*/train.json")):
         train = json.loads(summary.read_text())
         if not train.get("resumed") and train["updates"] > 0:
-            rates.setdefault(train["variant"], []).append(train["train_wall_s"] / train["updates"])
+            variant = summary.parent.parent.name  # <variant>/seed<k>/train.json
+            rates.setdefault(variant, []).append(train["train_wall_s"] / train["updates"])
     return rates
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from memtr.common.markdown import rows_table
 from memtr.common.paths import PRESETS
 from memtr.config.params import Params, load_params
+from memtr.reports.campaign import pending_runs, recorded_stages, run_costs, variant_rates
 from memtr.reports.convergence_report import (
     STILL_IMPROVING,
     budget_text,
@@ -114,23 +115,49 @@ def finished_runs(metrics: Path) -> dict[str, list[int]]:
     return {variant: sorted(found) for variant, found in seeds.items()}
 
 
-def in_progress_line(claim: Claim, finished: dict[str, list[int]]) -> str:
-    """What a campaign without tables has committed so far, out of its preset's runs."""
+def in_progress_line(claim: Claim, finished: dict[str, list[int]], results: Path) -> str:
+    """What a campaign without tables has committed so far, out of its preset's runs, and
+    the compute its pending runs need."""
     experiment = claim.experiment
     done = sum(len(seeds) for seeds in finished.values())
     preset = PRESETS / f"{claim.preset_name}.yaml"
-    planned = ""
+    planned = left = ""
     if preset.is_file():
         exp = load_params(preset).experiment
         planned = f" of {len(exp['variants']) * len(exp['seeds'])}"
+        left = left_text(load_params(preset), results / experiment, early_metrics(claim, results))
     runs = "; ".join(
         f"`{v}` seed{'s' if len(k) > 1 else ''} {', '.join(map(str, k))}"
         for v, k in finished.items()
     )
     return (
         f"In progress: {done}{planned} runs finished and committed in `metrics/{experiment}/` "
-        f"({runs}). No verdict before the last run: the tables, and this section, are written "
-        f'then (see docs/pipeline.md, "A campaign across sessions or machines").\n'
+        f"({runs}).{left} No verdict before the last run: the tables, and this section, are "
+        f'written then (see docs/pipeline.md, "A campaign across sessions or machines").\n'
+    )
+
+
+def left_text(params: Params, folder: Path, early: Path | None) -> str:
+    """`` Left: N runs, about H h ...``: the pending runs at the update cap, at the seconds an
+    update measured so far (memtr.reports.campaign); empty when nothing is pending."""
+    pending = pending_runs(params, recorded_stages(folder / "dvc.lock"))
+    if not pending:
+        return ""
+    costs = run_costs(pending, variant_rates(metrics_of(folder), early), params.train["max_update"])
+    hours = sum(cost.minutes for cost in costs if cost.minutes is not None) / 60
+    unpriced = sum(cost.minutes is None for cost in costs)
+    scaled = (
+        f" or, for a variant not run yet, in `{early.name}` times the ratio of the two"
+        if early
+        else ""
+    )
+    return (
+        f" Left: {len(costs)} runs"
+        + (f", {unpriced} of them not priced yet (no run of their variant)" if unpriced else "")
+        + f"; about {hours:.1f} h of training and evaluation for "
+        + ("the others" if unpriced else "them")
+        + f" (each at the update cap, at the seconds an update its variant's runs took so far{scaled}; "
+        "`campaign.py pending --hours` plans a sitting)."
     )
 
 
@@ -153,7 +180,7 @@ def claim_section(claim: Claim, results: Path) -> str:
             )
         return (
             head
-            + in_progress_line(claim, finished)
+            + in_progress_line(claim, finished, results)
             + "".join(finished_run_lines(metrics, finished, early_metrics(claim, results)))
         )
     params = load_params(folder / "params.yaml")

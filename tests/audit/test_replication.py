@@ -6,8 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from pipeline_helpers import REPO
 
+from memtr.config.params import load_params
+from memtr.reports.campaign import EVALUATION_MINUTES
 from memtr.reports.replication import CLAIMS, Claim, report
 
 
@@ -31,10 +34,22 @@ def test_a_campaign_in_progress_is_reported_with_its_finished_runs(tmp_path):
         (run / "eval.json").write_text("{}")
         (run / "train.json").write_text('{"updates": 1200, "train_wall_s": 600.0}')
     (tmp_path / "metrics" / "cpu_replication_lm" / "mem20" / "seed1").mkdir(parents=True)
+    recorded = ["evaluate@baseline-1", "attention@baseline-1", "evaluate@baseline-2"]
+    recorded += ["evaluate@mem10-1", "attention@mem10-1"]  # the campaign's own lock
+    lock = tmp_path / "results" / "cpu_replication_lm" / "dvc.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(yaml.safe_dump({"stages": dict.fromkeys(recorded, {})}))
     text = report(tmp_path / "results", (Claim(2, "cpu_replication_lm", "memory helps"),))
     assert (
         "In progress: 3 of 18 runs finished and committed in `metrics/cpu_replication_lm/` "
         "(`baseline` seeds 1, 2; `mem10` seed 1)."
+    ) in text
+    # left: baseline-3 and mem10-2, -3 at 0.5 s an update to the cap; 12 runs of other variants
+    cap = load_params(REPO / "workflow/presets/cpu_replication_lm.yaml").train["max_update"]
+    hours = 3 * (0.5 * cap / 60 + EVALUATION_MINUTES) / 60
+    assert (
+        f"Left: 15 runs, 12 of them not priced yet (no run of their variant); about {hours:.1f} h"
+        " of training and evaluation for the others (each at the update cap"
     ) in text
     assert "better" not in text.split("## Claim 2")[1]
 
