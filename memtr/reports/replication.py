@@ -123,9 +123,10 @@ def in_progress_line(claim: Claim, finished: dict[str, list[int]], results: Path
     preset = PRESETS / f"{claim.preset_name}.yaml"
     planned = left = ""
     if preset.is_file():
-        exp = load_params(preset).experiment
+        params = load_params(preset)
+        exp = params.experiment
         planned = f" of {len(exp['variants']) * len(exp['seeds'])}"
-        left = left_text(load_params(preset), results / experiment, early_metrics(claim, results))
+        left = left_text(params, results / experiment, early_metrics(claim, results))
     runs = "; ".join(
         f"`{v}` seed{'s' if len(k) > 1 else ''} {', '.join(map(str, k))}"
         for v, k in finished.items()

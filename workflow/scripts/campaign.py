@@ -10,7 +10,8 @@ stages and its runs), to commit a campaign's finished runs with their record; `p
 that file. With ``--hours``, `pending` keeps, in its order, the runs whose training at the
 update cap fits that many hours, at the seconds an update this experiment's finished runs
 measured (for a variant not run yet: the ``--early`` experiment's, times the ratio over the
-variants both ran), and prints the plan on stderr. The loop of docs/pipeline.md ("A campaign across sessions or machines") uses both.
+variants both ran), and prints the plan on stderr. The loop of docs/pipeline.md ("A campaign
+across sessions or machines") uses both.
 """
 
 import argparse
