@@ -18,7 +18,13 @@ import pandas as pd
 from memtr.common.markdown import rows_table
 from memtr.common.paths import PRESETS
 from memtr.config.params import Params, load_params
-from memtr.reports.campaign import pending_runs, recorded_stages, run_costs, variant_rates
+from memtr.reports.campaign import (
+    pending_runs,
+    recorded_stages,
+    run_costs,
+    runs_text,
+    variant_rates,
+)
 from memtr.reports.convergence_report import (
     STILL_IMPROVING,
     budget_text,
@@ -153,7 +159,7 @@ def left_text(params: Params, folder: Path, early: Path | None) -> str:
         else ""
     )
     return (
-        f" Left: {len(costs)} runs"
+        f" Left: {runs_text(len(costs))}"
         + (f", {unpriced} of them not priced yet (no run of their variant)" if unpriced else "")
         + f"; about {hours:.1f} h of training and evaluation for "
         + ("the others" if unpriced else "them")
