@@ -25,7 +25,7 @@ from memtr.reports.convergence import (
     read_curve,
 )
 from memtr.reports.folders import metrics_of, results_of, run_folder
-from memtr.reports.tables import EQUAL_STEPS, reference_budget
+from memtr.reports.tables import EQUAL_STEPS, reference_budget, stopping_rule
 
 
 def number_text(value: float, digits: int = 2, sign: str = "+") -> str:
@@ -45,11 +45,18 @@ def budget_text(params: Params, folder: Path) -> str:
         return f"{t['max_update']} updates (equal-steps budget)"
     runs = pd.read_csv(folder / "runs.csv")
     return (
-        f"every run trained until {t['patience']} validations of "
-        f"{t['validate_interval_updates']} updates brought no new best validation loss (cap "
-        f"{t['max_update']} updates; the runs stopped after {runs['updates'].min()} to "
-        f"{runs['updates'].max()} updates)"
+        f"every run trained {stopping_rule(params)} ({stop_counts(runs)}, after "
+        f"{range_text(runs['updates'].min(), runs['updates'].max())} updates)"
     )
+
+
+def stop_counts(runs: pd.DataFrame) -> str:
+    """How many runs stopped on their patience and how many at the cap (``runs.csv``)."""
+    if "stopped_by" not in runs:
+        return f"{len(runs)} runs"
+    by_patience = int((runs["stopped_by"] == "patience").sum())
+    at_cap = len(runs) - by_patience
+    return f"{by_patience} of {len(runs)} runs stopped on their patience, {at_cap} at the cap"
 
 
 def improving_variants(folder: Path) -> set[str]:

@@ -358,13 +358,20 @@ def delta_note(params: Params, reference: str) -> str:
             f"delta_vs_reference: mean difference from `{reference}` at equal training steps "
             "(the paper's budget)."
         )
+    return (
+        f"delta_vs_reference: mean difference from `{reference}`, every run trained "
+        f"{stopping_rule(params)} and scored with its best checkpoint; updates: mean over seeds "
+        "of where the runs stopped (per run: runs.csv, `stopped_by`)."
+    )
+
+
+def stopping_rule(params: Params) -> str:
+    """When a run trained to convergence stops: its patience ran out, or it reached the cap."""
     t = params.train
     return (
-        f"delta_vs_reference: mean difference from `{reference}`, every run trained until "
-        f"{t['patience']} validations of {t['validate_interval_updates']} updates brought no new "
-        f"best validation loss (train.patience; cap {t['max_update']} updates) and scored with "
-        "its best checkpoint; updates: mean over seeds of where the runs stopped (per run: "
-        "runs.csv)."
+        f"until {t['patience']} validations of {t['validate_interval_updates']} updates brought "
+        f"no new best validation loss (train.patience) or it reached the cap of {t['max_update']} "
+        "updates (train.max_update), whichever came first"
     )
 
 
@@ -397,9 +404,8 @@ def budget_note(params: Params) -> str:
     """What the ``budget`` column of the claims table means for this experiment."""
     if reference_budget(params) == AT_CONVERGENCE:
         return (
-            "budget: `at convergence` compares with the reference, each run trained until its "
-            f"validation loss stopped improving (train.patience {params.train['patience']}, cap "
-            f"{params.train['max_update']} updates), so the runs differ in updates and cost "
+            "budget: `at convergence` compares with the reference, each run trained "
+            f"{stopping_rule(params)}, so the runs can differ in updates and cost "
             "(wall_ratio = variant / against)."
         )
     return (

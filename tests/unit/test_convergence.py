@@ -97,3 +97,11 @@ def test_converged_from_is_where_every_later_reading_is_converged():
     assert all(readings[u]["convergence"] == CONVERGED for u in points if u >= found)
     assert found > 2000
     assert math.isnan(converged_from(curve({u: 6.0 - u / 1000 for u in range(200, 2001, 200)})))
+
+
+def test_a_campaign_tells_runs_stopped_on_their_patience_from_those_at_the_cap():
+    from memtr.reports.convergence_report import stop_counts
+
+    runs = pd.DataFrame({"stopped_by": ["patience", "max_update", "max_update"]})
+    assert stop_counts(runs) == "1 of 3 runs stopped on their patience, 2 at the cap"
+    assert stop_counts(pd.DataFrame({"updates": [4000, 5000]})) == "2 runs"  # before stopped_by
