@@ -198,7 +198,7 @@ def early_budget_lines(folder: Path, early: Path, metric: str, label: str) -> li
         "The same comparisons against the baseline, Δ [95% interval over seeds] and verdict:\n\n",
         *(line + "\n" for line in rows_table(head, rows)),
         "\nTraining cost per variant (mean over seeds; at convergence each run stops where "
-        "its patience does, so equal compute no longer holds):\n\n",
+        "its patience or the cap stops it, so equal compute no longer holds):\n\n",
         *(line + "\n" for line in cost_table(folder, early, metric, label)),
     ]
 
