@@ -50,11 +50,14 @@ def budget_text(params: Params, folder: Path) -> str:
     )
 
 
+def patience_stops(runs: pd.DataFrame) -> int:
+    """How many of these runs (rows of ``runs.csv``) stopped on their patience."""
+    return int((runs["stopped_by"] == "patience").sum())
+
+
 def stop_counts(runs: pd.DataFrame) -> str:
     """How many runs stopped on their patience and how many at the cap (``runs.csv``)."""
-    if "stopped_by" not in runs:
-        return f"{len(runs)} runs"
-    by_patience = int((runs["stopped_by"] == "patience").sum())
+    by_patience = patience_stops(runs)
     at_cap = len(runs) - by_patience
     return f"{by_patience} of {len(runs)} runs stopped on their patience, {at_cap} at the cap"
 
@@ -222,11 +225,10 @@ def cost_table(folder: Path, early: Path, metric: str, label: str) -> list[str]:
         then = early_runs[early_runs["variant"] == variant]
         projected = pd.DataFrame([projection_of(early_metrics, variant, s) for s in then["seed"]])
         since = [converged_from(read_curve(run_folder(metrics, variant, s))) for s in part["seed"]]
-        stopped = int((part["stopped_by"] == "patience").sum())
         rows.append([
             f"`{variant}`",
             f"{part['updates'].mean():.0f} ({part['updates'].min()}-{part['updates'].max()})",
-            f"{part['best_update'].mean():.0f}", f"{stopped}/{len(part)}",
+            f"{part['best_update'].mean():.0f}", f"{patience_stops(part)}/{len(part)}",
             converged_share(list(part["convergence"])),
             f"{part['train_wall_s'].mean() / 3600:.2f}",
             f"{(part['train_wall_s'] / part['updates']).mean():.2f}",

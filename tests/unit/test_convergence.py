@@ -100,8 +100,8 @@ def test_converged_from_is_where_every_later_reading_is_converged():
 
 
 def test_a_campaign_tells_runs_stopped_on_their_patience_from_those_at_the_cap():
-    from memtr.reports.convergence_report import stop_counts
+    from memtr.reports.convergence_report import patience_stops, stop_counts
 
     runs = pd.DataFrame({"stopped_by": ["patience", "max_update", "max_update"]})
     assert stop_counts(runs) == "1 of 3 runs stopped on their patience, 2 at the cap"
-    assert stop_counts(pd.DataFrame({"updates": [4000, 5000]})) == "2 runs"  # before stopped_by
+    assert patience_stops(runs.iloc[:1]) == 1 and patience_stops(runs.iloc[1:]) == 0
