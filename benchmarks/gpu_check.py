@@ -46,6 +46,7 @@ if REPO_ROOT not in sys.path:  # `python benchmarks/gpu_check.py`
 from memspec import BASELINE, TRANSLATION_ARCH  # noqa: E402
 from memtr.common.paths import PLUGIN_DIR, REPO  # noqa: E402
 from memtr.common.versions import fairseq_version  # noqa: E402
+from memtr.run.fairseq import precision_args  # noqa: E402
 
 TOLERANCE = {"cuda": 5e-2, "cpu": 1e-4}  # max |log p| difference, incremental vs full
 SIZES = {  # model sizes of the training checks: small enough for seconds per run
@@ -187,7 +188,9 @@ def train_check(name: str, data: Path, model: list[str], precision: list[str], c
 
 
 def training_checks(mt: Path, lm: Path, cfg: argparse.Namespace, work: Path) -> list[Check]:
-    half = ["--bf16"] if cfg.device == "cuda" else ["--cpu"]
+    # the pipeline's own options (train.precision): --bf16 trains on CUDA through the plugin's
+    # fix of fairseq's TPU switch (fairseq_plugins/bf16.py)
+    half = precision_args("bf16") if cfg.device == "cuda" else ["--cpu"]
     sizes = size_args("encoder", cfg.device) + size_args("decoder", cfg.device)
     checks = []
     for layout, arch in {BASELINE: "transformer", **TRANSLATION_ARCH}.items():
@@ -195,7 +198,7 @@ def training_checks(mt: Path, lm: Path, cfg: argparse.Namespace, work: Path) -> 
         checks.append(train_check(layout, mt, ["--arch", arch, *sizes, *memory], half, cfg, work))
     if cfg.device == "cuda":
         model = ["--arch", "mem_transformer", *sizes, "--mem-tokens", str(MEM_TOKENS)]
-        checks.append(train_check("prepend fp16", mt, model, ["--fp16"], cfg, work))
+        checks.append(train_check("prepend fp16", mt, model, precision_args("fp16"), cfg, work))
     lm_model = ["--arch", "mem_transformer_lm", *size_args("decoder", cfg.device),
                 "--decoder-input-dim", str(SIZES[cfg.device]["embed_dim"]),
                 "--decoder-output-dim", str(SIZES[cfg.device]["embed_dim"]),

@@ -9,6 +9,9 @@ import). Three folders; ``models`` imports from ``modules``, nothing else crosse
 * ``modules/``: the layers they are built from (memory tokens, encoder, LM decoder), registered
   nowhere.
 
+Beside them, ``bf16.py`` makes fairseq's ``--bf16`` train on CUDA (fairseq 0.12 turns it into
+``--tpu``; issue #4696).
+
 The plugin never imports ``memtr``; names shared with the pipeline come from ``memspec``.
 """
 
@@ -28,4 +31,7 @@ torch.serialization.add_safe_globals([argparse.Namespace])
 if not hasattr(np, "compat"):
     np.compat = types.SimpleNamespace(long=np.int64)
 
-from . import models, tasks  # noqa: E402,F401  (registers architectures and tasks)
+from . import bf16, models, tasks  # noqa: E402,F401  (registers architectures and tasks)
+
+# fairseq 0.12's --bf16 also sets --tpu, which keeps training off CUDA (fairseq #4696).
+bf16.install()

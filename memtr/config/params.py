@@ -27,6 +27,7 @@ from memtr.config.schema import (
     NUMBER,
     RESERVED_ARGS,
     check_extra_args,
+    check_precision,
     positive,
     require,
 )
@@ -227,7 +228,7 @@ def _train(section: Any, task: Task) -> dict:
         "clip_norm": NUMBER, "validate_interval_updates": int, "threads": int, "extra_args": list,
     }  # fmt: skip
     optional = {"tokens_per_sample": int, "restore_file": str}
-    train = require(section, "train", keys, {**optional, "patience": int})
+    train = require(section, "train", keys, {**optional, "patience": int, "precision": str})
     if train.get("patience") is not None and train["patience"] < 1:
         raise ConfigError(
             f"train.patience must be >= 1 (validations without improvement), got {train['patience']}"
@@ -263,6 +264,7 @@ def _train(section: Any, task: Task) -> dict:
     if not all(isinstance(a, str) for a in train["extra_args"]):
         raise ConfigError("train.extra_args must be a list of strings")
     check_extra_args(train["extra_args"])
+    check_precision(train, "train")
     return train
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from memtr.common.errors import ConfigError
-from memtr.config.schema import NUMBER, check_extra_args, positive, require
+from memtr.config.schema import NUMBER, check_extra_args, check_precision, positive, require
 from memtr.datasets.params import DataParams, named_dataset
 from memtr.datasets.registry import DATASETS
 from memtr.tasks import allowed_for
@@ -24,11 +24,13 @@ PRETRAIN_KEYS = {
     "warmup_updates": int, "weight_decay": NUMBER, "mask_prob": NUMBER,
     "validate_interval_updates": int, "seed": int, "extra_args": list,
 }  # fmt: skip
+PRETRAIN_OPTIONAL = {"precision": str}  # fp32 | fp16 | bf16, fp32 when left out
 
 
 def parse_pretrain(section: Any, data: DataParams, task: Task) -> dict:
     """The ``pretrain`` section: ``name: none``, or a masked LM to pre-train (every key)."""
-    name = require(section, "pretrain", {"name": str}, PRETRAIN_KEYS)["name"]
+    optional = {**PRETRAIN_KEYS, **PRETRAIN_OPTIONAL}
+    name = require(section, "pretrain", {"name": str}, optional)["name"]
     if name == NO_PRETRAIN:
         return section
     if not name.replace("_", "").isalnum():
@@ -38,7 +40,7 @@ def parse_pretrain(section: Any, data: DataParams, task: Task) -> dict:
             f"pretrain (a masked LM) applies to {allowed_for('restores_encoder')}; "
             f"set pretrain.name: {NO_PRETRAIN} for {task.name}"
         )
-    pretrain = require(section, "pretrain", {"name": str, **PRETRAIN_KEYS})
+    pretrain = require(section, "pretrain", {"name": str, **PRETRAIN_KEYS}, PRETRAIN_OPTIONAL)
     positive(pretrain, "pretrain", "bpe_merges", "tokens_per_sample", "max_update", "max_tokens",
              "lr")  # fmt: skip
     if not 0 <= pretrain["dropout"] < 1:
@@ -60,6 +62,7 @@ def parse_pretrain(section: Any, data: DataParams, task: Task) -> dict:
     if not all(isinstance(a, str) for a in pretrain["extra_args"]):
         raise ConfigError("pretrain.extra_args must be a list of strings")
     check_extra_args(pretrain["extra_args"], "pretrain.extra_args")
+    check_precision(pretrain, "pretrain")
     return pretrain
 
 

@@ -64,6 +64,10 @@ TRAIN_KEY_OPTIONS = {
     "validate-interval-updates": "train.validate_interval_updates",
     "patience": "train.patience",
 }  # fmt: skip
+# fairseq's mixed-precision options: ``precision`` (of train or pretrain) chooses them, and the
+# train stage refuses one the machine cannot run before any work (memtr.run.fairseq)
+PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISION_OPTIONS = {"fp16", "bf16", "memory-efficient-fp16", "memory-efficient-bf16", "amp"}
 # ... and those that checkpointing and resuming rely on
 RUN_OPTIONS = {"save-interval-updates", "keep-interval-updates", "no-epoch-checkpoints",
                "data-buffer-size"}  # fmt: skip
@@ -81,5 +85,21 @@ def check_extra_args(extra: list[str], where: str = "train.extra_args") -> None:
                 f"{where}: {arg} is set by the pipeline from {TRAIN_KEY_OPTIONS[name]}; "
                 "set that instead"
             )
+        if name in PRECISION_OPTIONS:
+            section = where.split(".")[0]
+            raise ConfigError(
+                f"{where}: {arg} is set by the pipeline from {section}.precision "
+                f"({' | '.join(PRECISIONS)}); set that instead"
+            )
         if name in RESERVED_ARGS or name in RUN_OPTIONS:
             raise ConfigError(f"{where}: {arg} is set by the pipeline; remove it")
+
+
+def check_precision(section: dict, where: str) -> None:
+    """``<where>.precision``, optional: one of PRECISIONS; fp32 when left out (set here)."""
+    section.setdefault("precision", "fp32")
+    if section["precision"] not in PRECISIONS:
+        raise ConfigError(
+            f"{where}.precision must be one of {', '.join(PRECISIONS)}, "
+            f"got {section['precision']!r}"
+        )

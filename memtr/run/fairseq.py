@@ -1,20 +1,37 @@
-"""How the pipeline starts fairseq's command-line tools: plugin, device, threads."""
+"""How the pipeline starts fairseq's command-line tools: plugin, device, precision, threads.
+
+Every fairseq the pipeline runs (fairseq-train, -generate, -eval-lm, pre-training, attention
+recording) gets its threads from here: ``train.threads`` OpenMP/MKL threads that *sleep* while
+they wait (``OMP_WAIT_POLICY=PASSIVE``) instead of spinning. A spinning thread holds the core
+that the thread it waits for needs, so on a busy machine (a shared workstation or cluster
+node) each barrier costs a scheduler slice: a training twice oversubscribed ran 3-9 times
+slower than idle instead of about 2 times (``benchmarks/busy_cpu.py``). A wait policy the
+user set is kept.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from memtr.common.errors import ConfigError
 from memtr.common.paths import PLUGIN_DIR
 
-__all__ = ["PLUGIN_DIR", "device_args", "generate_in_process", "thread_env"]
+__all__ = [
+    "PLUGIN_DIR", "device_args", "generate_in_process", "precision_args", "thread_env",
+    "wait_passively_here",
+]  # fmt: skip
 # fairseq's loggers: INFO lines (its whole config, per call) would flood a stage's log
 FAIRSEQ_LOGGERS = ("fairseq", "fairseq_cli", "fairseq_plugins", "hydra")
+WAIT_POLICY = "OMP_WAIT_POLICY"
+PASSIVE = "PASSIVE"  # OpenMP threads sleep while they wait (libgomp: no spinning at all)
 
 
 def device_args() -> list[str]:
@@ -24,17 +41,93 @@ def device_args() -> list[str]:
     return [] if torch.cuda.is_available() else ["--cpu"]
 
 
+def precision_args(precision: str, where: str = "train.precision") -> list[str]:
+    """fairseq-train's options for ``precision`` (``fp32``: none, ``fp16``: ``--fp16`` with
+    fairseq's dynamic loss scaling, ``bf16``: ``--bf16``); a ConfigError in one line when this
+    machine cannot run it. Called before any long work: mixed precision needs CUDA (and bf16
+    a card that supports it), and fairseq would otherwise fail (or crawl in half precision
+    on a CPU) only after the data is loaded. bf16 relies on the plugin's fix of fairseq's
+    TPU switch (``fairseq_plugins/bf16.py``)."""
+    if precision == "fp32":
+        return []
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"{where} is {precision}, which needs a CUDA GPU; torch sees none on this "
+            "machine: set it to fp32"
+        )
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"{where} is bf16, which {torch.cuda.get_device_name()} does not support: "
+            "use fp16 or fp32"
+        )
+    return [f"--{precision}"]
+
+
+def wait_policy(environ: Mapping[str, str]) -> dict[str, str]:
+    """The OpenMP wait policy to add to ``environ``: passive, unless ``environ`` sets one
+    (the user's choice wins, ``ACTIVE`` included)."""
+    return {} if WAIT_POLICY in environ else {WAIT_POLICY: PASSIVE}
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, which is what a Slurm allocation,
+    ``taskset`` or a cgroup cpuset limits (``os.cpu_count()`` where there is no affinity)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def threads_warning(threads: int, cores: int) -> str | None:
+    """The one-line warning when ``threads`` exceeds ``cores``, else None."""
+    if threads <= cores:
+        return None
+    return (
+        f"warning: train.threads is {threads} but this process may use {cores} "
+        f"core{'s' if cores > 1 else ''} (its CPU affinity): threads beyond the cores wait "
+        f"for each other; set train.threads to {cores} or less"
+    )
+
+
+@functools.cache
+def warn_if_oversubscribed(threads: int) -> None:
+    """Print :func:`threads_warning` for ``threads`` on stderr, once a process."""
+    message = threads_warning(threads, usable_cores())
+    if message:
+        print(message, file=sys.stderr, flush=True)
+
+
 def thread_env(threads: int) -> dict[str, str]:
-    """The environment of a fairseq subprocess limited to ``threads`` CPU threads."""
-    return {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    """The environment of a fairseq subprocess: ``threads`` OpenMP and MKL threads that wait
+    passively (unless the user chose a wait policy); warns once when ``threads`` exceeds the
+    usable cores."""
+    warn_if_oversubscribed(threads)
+    return {
+        **os.environ, **wait_policy(os.environ),
+        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+    }  # fmt: skip
+
+
+def wait_passively_here() -> bool:
+    """Give fairseq run in this process the wait policy of :func:`thread_env`: set it in this
+    process's environment (unless the user set one). OpenMP reads it once, when torch loads,
+    so a stage script calls this before anything imports torch; returns False (and changes
+    nothing) when torch is already loaded."""
+    if "torch" in sys.modules:
+        return False
+    os.environ.update(wait_policy(os.environ))
+    return True
 
 
 @contextlib.contextmanager
 def fairseq_quiet(threads: int) -> Iterator[None]:
-    """fairseq called in this process: ``threads`` torch threads, its INFO logs and its
-    configuration warnings (hydra's deprecations) held back; all restored afterwards."""
+    """fairseq called in this process: ``threads`` torch threads (a warning when they exceed
+    the usable cores), its INFO logs and its configuration warnings (hydra's deprecations)
+    held back; all restored afterwards."""
     import torch
 
+    warn_if_oversubscribed(threads)
     loggers = [logging.getLogger(name) for name in FAIRSEQ_LOGGERS]
     levels, old_threads = [lg.level for lg in loggers], torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -35,7 +35,7 @@ from memtr.data.download import fetch_dataset
 from memtr.data.gpt2_bpe import encode_gpt2, gpt2_encoder, learn_gpt2_bpe
 from memtr.data.prepare import prepare
 from memtr.datasets.params import named_dataset
-from memtr.run.fairseq import PLUGIN_DIR, device_args
+from memtr.run.fairseq import PLUGIN_DIR, device_args, precision_args
 from memtr.run.training import (
     fingerprint,
     parameter_counts,
@@ -121,7 +121,8 @@ def pretrain_command(params: Params, data: Path, save_dir: Path) -> list[str]:
         "--save-interval-updates", str(p["validate_interval_updates"] or p["max_update"]),
         "--keep-interval-updates", "1", "--no-epoch-checkpoints", "--data-buffer-size", "0",
         "--log-format", "json", "--log-interval", "10",
-        *device_args(), *p["extra_args"],
+        *device_args(), *precision_args(p.get("precision", "fp32"), "pretrain.precision"),
+        *p["extra_args"],
     ]  # fmt: skip
 
 
@@ -129,6 +130,7 @@ def pretrain(params: Params, model_dir: Path, metrics: Path, cache: Path, worker
     """Run the pretrain stage into ``model_dir`` and ``metrics``; return pretrain.json's dict."""
     if params.pretrain_dir is None:
         return write_no_pretraining(model_dir, metrics)
+    precision_args(params.pretrain.get("precision", "fp32"), "pretrain.precision")  # refused now
     work = model_dir.parent / "work"
     staging = work / "model"  # becomes model_dir once the run succeeded
     staging.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from memtr.run.fairseq import PLUGIN_DIR, device_args, thread_env
+from memtr.run.fairseq import PLUGIN_DIR, device_args, precision_args, thread_env
 
 if TYPE_CHECKING:  # types only: the config layer sits above the run layer
     from memtr.config.params import Params, Variant
@@ -55,7 +55,8 @@ def size_args(params: Params) -> list[str]:
 def train_command(
     params: Params, variant: Variant, seed: int, data: Path, save_dir: Path
 ) -> list[str]:
-    """The full fairseq-train command line of one run."""
+    """The full fairseq-train command line of one run; a ConfigError when this machine cannot
+    train in ``train.precision``."""
     t = params.train
     return [
         sys.executable, "-m", "fairseq_cli.train", str(data),
@@ -76,6 +77,7 @@ def train_command(
         "--log-format", "json", "--log-interval", "10",
         *patience_args(t),
         *device_args(),
+        *precision_args(t.get("precision", "fp32")),
         *t["extra_args"],
     ]  # fmt: skip
 

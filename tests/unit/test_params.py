@@ -50,8 +50,13 @@ BAD = [
     # options the pipeline sets: fairseq would keep the last one and silently override it
     ("train.extra_args", ["--arch", "transformer"],
      "train.extra_args: --arch is set by the pipeline; remove it"),
-    ("train.extra_args", ["--fp16", "--lr=0.1"],
+    ("train.extra_args", ["--update-freq", "2", "--lr=0.1"],
      "train.extra_args: --lr=0.1 is set by the pipeline from train.lr; set that instead"),
+    ("train.extra_args", ["--fp16"],
+     "train.extra_args: --fp16 is set by the pipeline from train.precision (fp32 | fp16 | bf16); set that instead"),
+    ("train.extra_args", ["--memory-efficient-bf16"], "from train.precision"),
+    ("train.precision", "fp8", "train.precision must be one of fp32, fp16, bf16, got 'fp8'"),
+    ("train.precision", 16, "train.precision must be str, got 16"),
     ("train.extra_args", ["--keep_interval_updates", "5"],
      "train.extra_args: --keep_interval_updates is set by the pipeline; remove it"),
     ("experiment.variants", ["baseline", "mem99"], "experiment.variants names 'mem99'"),
@@ -239,7 +244,7 @@ def test_extra_args_the_pipeline_does_not_set_reach_fairseq_train():
     """Options the pipeline leaves alone pass through, last in the train command."""
     from memtr.run.training import train_command
 
-    extra = ["--fp16", "--update-freq", "6", "--max-valid-steps", "1"]
+    extra = ["--update-freq", "6", "--max-valid-steps", "1"]
     params = parse_params(mutate("train.extra_args", extra))
     command = train_command(params, params.variants["mem4"], 1, Path("data"), Path("save"))
     assert command[-len(extra) :] == extra
@@ -316,6 +321,8 @@ BAD_SUBWORDS = [
     (PRETRAINED_GLUE, "pretrain.name", "my-mlm", "pretrain.name 'my-mlm' must use letters, digits and _ only"),
     (PRETRAINED_GLUE, "pretrain.epochs", 3, "unknown key pretrain.epochs; allowed: name, corpus, bpe_merges, tokens_per_sample"),
     (PRETRAINED_GLUE, "pretrain.extra_args", ["--max-update", "5"], "pretrain.extra_args: --max-update is set by the pipeline"),
+    (PRETRAINED_GLUE, "pretrain.extra_args", ["--bf16"], "pretrain.extra_args: --bf16 is set by the pipeline from pretrain.precision (fp32 | fp16 | bf16); set that instead"),
+    (PRETRAINED_GLUE, "pretrain.precision", "half", "pretrain.precision must be one of fp32, fp16, bf16, got 'half'"),
     (mutate_doc(PRETRAINED_GLUE, "pretrain", {"name": "mlm"}), "pretrain.seed", 1, "missing key pretrain.corpus"),
     (mutate_doc(TINY_PARAMS, "pretrain", PRETRAIN), "pretrain.seed", 1, "pretrain (a masked LM) applies to classification; set pretrain.name: none for translation"),
     (GLUE_PARAMS, "train.restore_file", "pretrain", "train.restore_file: pretrain needs the pretrain stage; set pretrain.name (and its keys)"),

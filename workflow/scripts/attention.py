@@ -35,6 +35,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from memtr.run.fairseq import wait_passively_here  # noqa: E402
+
+wait_passively_here()  # before torch loads (memtr.attention imports it): OpenMP reads it once
+
 from memtr.attention import stage as attention  # noqa: E402
 from memtr.stage import positive_int  # noqa: E402
 

@@ -23,10 +23,12 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.config.params import load_params, variant_and_seed
+from memtr.run.fairseq import wait_passively_here
 from memtr.tasks.base import EvalRun
 
 
 def main(args: argparse.Namespace) -> None:
+    wait_passively_here()  # before torch loads: fairseq-generate runs in this process
     params = load_params(args.params)
     variant_and_seed(params, args.variant, args.seed)
     if not args.model.is_file():
