@@ -23,7 +23,7 @@ from pathlib import Path
 
 from memtr.common.errors import DataError
 from memtr.common.textio import read_lines, write_lines
-from memtr.datasets.inline import InlineSpec
+from memtr.datasets.inline import InlineSpec, check_distinct_columns, described
 from memtr.datasets.registry import Dataset
 
 Row = tuple[str, ...]
@@ -42,7 +42,11 @@ def _normalize(ds: Dataset, spec: InlineSpec, raw: Path, out: Path) -> dict:
     rows.update(carve(spec, rows["train"], raw_name(ds, "train")))
     for split, found in rows.items():
         if not found:
-            source = raw_name(ds, split) if split in spec.given else f"carved from {raw_name(ds, 'train')}"
+            source = (
+                raw_name(ds, split)
+                if split in spec.given
+                else f"carved from {raw_name(ds, 'train')}"
+            )
             raise DataError(f"split {split} is empty ({source})")
     stats = held_out_overlap(spec, rows)
     if spec.dedup_test_from_train:
@@ -55,8 +59,9 @@ def _normalize(ds: Dataset, spec: InlineSpec, raw: Path, out: Path) -> dict:
 
 
 def raw_name(ds: Dataset, split: str) -> str:
-    """The raw file(s) of ``split``, for messages."""
-    return " and ".join(raw.name for raw in ds.files if raw.name.startswith(f"{split}."))
+    """The declared file(s) of ``split``, for messages."""
+    names = [raw.name for raw in ds.files if raw.name.startswith(f"{split}.")]
+    return " and ".join(dict.fromkeys(described(ds, name) for name in names))
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,55 +69,105 @@ def raw_name(ds: Dataset, split: str) -> str:
 
 
 def read_split(ds: Dataset, spec: InlineSpec, raw: Path, split: str) -> list[Row]:
-    """The rows of one given split, each holding the fields of ``spec.roles``."""
+    """The rows of one given split, each holding the fields of ``spec.roles``.
+
+    A table's rows must all have the field count of its header (or of its first row): a row
+    with more or fewer is an error naming its line, in CSV most likely a quoting mistake.
+    """
     if spec.format == "text":
         return text_rows(ds, raw, split)
-    path = raw / f"{split}.{spec.format}"
-    table = table_rows(path, spec.format)
+    name = f"{split}.{spec.format}"
+    what = described(ds, name)
+    table = table_rows(raw / name, spec.format, what)
+    if not table:
+        raise DataError(f"{what} is empty")
     columns = spec.columns
     if spec.header:
+        (_, header), table = table[0], table[1:]
         if not table:
-            raise DataError(f"{path.name}: empty file, expected a header line")
-        header, table = table[0], table[1:]
-        columns = {role: _header_index(path, header, col) for role, col in columns.items()}
-    return [_cut(path, number, fields, columns, spec)
-            for number, fields in enumerate(table, 2 if spec.header else 1)]  # fmt: skip
+            raise DataError(f"{what} is empty (a header line only)")
+        columns = {role: _header_index(what, header, col) for role, col in columns.items()}
+        check_distinct_columns(columns, f"{what}: columns", DataError)
+    width = len(header) if spec.header else len(table[0][1])
+    for number, fields in table:
+        if len(fields) != width:
+            raise DataError(_width_error(what, spec, number, len(fields), width))
+    return [_cut(what, number, fields, columns, spec) for number, fields in table]
+
+
+def _width_error(what: str, spec: InlineSpec, number: int, found: int, width: int) -> str:
+    first = "the header has" if spec.header else "the first row has"
+    message = f"{what} line {number}: {found} field(s) where {first} {width}"
+    if spec.format == "csv":
+        message += (
+            " (CSV quoting: a field holding a comma, a quote or a line break must be in "
+            'double quotes, its own quotes doubled as "")'
+        )
+    return message
 
 
 def text_rows(ds: Dataset, raw: Path, split: str) -> list[Row]:
     """Lines of the split's text file(s); the two sides of a translation split aligned."""
-    paths = [raw / f"{split}.{lang}" for lang in (ds.src, ds.tgt)] if ds.src else [raw / f"{split}.txt"]
-    sides = [list(read_lines(p)) for p in paths]
+    names = [f"{split}.{lang}" for lang in (ds.src, ds.tgt)] if ds.src else [f"{split}.txt"]
+    sides = [list(read_lines(raw / name)) for name in names]
     if len({len(side) for side in sides}) > 1:
-        counts = ", ".join(f"{p.name} has {len(s)}" for p, s in zip(paths, sides, strict=True))
+        counts = ", ".join(
+            f"{described(ds, n)} has {len(s)}" for n, s in zip(names, sides, strict=True)
+        )
         raise DataError(f"source and target line counts differ: {counts} lines")
+    if not sides[0]:
+        raise DataError(f"{raw_name(ds, split)}: empty")
     return list(zip(*sides, strict=True))
 
 
-def table_rows(path: Path, fmt: str) -> list[list[str]]:
-    """Fields of every line: TSV splits on tabs (no quoting, as GLUE's files), CSV is RFC 4180."""
+def table_rows(path: Path, fmt: str, what: str) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every row: TSV splits on tabs (no quoting, as GLUE's files),
+    CSV is RFC 4180 (a row's number is the line it starts on; a quote left open or not
+    doubled is an error naming the line)."""
     if fmt == "tsv":
-        return [line.split("\t") for line in read_lines(path)]
+        return [(n, line.split("\t")) for n, line in enumerate(read_lines(path), 1)]
+    rows = []
     with open(path, encoding="utf-8", errors="replace", newline="") as fin:
-        return [[field.replace("\t", " ").replace("\n", " ") for field in row] for row in csv.reader(fin)]
+        reader = csv.reader(fin, strict=True)
+        start = 1
+        try:
+            for row in reader:
+                rows.append((start, [f.replace("\t", " ").replace("\n", " ") for f in row]))
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise DataError(
+                f"{what} line {start}: CSV quoting: {exc} (a field holding a comma, a quote or a "
+                'line break must be in double quotes, its own quotes doubled as "")'
+            ) from None
+    return rows
 
 
-def _header_index(path: Path, header: list[str], col: int | str) -> int:
+def _header_index(what: str, header: list[str], col: int | str) -> int:
     if isinstance(col, int):
         return col
     if col not in header:
-        raise DataError(f"{path.name}: no column {col!r} in its header ({', '.join(header)})")
+        raise DataError(f"{what}: no column {col!r} in its header ({', '.join(header)})")
     return header.index(col)
 
 
-def _cut(path: Path, number: int, fields: list[str], columns: dict, spec: InlineSpec) -> Row:
+def _cut(what: str, number: int, fields: list[str], columns: dict, spec: InlineSpec) -> Row:
     for role, col in columns.items():
         if col >= len(fields):
             raise DataError(
-                f"{path.name} line {number}: column {col} ({role}) is past the row's "
+                f"{what} line {number}: column {col} ({role}) is past the row's "
                 f"{len(fields)} field(s)"
             )
     return tuple(fields[columns[role]].strip() for role in spec.roles)
+
+
+def write_test_sides(ds: Dataset, raw: Path, out: Path) -> tuple[Path, Path]:
+    """The source and reference files of a declared test set (``eval.extra_test``) in ``out``."""
+    rows = read_split(ds, ds.options["inline"], raw, "test")
+    out.mkdir(parents=True, exist_ok=True)
+    sides = (out / f"test.{ds.src}", out / f"test.{ds.tgt}")
+    for i, path in enumerate(sides):
+        write_lines(path, (row[i] for row in rows))
+    return sides
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,7 +181,9 @@ def carve(spec: InlineSpec, train: list[Row], source: str) -> dict[str, list[Row
     sizes = {split: _size(size, len(train)) for split, size in spec.carve.items()}
     if sum(sizes.values()) >= len(train):
         asked = " + ".join(f"{split} {n}" for split, n in sizes.items())
-        raise DataError(f"{source}: the split sizes ({asked}) leave no training rows of its {len(train)}")
+        raise DataError(
+            f"{source}: the split sizes ({asked}) leave no training rows of its {len(train)}"
+        )
     order = list(range(len(train)))
     if spec.task == "language_modeling":  # running text: blocks from the end, test last
         order.reverse()

@@ -105,19 +105,27 @@ def _columns(section: Any, task: str, fmt: str, where: str) -> tuple[tuple, dict
         shown = "inputs, label" if task == "classification" else ", ".join(roles)
         raise ConfigError(f"unknown key {where}.columns.{unknown[0]}; {task} reads: {shown}")
     for role in roles:
-        col = flat.get(role)
-        if col is None:
+        if flat.get(role) is None:
             raise ConfigError(f"{where}.columns needs a column for {role!r}")
-        if (
-            isinstance(col, bool)
-            or not isinstance(col, int | str)
-            or isinstance(col, int)
-            and col < 0
-        ):
-            raise ConfigError(
-                f"{where}.columns.{role} must be a 0-based index or a header name, got {col!r}"
-            )
-    return roles, {role: flat[role] for role in roles}
+        check_column(flat[role], f"{where}.columns.{role}")
+    columns = {role: flat[role] for role in roles}
+    check_distinct_columns(columns, f"{where}.columns", ConfigError)
+    return roles, columns
+
+
+def check_column(col: Any, where: str) -> None:
+    if isinstance(col, bool) or not isinstance(col, int | str) or isinstance(col, int) and col < 0:
+        raise ConfigError(f"{where} must be a 0-based index or a header name, got {col!r}")
+
+
+def check_distinct_columns(columns: Mapping[str, int | str], where: str, error: type) -> None:
+    """Refuse two roles read from one column (e.g. source and target): the prepared data
+    would hold one language on both sides."""
+    seen: dict[int | str, str] = {}
+    for role, col in columns.items():
+        if col in seen:
+            raise error(f"{where}: {seen[col]} and {role} are the same column ({col!r})")
+        seen[col] = role
 
 
 def parse_file(value: Any, where: str) -> InlineFile:
@@ -166,10 +174,27 @@ def _split_files(section: Any, task: str, fmt: str, langs: tuple[str, str], wher
             result[split] = {
                 f"{split}.{lang}": parse_file(value[lang], f"{at}.{lang}") for lang in langs
             }
+            check_distinct_files(list(result[split].values()), langs, at)
         else:
             name = f"{split}.{'txt' if fmt == 'text' else fmt}"
             result[split] = {name: parse_file(value, at)}
     return result
+
+
+def check_distinct_files(files: list[InlineFile], sides: tuple[str, ...], where: str) -> None:
+    """Refuse one file (or archive member) declared for both sides of a translation."""
+    first, second = files
+    if (first.location, first.member) == (second.location, second.member):
+        raise ConfigError(
+            f"{where}: {sides[0]} and {sides[1]} are the same file ({describe(first)})"
+        )
+
+
+def describe(f: InlineFile) -> str:
+    """A declared file as messages name it: ``pairs.zip member corpus/pairs.tsv``, a local
+    path as declared, a URL by its file name."""
+    name = basename(f.location) if f.is_url else f.location
+    return f"{name} member {f.member}" if f.member else name
 
 
 def _carve(section: Any, given: set[str], where: str) -> tuple[dict, int]:
@@ -250,7 +275,7 @@ def inline_dataset(name: str, section: Any, check_files: bool = False) -> Datase
     if check_files:
         _check_local_files(declared, where)
     spec = InlineSpec(task, fmt, roles, columns, header, tuple(files), carve, seed, dedup)
-    return _dataset(name, spec, declared, langs)
+    return declared_dataset(name, spec, declared, langs)
 
 
 def _langs(value: Any, task: str, where: str) -> tuple[str, str]:
@@ -280,12 +305,16 @@ def _check_local_files(declared: dict[str, InlineFile], where: str) -> None:
             raise ConfigError(f"{where}.files: no such file {f.location} (for {raw})")
 
 
-def _dataset(name: str, spec: InlineSpec, declared: dict[str, InlineFile], langs) -> Dataset:
+def declared_dataset(
+    name: str, spec: InlineSpec, declared: dict[str, InlineFile], langs
+) -> Dataset:
     files = tuple(RawFile(raw, f.location, f.member) for raw, f in declared.items())
     hashes = {f.location: f.sha256 for f in declared.values() if f.sha256}
     options: dict[str, Any] = {"inline": spec, "download_hashes": hashes,
                                "splits": {s: s for s in SPLITS},
-                               "split_files": {s: f"{s}.tokens" for s in SPLITS}}  # fmt: skip
+                               "split_files": {s: f"{s}.tokens" for s in SPLITS},
+                               "declarations": {raw: declaration(f, spec) for raw, f in declared.items()},
+                               "described": {raw: describe(f) for raw, f in declared.items()}}  # fmt: skip
     glue = None
     if spec.task == "classification":
         n_inputs = len(spec.roles) - 1
@@ -296,6 +325,19 @@ def _dataset(name: str, spec: InlineSpec, declared: dict[str, InlineFile], langs
     description = f"declared in params.yaml: {spec.task}, {spec.format} files"
     return Dataset(name, TASK_KINDS[spec.task], description, files, src, tgt, glue=glue,
                    options=options)  # fmt: skip
+
+
+def declaration(f: InlineFile, spec: InlineSpec) -> dict[str, Any]:
+    """What the download stage compares with the raw file's record in its lock: a change of
+    any of it fetches (or takes from the download cache) and extracts the file again."""
+    return {"url": f.location, "member": f.member, "sha256": f.sha256, "format": spec.format,
+            "columns": dict(spec.columns), "header": spec.header}  # fmt: skip
+
+
+def described(ds: Dataset, raw_name: str) -> str:
+    """The declared file behind raw file ``raw_name`` of ``ds`` (the raw name itself for a
+    registry dataset)."""
+    return ds.options.get("described", {}).get(raw_name, raw_name)
 
 
 def local_files(ds: Dataset) -> list[str]:

@@ -106,9 +106,9 @@ def test_the_carved_split_is_the_same_bytes_on_a_second_run(own_data, tmp_path):
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: d["split"].update(valid=500, test=300),
-     f"error: {DATASET}: train.tsv: the split sizes (valid 500 + test 300) leave no training rows of its 800"),
+     f"error: {DATASET}: pairs.zip member release/pairs.tsv: the split sizes (valid 500 + test 300) leave no training rows of its 800"),
     (lambda d: d["columns"].update(source=3),
-     f"error: {DATASET}: train.tsv line 1: column 3 (source) is past the row's 3 field(s)"),
+     f"error: {DATASET}: pairs.zip member release/pairs.tsv line 1: column 3 (source) is past the row's 3 field(s)"),
     (lambda d: d.update(format="parquet"),
      f"error: data.datasets.{DATASET}.format must be one of text, tsv, csv, got 'parquet'"),
 ])  # fmt: skip
