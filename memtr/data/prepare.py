@@ -43,6 +43,7 @@ from memtr.common.textio import (
 )
 from memtr.data.gpt2_bpe import encode_gpt2, gpt2_encoder
 from memtr.data.inline import normalize
+from memtr.datasets.cleaning import count_pair, drop_reason, new_report
 from memtr.datasets.inline import is_inline
 from memtr.datasets.params import CleanParams, DataParams
 from memtr.datasets.registry import IWSLT14_TEST_SETS, Dataset, GlueTask
@@ -191,34 +192,34 @@ def encode_lines(sp, lines: Iterable[str], threads: int = 1) -> Iterator[str]:
 
 
 def keep_pair(src_len: int, tgt_len: int, clean: CleanParams) -> bool:
-    """``clean-corpus-n.perl``'s test on token counts: bounds and length ratio."""
-    if min(src_len, tgt_len) < clean.min_len or max(src_len, tgt_len) > clean.max_len:
-        return False
-    return max(src_len, tgt_len) <= clean.ratio * min(src_len, tgt_len)
+    """``clean-corpus-n.perl``'s test on token counts: bounds and length ratio (the ratio
+    spared to pairs whose longer side is under ``clean.ratio_min_len`` tokens)."""
+    return drop_reason(src_len, tgt_len, clean) is None
 
 
 def encode_clean(
     sp, src: Path, tgt: Path, out_src: Path, out_tgt: Path, clean: CleanParams, threads: int = 1
-) -> tuple[int, int]:
+) -> dict:
     """Encode a training pair of files and drop pairs failing :func:`keep_pair`.
 
-    Return ``(kept, dropped)``.
+    Return the ``cleaning`` record: pairs, kept, dropped per filter and a few raw examples.
     """
-    kept = dropped = 0
+    report = new_report()
     enc_src = encode_lines(sp, read_lines(src), threads)
     enc_tgt = encode_lines(sp, read_lines(tgt), threads)
+    raw = zip(read_lines(src), read_lines(tgt), strict=True)
     with (
         open(out_src, "w", encoding="utf-8", newline="\n") as fs,
         open(out_tgt, "w", encoding="utf-8", newline="\n") as ft,
     ):
-        for s, t in zip(enc_src, enc_tgt, strict=True):
-            if keep_pair(len(s.split()), len(t.split()), clean):
+        for s, t, pair in zip(enc_src, enc_tgt, raw, strict=True):
+            tokens = (len(s.split()), len(t.split()))
+            reason = drop_reason(*tokens, clean)
+            count_pair(report, reason, tokens, pair)
+            if reason is None:
                 fs.write(s + "\n")
                 ft.write(t + "\n")
-                kept += 1
-            else:
-                dropped += 1
-    return kept, dropped
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,11 +237,12 @@ def prepare_mt(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: i
         train_s, train_t = splits["train"]
         sp = train_spm([train_s, train_t], out / "spm", params.bpe_vocab_size, workers)
         stats["spm_vocab_size"] = sp.get_piece_size()
-        kept, dropped = encode_clean(
+        cleaning = encode_clean(
             sp, train_s, train_t, out / f"train.{src}", out / f"train.{tgt}", params.clean, workers
         )
-        log.info("%s: kept %d training pairs, dropped %d by cleaning", ds.name, kept, dropped)
-        stats["lines"]["train"], stats["dropped_train_pairs"] = kept, dropped
+        stats["lines"]["train"] = cleaning["kept"]
+        stats["dropped_train_pairs"] = sum(cleaning["dropped"].values())
+        stats["cleaning"] = cleaning
         for split in ("valid", "test"):
             s, t = splits[split]
             write_lines(out / f"{split}.raw.{src}", read_lines(s))

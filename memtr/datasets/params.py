@@ -22,11 +22,13 @@ from memtr.datasets.synthetic import TASKS
 
 @dataclass(frozen=True)
 class CleanParams:
-    """Training-pair filter of fairseq's recipes (``clean-corpus-n.perl``), on BPE tokens."""
+    """Training-pair filter of fairseq's recipes (``clean-corpus-n.perl``), on BPE tokens;
+    the ratio applies from a longer side of ``ratio_min_len`` tokens (memtr.datasets.cleaning)."""
 
     min_len: int = 1
     max_len: int = 250
     ratio: float = 1.5
+    ratio_min_len: int = 10
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,11 @@ def validate(params: DataParams) -> DataParams:
         )
     if clean.ratio < 1:
         raise ConfigError(f"data.clean.ratio must be >= 1, got {clean.ratio}")
+    if clean.ratio_min_len < 1:
+        raise ConfigError(
+            f"data.clean.ratio_min_len must be >= 1 (1: the ratio applies to every pair), "
+            f"got {clean.ratio_min_len}"
+        )
     syn = params.synthetic
     if syn.task not in TASKS:
         raise ConfigError(

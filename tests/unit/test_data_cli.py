@@ -36,6 +36,10 @@ BAD_PARAMS = [
     ("data:\n  bpe_vocab_size: many\n", "error: data.bpe_vocab_size must be an integer"),
     ("data:\n  clean: {ratio: 0.5}\n", "error: data.clean.ratio must be >= 1, got 0.5"),
     ("data:\n  clean: {min_len: 5, max_len: 2}\n", "error: data.clean needs 1 <= min_len"),
+    (
+        "data:\n  clean: {ratio_min_len: 0}\n",
+        "error: data.clean.ratio_min_len must be >= 1 (1: the ratio applies to every pair), got 0",
+    ),
     ("data:\n  vocab: 3\n", "error: unknown key data.vocab; allowed: dataset, datasets, mirror"),
     ("data:\n  synthetic: {task: shuffle}\n", "error: data.synthetic.task must be one of"),
     ("data: [1, 2\n", "error: cannot parse params.yaml"),

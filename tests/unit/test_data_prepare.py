@@ -4,6 +4,7 @@ mirror, binarization and byte determinism are in ``tests/integration/test_data_b
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from data_helpers import ALL_GLUE, SMALL, served_upstream, shared_data
 from memtr.common.textio import AlignmentError, count_lines, read_lines, write_lines
 from memtr.data.download import fetch_dataset
 from memtr.data.prepare import encode_clean, keep_pair, prepare, seg_lines, train_spm
+from memtr.datasets.cleaning import drop_reason, results_note, summary_lines
 from memtr.datasets.params import CleanParams
 from memtr.datasets.registry import Dataset, get_dataset
 
@@ -37,7 +39,7 @@ def test_misaligned_parallel_files_are_a_clear_error(tmp_path):
 
 
 def test_clean_rule_matches_clean_corpus_n():
-    clean = CleanParams(min_len=1, max_len=10, ratio=1.5)
+    clean = CleanParams(min_len=1, max_len=10, ratio=1.5, ratio_min_len=1)  # ratio on every pair
     assert keep_pair(4, 6, clean)
     assert not keep_pair(4, 7, clean)  # ratio 1.75
     assert not keep_pair(0, 1, clean)  # an empty side
@@ -45,17 +47,56 @@ def test_clean_rule_matches_clean_corpus_n():
     assert keep_pair(10, 10, clean)
 
 
-def test_encode_clean_counts_drops(tmp_path):
+def test_short_pairs_are_spared_the_ratio():
+    clean = CleanParams(min_len=1, max_len=250, ratio=1.5)  # the default: from 10 tokens
+    assert clean.ratio_min_len == 10
+    assert keep_pair(4, 9, clean) and keep_pair(9, 4, clean)  # longer side under 10: spared
+    assert not keep_pair(4, 10, clean)  # from 10 tokens up the ratio applies
+    assert keep_pair(7, 10, clean)
+    assert drop_reason(0, 3, clean) == "min_len"  # an empty side is never spared
+    assert drop_reason(251, 240, clean) == "max_len"
+    assert drop_reason(6, 12, clean) == "ratio"
+
+
+def test_encode_clean_counts_each_filters_drops_with_examples(tmp_path):
     src = tmp_path / "s"
     tgt = tmp_path / "t"
-    write_lines(src, ["a b c", "a", "", "a b c d e f"])
-    write_lines(tgt, ["a b c", "a b c d", "a", "a b c d e"])
+    write_lines(src, ["a b c", "a", "", "a b c d e f", "x " * 11])
+    write_lines(tgt, ["a b c", "a b c d", "a", "a b c d e", "y y"])
     sp = train_spm([src, tgt], tmp_path / "m", 30)
-    kept, dropped = encode_clean(
+    report = encode_clean(
+        sp, src, tgt, tmp_path / "os", tmp_path / "ot", CleanParams(1, 250, 1.5, ratio_min_len=1)
+    )
+    assert (report["pairs"], report["kept"]) == (5, 2)
+    assert report["dropped"] == {"min_len": 1, "max_len": 0, "ratio": 2}
+    assert [e["pair"] for e in report["examples"]["ratio"]] == [
+        ["a", "a b c d"],
+        ["x " * 11, "y y"],
+    ]
+    assert report["examples"]["min_len"][0]["tokens"][0] == 0
+    assert count_lines(tmp_path / "os") == count_lines(tmp_path / "ot") == 2
+    spared = encode_clean(  # the default spares the short pair, not the long one
         sp, src, tgt, tmp_path / "os", tmp_path / "ot", CleanParams(1, 250, 1.5)
     )
-    assert (kept, dropped) == (2, 2)
-    assert count_lines(tmp_path / "os") == count_lines(tmp_path / "ot") == 2
+    assert spared["dropped"] == {"min_len": 1, "max_len": 0, "ratio": 1}
+    lines = summary_lines("toy", spared, CleanParams(1, 250, 1.5))
+    assert lines[0] == "toy: data.clean kept 3 of 5 training pairs, dropped 2"
+    assert "  ratio: 1 dropped (a side over 1.5 times as long as the other, the longer at " \
+        "least 10 BPE tokens)" in lines  # fmt: skip
+    assert any(line.startswith("    e.g. [") and line.endswith("||| y y") for line in lines)
+
+
+def test_the_results_notes_carry_the_counts_of_stats_json(tmp_path):
+    assert results_note(tmp_path) is None  # no prepared data: no note
+    (tmp_path / "stats.json").write_text(json.dumps({"lines": {"train": 5}}))
+    assert results_note(tmp_path) is None  # not a translation dataset: nothing cleaned
+    cleaning = {"pairs": 2000, "kept": 1990, "dropped": {"min_len": 1, "max_len": 0, "ratio": 9}}
+    (tmp_path / "stats.json").write_text(json.dumps({"cleaning": cleaning}))
+    assert results_note(tmp_path) == (
+        "training data: data.clean dropped 10 of 2,000 training pairs (0.5%; min_len 1, "
+        f"max_len 0, ratio 9), examples in the prepare stage's output and `{tmp_path.as_posix()}"
+        "/stats.json`."
+    )
 
 
 def test_sgm_extraction_matches_sacrebleu_text():

@@ -123,7 +123,11 @@ def test_a_new_format_leaves_no_raw_file_of_the_old_one(tmp_path):
     (tmp_path / "mine/pairs.csv").write_text(rows(30).replace("\t", ","))
     raw = fetch({**declaration(str(tmp_path / "mine/pairs.tsv")), "files": {
         "train": str(tmp_path / "mine/pairs.tsv")}}, tmp_path)  # fmt: skip
-    as_csv = {**declaration(""), "format": "csv", "files": {"train": str(tmp_path / "mine/pairs.csv")}}
+    as_csv = {
+        **declaration(""),
+        "format": "csv",
+        "files": {"train": str(tmp_path / "mine/pairs.csv")},
+    }
     fetch(as_csv, tmp_path)
     assert sorted(p.name for p in raw.iterdir()) == [LOCK_NAME, "train.csv"]
     assert list(json.loads((raw / LOCK_NAME).read_text())["files"]) == ["train.csv"]
@@ -147,7 +151,9 @@ def closed_port() -> int:
 def test_a_registry_download_without_network_names_the_mirror_variable(tmp_path):
     ds = get_dataset("newstest2014_de_en")
     url = f"http://127.0.0.1:{closed_port()}/wmt14/test-full.tgz"  # nothing listens there
-    offline = dataclasses.replace(ds, files=tuple(dataclasses.replace(f, url=url) for f in ds.files))
+    offline = dataclasses.replace(
+        ds, files=tuple(dataclasses.replace(f, url=url) for f in ds.files)
+    )
     with pytest.raises(DataError) as err:
         fetch_dataset(offline, tmp_path / "raw", tmp_path / "cache", progressbar=False, attempts=1)
     message = str(err.value)

@@ -16,6 +16,7 @@ if str(ROOT) not in sys.path:
 from memtr import stage  # noqa: E402
 from memtr.data.binarize import default_workers  # noqa: E402
 from memtr.data.prepare import prepare  # noqa: E402
+from memtr.datasets.cleaning import summary_lines  # noqa: E402
 
 
 def main(args) -> None:
@@ -27,6 +28,8 @@ def main(args) -> None:
     stats = prepare(ds, raw, out, params, args.workers or default_workers(), args.pretrain)
     seconds = time.monotonic() - start
     print(f"{ds.name}: prepared in {out} ({seconds:.1f} s): {stats['lines']}")
+    if "cleaning" in stats:  # translation: what each filter of data.clean dropped
+        print("\n".join(summary_lines(ds.name, stats["cleaning"], params.clean)))
 
 
 def parser():

@@ -14,6 +14,7 @@ import _bootstrap  # noqa: F401
 from memtr import stage
 from memtr.attention.tables import write_comparison
 from memtr.config.params import load_params
+from memtr.datasets.cleaning import results_note
 from memtr.reports.tables import Sources, build_tables, claims_markdown, repeated_sets, to_markdown
 
 RESULTS_README = """# results/{name}/
@@ -41,7 +42,10 @@ def main(args: argparse.Namespace) -> None:
     repeats = repeated_sets(args.extra)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "results.csv", index=False)
-    (args.out / "results.md").write_text(to_markdown(table, params, repeats), encoding="utf-8")
+    results_md = to_markdown(table, params, repeats)
+    if (note := results_note(args.prep)) is not None:  # translation: what data.clean dropped
+        results_md += f"- {note}\n"
+    (args.out / "results.md").write_text(results_md, encoding="utf-8")
     claims.to_csv(args.out / "claims.csv", index=False)
     runs.to_csv(args.out / "runs.csv", index=False)
     (args.out / "claims.md").write_text(claims_markdown(claims, params, repeats), encoding="utf-8")
