@@ -284,8 +284,8 @@ def _eval(section: Any, task: Task) -> dict:
 def _check_extra_test(names: list, dataset) -> None:
     from memtr.datasets.extra_sets import check_extra_sets
 
-    if not all(isinstance(n, str) for n in names):
-        raise ConfigError("eval.extra_test must be a list of dataset names")
+    if not all(isinstance(n, str | dict) for n in names):
+        raise ConfigError("eval.extra_test must be a list of test set names or declarations")
     check_extra_sets(dataset, names)
 
 

@@ -1,5 +1,6 @@
-"""Extra (out-of-domain) test sets, ``eval.extra_test``: evaluation-only registry entries or
-sacrebleu's test sets (``sacrebleu:wmt14/full``), read through the experiment's own BPE model
+"""Extra (out-of-domain) test sets, ``eval.extra_test``: evaluation-only registry entries,
+sacrebleu's test sets (``sacrebleu:wmt14/full``) or declared ones (files as in
+``data.datasets``, :mod:`memtr.datasets.extra_sets`), read through the experiment's own BPE model
 and dictionaries, so that a trained model sees them exactly as it sees its own test split.
 
 ``data/extra/<dataset>/<label>/`` is a fairseq data folder with one split, ``test``:
@@ -26,13 +27,26 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from memtr.common.errors import DataError
+from memtr.common.textio import (
+    atomic_dir,
+    atomic_write_text,
+    check_aligned,
+    read_lines,
+    write_lines,
+)
 from memtr.data.binarize import run_preprocess
 from memtr.data.download import fetch_dataset
-from memtr.common.errors import DataError
-from memtr.datasets.extra_sets import check_extra_sets, langpair, sacrebleu_label, sacrebleu_set
+from memtr.data.inline import write_test_sides
 from memtr.data.prepare import encode_lines, seg_lines
+from memtr.datasets.extra_sets import (
+    check_extra_sets,
+    declared_test_set,
+    langpair,
+    sacrebleu_label,
+    sacrebleu_set,
+)
 from memtr.datasets.registry import Dataset, get_dataset
-from memtr.common.textio import atomic_dir, atomic_write_text, check_aligned, read_lines, write_lines
 
 # fairseq-preprocess: "[de] path/test.de: 3003 sents, 91234 tokens, 1.23% replaced (by <unk>)"
 PREPROCESS_REPORT = re.compile(r"\] \S+: (\d+) sents, (\d+) tokens, ([\d.]+)% replaced")
@@ -110,13 +124,32 @@ def sacrebleu_files(test_set: str, pair: str) -> tuple[Path, Path]:
     return Path(files[0]), Path(files[1])
 
 
-def build_extra_sets(train: Dataset, names: list[str], prep: Path, bin_: Path, out: Path,
+def declared_set_files(train: Dataset, entry: dict, work: Path, cache: Path,
+                       progressbar: bool) -> tuple[str, tuple[Path, Path]]:  # fmt: skip
+    """A declared test set's label, and its source and reference as plain text in ``work``:
+    fetched and checked as ``data.datasets``'s files are (never from the mirror)."""
+    declared = declared_test_set(entry, train)
+    raw = work / declared.name
+    try:
+        fetch_dataset(declared, raw, cache, None, progressbar)
+        return declared.name, write_test_sides(declared, raw, work / f"{declared.name}.sides")
+    except DataError as exc:
+        raise DataError(f"eval.extra_test.{declared.name}: {exc}") from None
+
+
+def build_extra_sets(train: Dataset, names: list, prep: Path, bin_: Path, out: Path,
                      cache: Path, mirror: str | None, progressbar: bool = True) -> dict:  # fmt: skip
     """Download the sets of ``names`` and write ``out`` (replaced atomically); return stats."""
     check_extra_sets(train, names)
     stats: dict = {"dataset": train.name, "sets": {}}
     with atomic_dir(Path(out)) as tmp:
         for name in names:
+            if not isinstance(name, str):  # a declaration: the user's own test set
+                work = tmp / ".raw" / ".declared"
+                label, files = declared_set_files(train, name, work, cache, progressbar)
+                found = build_mt_set(label, files, prep, bin_, tmp / label, train)
+                stats["sets"][label] = {"source": "declared in eval.extra_test", **found}
+                continue
             if (test_set := sacrebleu_set(name)) is not None:
                 label, files = sacrebleu_label(test_set), sacrebleu_files(test_set, langpair(train))
                 found = build_mt_set(label, files, prep, bin_, tmp / label, train)

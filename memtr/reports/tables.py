@@ -14,6 +14,7 @@ import yaml
 from memtr.common.markdown import aligned_table
 from memtr.common.paths import PAPER_REFERENCE
 from memtr.config.params import Params
+from memtr.datasets.extra_sets import names_of
 from memtr.reports.convergence import CONVERGED_SLOPE, WINDOW, converged_share, run_convergence
 from memtr.reports.folders import run_folder
 from memtr.stats import mean_std_ci, seed_difference
@@ -324,7 +325,7 @@ def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None =
     if params.eval.get("extra_test"):
         notes.append(
             "split: the dataset's own valid/test, or an extra out-of-domain test set "
-            f"(eval.extra_test: {', '.join(params.eval['extra_test'])}) read with this "
+            f"(eval.extra_test: {', '.join(names_of(params.eval['extra_test']))}) read with this "
             "experiment's BPE model and dictionary."
         )
     notes += repeats_note(repeats, claims=False)

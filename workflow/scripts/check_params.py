@@ -15,6 +15,7 @@ from memtr import stage
 from memtr.common.errors import ConfigError
 from memtr.config.params import load_params
 from memtr.config.pretrain import FROM_PRETRAIN
+from memtr.datasets.extra_sets import check_local_test_files
 
 
 def main(args: argparse.Namespace) -> None:
@@ -23,6 +24,7 @@ def main(args: argparse.Namespace) -> None:
     if restore not in (None, FROM_PRETRAIN) and not Path(restore).is_file():
         raise ConfigError(f"train.restore_file {restore!r} does not exist")
     params.data.check_local_files(params.pretrain.get("corpus", ""))
+    check_local_test_files(params.data.selected(), params.eval.get("extra_test") or [])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("params.yaml is valid\n")
     print(f"{args.params}: valid")
