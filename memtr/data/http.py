@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,11 +151,16 @@ def fetch_url(
     level = pooch_log.level
     pooch_log.setLevel(logging.WARNING)  # we log ourselves, and record unknown hashes
     try:
-        log.info("fetching %s -> %s", url, dest)
+        if dest.exists() and known is not None:
+            log.info("%s: in the download cache (%s), checking its checksum", url, dest)
+        else:
+            log.info("fetching %s -> %s", url, dest)
         pooch.retrieve(url, known, fname=dest.name, path=dest.parent, downloader=downloader)
     except ValueError as exc:  # pooch's hash mismatch; it deleted the temporary file
         downloader.part.unlink(missing_ok=True)
-        raise DataError(f"checksum mismatch for {dest.name} from {url}: {exc}") from None
+        found = re.search(r"expected (\S+) but got (\w+)", str(exc))
+        detail = f"expected {found[1]}, got {found[1].split(':')[0]}:{found[2]}" if found else exc
+        raise DataError(f"checksum mismatch for {dest.name} from {url}: {detail}") from None
     except requests.RequestException as exc:
         raise DataError(f"download of {dest.name} failed: {exc}") from None
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,7 +128,10 @@ def test_multi30k_end_to_end_through_the_stage_scripts(tmp_path):
     mirror = shared_data()
     doc = copy.deepcopy(TINY_PARAMS)  # the data stages read its data: section
     doc["data"]["bpe_vocab_size"] = 2000
-    doc["eval"]["extra_test"] = ["newstest2014_de_en", "sacrebleu:wmt14/full"]
+    nt14 = mirror / "wmt14-newstest2014-deen"  # the same sentences, declared as text files
+    declared = {"name": "own_nt14", "source": str(nt14 / "newstest2014.de"),
+                "reference": str(nt14 / "newstest2014.en")}  # fmt: skip
+    doc["eval"]["extra_test"] = ["newstest2014_de_en", "sacrebleu:wmt14/full", declared]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(doc))
     env = {"MEMTR_DATA_MIRROR": str(mirror)}
     for script in ("download.py", "prepare.py", "binarize.py"):
@@ -171,8 +175,33 @@ def assert_sacrebleu_set_reads_as_the_registry_copy(tmp_path: Path, prep: Path, 
     assert stats["wmt14_full"]["source"] == "sacrebleu:wmt14/full"
     assert stats["wmt14_full"]["lines"] == stats["newstest2014"]["lines"] == 3003
     ours, theirs = tmp_path / "extra/newstest2014", tmp_path / "extra/wmt14_full"
+    declared = tmp_path / "extra/own_nt14"  # a test set declared in eval.extra_test
+    assert stats["own_nt14"]["source"] == "declared in eval.extra_test"
     for name in ("test.raw.de", "test.ref.en", "test.de-en.de.bin", "test.de-en.en.bin"):
         assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+        assert (ours / name).read_bytes() == (declared / name).read_bytes(), name
+    # the offline cache filled from plain-text files by docs/own-data.md's command, as written
+    filled = tmp_path / "filled"
+    for lang in ("de", "en"):
+        shutil.copy(shared_data() / f"wmt14-newstest2014-deen/newstest2014.{lang}", tmp_path)
+    block = re.search(r"```bash\n(set=wmt14/full .*?)```", (REPO / "docs/own-data.md").read_text(),
+                      flags=re.S).group(1)  # fmt: skip
+    subprocess.run(["bash", "-c", block], cwd=tmp_path, check=True,
+                   env={**os.environ, "SACREBLEU": str(filled)})  # fmt: skip
+    assert sorted(p.name for p in (filled / "wmt14/full").iterdir()) == [
+        f"wmt14_full.de-en.{field}" for field in ("docid", "genre", "origlang", "ref", "src")
+    ]  # fmt: skip
+    only = {**yaml.safe_load((tmp_path / "params.yaml").read_text())}
+    only["eval"]["extra_test"] = ["sacrebleu:wmt14/full"]
+    (tmp_path / "filled.yaml").write_text(yaml.safe_dump(only))
+    out = ("--prep", str(prep), "--bin", str(bin_), "--out", str(tmp_path / "extra_filled"))
+    proc = _stage("extra_test.py", "--params", "filled.yaml", *out, cwd=tmp_path,
+                  env={"SACREBLEU": str(filled)})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for name in ("test.raw.de", "test.ref.en", "test.de-en.de.bin", "test.de-en.en.bin"):
+        assert (tmp_path / "extra_filled/wmt14_full" / name).read_bytes() == (
+            theirs / name
+        ).read_bytes(), name
     # without the cache (and no network here): one line naming the set and the cache
     env["SACREBLEU"] = str(tmp_path / "empty")
     proc = _stage("extra_test.py", *args, cwd=tmp_path, env=env)
