@@ -138,7 +138,7 @@ class Fetcher:
         for raw in self.dataset.files:
             if self.up_to_date(raw):
                 self.lock.files[raw.name] = self.known(raw)
-                log.info("%s: up to date", raw.name)
+                log.info("%s: up to date", described(self.dataset, raw.name))
             else:
                 todo.append(raw)
                 declared = self.declaration(raw)
