@@ -162,7 +162,7 @@ def train_rows(ws: Path) -> int:
 def test_an_edited_declaration_takes_effect_with_the_raw_data_in_place(own_data):
     """The declaration edited after a first run (data/raw/<name>/ in place, as DVC keeps it):
     a new release with its new sha256 arrives; a wrong sha256 stops in one line and keeps
-    the prepared data; an edited local file arrives through docs/own-data.md's remedy.
+    the prepared data; an edited local file arrives through docs/own-data.md's remedies.
     Runs last: it leaves the workspace on other data."""
     ws, archive, requests, _ = own_data
     declared = yaml.safe_load((ws / "params.yaml").read_text())["data"]["datasets"][DATASET]
@@ -194,3 +194,8 @@ def test_an_edited_declaration_takes_effect_with_the_raw_data_in_place(own_data)
     check(run_tool(["dvc", "repro", "--force", "download"], ws))  # the documented remedy
     check(run_tool(["dvc", "repro", "prepare"], ws))
     assert train_rows(ws) == 1200 - 40 - 60
+    write_zipped_tsv(local.parent, rows=1300, seed=8)  # the other remedy: its new sha256
+    edit_declaration(ws, url="corpus/pairs.zip", member=member,
+                     sha256=hashlib.sha256(local.read_bytes()).hexdigest())  # fmt: skip
+    check(run_tool(["dvc", "repro", "prepare"], ws))
+    assert train_rows(ws) == 1300 - 40 - 65
