@@ -10,7 +10,9 @@ The fix wraps ``parse_args_and_arch`` so that ``--bf16`` no longer implies ``--t
 stays what the command line says. fairseq's command-line tools load the plugin
 (``--user-dir``) while they build their parser, before they call ``parse_args_and_arch``
 through the module (``options.parse_args_and_arch(...)``), so the wrapped function is the one
-that parses. Everything else fairseq does for ``--bf16`` stays: the model is cast to
+that parses. Code that parses in its own process does the same: parser first, then parse (a
+plugin first loaded inside ``parse_args_and_arch``, from ``input_args``, comes too late for
+that one call). Everything else fairseq does for ``--bf16`` stays: the model is cast to
 bfloat16 and trained by its FP16Optimizer with fp32 master weights and no loss scaling.
 A TPU user passes ``--tpu`` with ``--bf16``, as fairseq's own help already asks.
 """

@@ -174,7 +174,8 @@ def parse_as_fairseq_train(command: list[str], monkeypatch):
     """``fairseq_cli.train.cli_main``'s own steps on ``command`` (its parser reads sys.argv:
     the plugin is loaded from ``--user-dir`` before the options are parsed)."""
     monkeypatch.setattr(sys, "argv", ["fairseq-train", *command[3:]])  # after python -m X
-    return options.parse_args_and_arch(options.get_training_parser())
+    parser = options.get_training_parser()  # first, as cli_main: it loads the plugin
+    return options.parse_args_and_arch(parser)
 
 
 def trainer_of(cfg) -> Trainer:

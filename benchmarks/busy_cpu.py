@@ -1,0 +1,253 @@
+#!/usr/bin/env python
+"""Benchmark: a training on a busy CPU, with and without the passive OpenMP wait policy.
+
+    python benchmarks/busy_cpu.py [--updates 20] [--rounds 2] [--threads N] [--load L]
+        [--quick] --out results/
+
+The pipeline's own fairseq-train command (``memtr.run.training.train_command``) of the demo
+preset's baseline, a few updates on the generated reversal task, timed four ways in one run:
+idle and with ``L`` busy-loop processes on the same cores (by default twice as many runnable
+threads as cores), each with the OpenMP wait policy fairseq had before (unset: libgomp's
+threads spin 300,000 times at every barrier before they sleep) and with the one the pipeline
+now sets (``thread_env``: ``OMP_WAIT_POLICY=PASSIVE``). The time is fairseq's own training
+time ("done training in X seconds": after its import and data loading); medians over the
+rounds, the order of the four rotated every round. Writes ``busy_cpu.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
+if REPO_ROOT not in sys.path:  # `python benchmarks/busy_cpu.py`
+    sys.path.insert(0, REPO_ROOT)
+
+from benchmarks.machine import cpu_name, load_average, plugin_revision  # noqa: E402
+from memtr.common.paths import REPO  # noqa: E402
+from memtr.common.versions import fairseq_version, package_version  # noqa: E402
+from memtr.config.params import Params, parse_params  # noqa: E402
+from memtr.run.fairseq import WAIT_POLICY, thread_env, usable_cores, wait_policy  # noqa: E402
+
+POLICIES = {  # name -> what fairseq ran with
+    "spinning": "OMP_WAIT_POLICY unset (how the pipeline started fairseq before)",
+    "passive": "OMP_WAIT_POLICY=PASSIVE (thread_env: how the pipeline starts it now)",
+}
+LOADS = ("idle", "loaded")
+TARGET_RATIO = 2.2  # loaded / idle training time at twice oversubscription, passive policy
+TARGET_IDLE = 0.97  # idle speed with the passive policy, as a share of spinning's
+DONE = re.compile(r"done training in ([0-9.]+) seconds")
+BUSY_LOOP = "while True: pass"
+QUICK_MODEL = {"encoder_layers": 1, "decoder_layers": 1, "encoder_embed_dim": 32,
+               "decoder_embed_dim": 32, "encoder_ffn_embed_dim": 64, "decoder_ffn_embed_dim": 64,
+               "encoder_attention_heads": 2, "decoder_attention_heads": 2}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Run:
+    """One timed training: its wait policy, idle or loaded, its round and fairseq's time."""
+
+    policy: str
+    load: str
+    round: int
+    seconds: float
+
+
+def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--updates", type=int, help="updates per training (default 20; quick 3)")
+    p.add_argument("--rounds", type=int, help="rounds of the four trainings (default 2; quick 1)")
+    p.add_argument("--threads", type=int, help="train.threads (default: the usable cores)")
+    p.add_argument(
+        "--load", type=int,
+        help="busy-loop processes of a loaded run (default: 2 x cores - threads, i.e. twice "
+        "as many runnable threads as cores; quick 1)",
+    )  # fmt: skip
+    p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, 3 updates")
+    p.add_argument("--out", type=Path, default=REPO / "results", help="output folder")
+    args = p.parse_args(argv)
+    args.argv = " ".join(sys.argv[1:] if argv is None else argv)  # for the report
+    cores = usable_cores()
+    args.updates = args.updates or (3 if args.quick else 20)
+    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.threads = args.threads or cores
+    args.load = args.load or (1 if args.quick else max(1, 2 * cores - args.threads))
+    if args.updates < 2:
+        p.error(f"--updates must be at least 2, got {args.updates}")
+    return args
+
+
+def demo_params(cfg: argparse.Namespace) -> Params:
+    """The demo preset on the generated reversal task, ``cfg.updates`` updates, one
+    validation at the end, ``cfg.threads`` threads (tiny model with --quick)."""
+    doc = yaml.safe_load((REPO / "workflow/presets/demo.yaml").read_text())
+    doc["data"].update(dataset="synthetic", bpe_vocab_size=100)
+    doc["data"]["synthetic"].update(train=2000 if cfg.quick else 20000, valid=50, test=10)
+    doc["train"].update(max_update=cfg.updates, warmup_updates=1, threads=cfg.threads,
+                        validate_interval_updates=cfg.updates)  # fmt: skip
+    if cfg.quick:
+        doc["model"]["args"].update(QUICK_MODEL)
+    doc["experiment"].update(name="busy_cpu", variants=["baseline"], reference="baseline")
+    return parse_params(doc, "workflow/presets/demo.yaml (busy_cpu)")
+
+
+def binarized(params: Params, work: Path) -> Path:
+    """The reversal task through the pipeline's data code: generated, prepared, binarized."""
+    from memtr.data.binarize import binarize
+    from memtr.data.download import generate_synthetic
+    from memtr.data.prepare import prepare
+
+    dataset = params.data.selected()
+    generate_synthetic(work / "raw", params.data.synthetic)
+    prepare(dataset, work / "raw", work / "prep", params.data, workers=1)
+    return binarize(dataset, work / "prep", work / "bin", workers=1)
+
+
+def policy_env(policy: str, threads: int) -> dict[str, str]:
+    """thread_env's environment with the wait policy of ``policy`` (the user's own dropped)."""
+    env = {k: v for k, v in thread_env(threads).items() if k != WAIT_POLICY}
+    return {**env, **wait_policy({})} if policy == "passive" else env
+
+
+@contextlib.contextmanager
+def busy_cores(count: int) -> Iterator[None]:
+    """``count`` busy-loop Python processes, on the cores this process (and so the training)
+    may use, for as long as the block runs."""
+    procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def training_seconds(log: str) -> float:
+    """fairseq's own training time from its log ("done training in X seconds")."""
+    found = DONE.search(log)
+    if found is None:
+        raise RuntimeError(f"fairseq-train did not finish: {log.strip().splitlines()[-1:]}")
+    return float(found.group(1))
+
+
+def train_once(command: list[str], env: dict[str, str], load: int) -> float:
+    """Run the training command once (under ``load`` busy processes if > 0); its time."""
+    with busy_cores(load) if load else contextlib.nullcontext():
+        proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    return training_seconds(proc.stdout + proc.stderr)
+
+
+def measure(params: Params, data: Path, work: Path, cfg: argparse.Namespace) -> list[Run]:
+    """Every round's four trainings, in an order rotated every round."""
+    from memtr.run.training import train_command
+
+    order = [(policy, load) for load in LOADS for policy in POLICIES]
+    runs = []
+    for r in range(cfg.rounds):
+        for policy, load in order[r % 4 :] + order[: r % 4]:
+            save = work / "runs" / f"{r}-{policy}-{load}"
+            command = train_command(params, params.variants["baseline"], 1, data, save)
+            env = policy_env(policy, cfg.threads)
+            seconds = train_once(command, env, cfg.load if load == "loaded" else 0)
+            print(f"round {r + 1}: {policy:8s} {load:6s} {seconds:7.1f} s", flush=True)
+            runs.append(Run(policy, load, r + 1, seconds))
+    return runs
+
+
+def medians(runs: list[Run]) -> dict[tuple[str, str], float]:
+    """(policy, load) -> the median training time over the rounds."""
+    return {
+        (p, load): statistics.median(r.seconds for r in runs if (r.policy, r.load) == (p, load))
+        for p in POLICIES
+        for load in LOADS
+    }
+
+
+def targets(times: dict[tuple[str, str], float], oversubscription: float) -> list[str]:
+    """The two targets with their verdicts."""
+    ratio = {p: times[p, "loaded"] / times[p, "idle"] for p in POLICIES}
+    idle = times["spinning", "idle"] / times["passive", "idle"]
+    met = ("**missed**", "**met**")
+    return [
+        f"1. Loaded / idle training time <= {TARGET_RATIO} at {oversubscription:g}x "
+        f"oversubscription with the passive policy: {met[ratio['passive'] <= TARGET_RATIO]}; "
+        f"{ratio['passive']:.2f} (spinning: {ratio['spinning']:.2f}).",
+        f"2. Idle speed with the passive policy >= {TARGET_IDLE} of spinning's: "
+        f"{met[idle >= TARGET_IDLE]}; {idle:.3f}.",
+    ]
+
+
+def result_table(times: dict[tuple[str, str], float], updates: int) -> list[str]:
+    """One row per wait policy: idle and loaded time, their ratio, updates/s."""
+    rows = ["| wait policy | idle s | loaded s | loaded / idle | idle updates/s | "
+            "loaded updates/s |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for p in POLICIES:
+        idle, loaded = times[p, "idle"], times[p, "loaded"]
+        rows.append(f"| {p} | {idle:.1f} | {loaded:.1f} | {loaded / idle:.2f} | "
+                    f"{updates / idle:.2f} | {updates / loaded:.2f} |")  # fmt: skip
+    return rows
+
+
+def report(cfg: argparse.Namespace, params: Params, runs: list[Run], wall: float,
+           loads: tuple[str, str]) -> str:  # fmt: skip
+    """busy_cpu.md: machine, targets, setup, the table and every run."""
+    times, cores = medians(runs), usable_cores()
+    over = (cfg.threads + cfg.load) / cores
+    m = params.model["args"]
+    versions = {"python": sys.version.split()[0], "torch": package_version("torch"),
+                "fairseq": fairseq_version(), "memtr plugin": plugin_revision()}  # fmt: skip
+    return "\n".join([
+        "# Benchmarks: training on a busy CPU", "",
+        f"Generated by `python benchmarks/busy_cpu.py {cfg.argv}`; wall time {wall:.0f} s.", "",
+        "## Machine and versions", "",
+        f"- cpu: {cpu_name()}; this process may use {cores} cores (its CPU affinity)",
+        *(f"- {k}: {v}" for k, v in versions.items()),
+        f"- load average (1, 5, 15 min) at start: {loads[0]}; at end: {loads[1]}", "",
+        "## Targets", "", *targets(times, over), "",
+        "## Setup", "",
+        f"- Training: the pipeline's fairseq-train command (`train_command`) of the demo "
+        f"preset's baseline (d={m['encoder_embed_dim']}, {m['encoder_layers']}+"
+        f"{m['decoder_layers']} layers, max_tokens {params.train['max_tokens']}), "
+        f"{cfg.updates} updates on the generated reversal task, train.threads {cfg.threads}. "
+        "Time: fairseq's own training time (\"done training in X seconds\"), median over "
+        f"{cfg.rounds} round(s); the order of the four trainings rotates every round.",
+        f"- Loaded: {cfg.load} busy-loop Python process(es) on the same cores, started before "
+        f"the training and stopped after it: {cfg.threads} + {cfg.load} runnable threads on "
+        f"{cores} cores, {over:g}x oversubscription.",
+        *(f"- {name}: {what}." for name, what in POLICIES.items()), "",
+        "## Results", "", *result_table(times, cfg.updates), "",
+        f"Loaded, spinning takes {times['spinning', 'loaded'] / times['passive', 'loaded']:.2f}x "
+        "the passive policy's time.", "",
+        "Every run (s): " + "; ".join(f"round {r.round} {r.policy} {r.load} {r.seconds:.1f}"
+                                      for r in runs) + ".",  # fmt: skip
+        "",
+    ])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_cli(argv)
+    start, load_start = time.perf_counter(), load_average()
+    params = demo_params(cfg)
+    with tempfile.TemporaryDirectory(prefix="busy-cpu-") as tmp:
+        data = binarized(params, Path(tmp))
+        runs = measure(params, data, Path(tmp), cfg)
+    text = report(cfg, params, runs, time.perf_counter() - start, (load_start, load_average()))
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    (cfg.out / "busy_cpu.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
