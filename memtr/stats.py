@@ -1,7 +1,9 @@
 """Statistics of a study: intervals over seeds and the paired bootstrap over examples.
 
-Task-free: the tasks (``memtr/tasks/``) say what an example's statistic is (BLEU of
-sentences, accuracy of examples, perplexity of segments); this module resamples them. It
+Task-free: the tasks (``memtr/tasks/``) say what an example contributes to the metric (a
+sentence's BLEU statistics, a segment's log-likelihood, an example's prediction); this module
+resamples them. The verdicts over seeds (blocks, adjustment, power, equivalence) are in
+``memtr/reports/inference.py``. It
 also holds the metrics of predictions against gold that GLUE reports (MCC, F1, Pearson and
 Spearman correlation), vectorised over bootstrap resamples.
 """
@@ -25,73 +27,68 @@ def mean_std_ci(values: list[float]) -> tuple[float, float, float, float]:
     return mean, std, mean - half, mean + half
 
 
-def seed_difference(a: list[float], b: list[float]) -> dict:
-    """Difference of the means over seeds, mean(a) - mean(b), its 95% Welch-Satterthwaite
-    interval (NaN below 2 seeds) and the larger of the two seed standard deviations."""
-    (mean_a, std_a, _, _), (mean_b, std_b, _, _) = mean_std_ci(a), mean_std_ci(b)
-    delta = mean_a - mean_b
-    found = {"delta": delta, "low": math.nan, "high": math.nan, "noise": max(std_a, std_b)}
-    if len(a) < 2 or len(b) < 2:
-        return found
-    var_a, var_b = std_a**2 / len(a), std_b**2 / len(b)
-    se = math.sqrt(var_a + var_b)
-    half = 0.0
-    if se > 0:
-        dof = (var_a + var_b) ** 2 / (var_a**2 / (len(a) - 1) + var_b**2 / (len(b) - 1))
-        half = stats.t.ppf(0.975, dof) * se
-    return {**found, "low": delta - half, "high": delta + half}
-
-
-def _centred_p(observed: float, deltas: np.ndarray) -> float:
-    """Share of centred resampled differences at least as far from 0 as ``observed``."""
+def centred_p(observed: float, deltas: np.ndarray) -> float:
+    """Two-sided p of a bootstrap: the share of resampled differences, centred on their own
+    mean (the null of no difference), at least as far from 0 as ``observed``; +1 on both
+    sides so that p is never 0."""
     centred = deltas - deltas.mean()
     return float((np.abs(centred) >= abs(observed)).sum() + 1) / (len(deltas) + 1)
 
 
-def paired_bootstrap_p(statistic, system, baseline, resamples: int, seed: int = 12345) -> float:
-    """Two-sided p-value of a paired bootstrap of ``statistic(system) - statistic(baseline)``.
-
-    As sacrebleu's test does for BLEU: resample the examples (rows of the arrays) with
-    replacement, centre the resampled differences, and count how often they are at least as
-    far from 0 as the observed difference. ``statistic`` maps (resamples, examples, ...)
-    arrays to one value per resample.
-    """
-    a, b = np.asarray(system, dtype=float), np.asarray(baseline, dtype=float)
-    observed = statistic(a[None])[0] - statistic(b[None])[0]
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(a), size=(resamples, len(a)))  # (resamples, examples)
-    return _centred_p(observed, statistic(a[idx]) - statistic(b[idx]))
-
-
-# Drawn examples per block of resamples: bounds the memory of a large dev set (QQP: 40k).
+# Drawn values per block of resamples: bounds the memory of a large test set (QQP: 40k).
 BLOCK = 1 << 22
 
 
-def paired_bootstrap_metric_p(metric, system, baseline, gold, resamples: int,
-                              seed: int = 12345) -> float:  # fmt: skip
-    """Two-sided p-value of a paired bootstrap of a metric of (predictions, gold).
+def paired_bootstrap(score, system, baseline, resamples: int, seed: int = 12345) -> dict:
+    """The example-level paired bootstrap of one task's metric, the same for every task.
 
-    For metrics that are no mean over examples (MCC, F1, Pearson r). ``system`` and
-    ``baseline`` are (seeds, examples) predictions, seed s of one paired with seed s of the
-    other; ``gold`` is (examples,). Each resample draws examples with replacement, the same
-    ones for both variants and every seed; its difference is the metric of each seed on
-    them, averaged over the seeds, so the observed difference is that of the means over
-    seeds. Centred and counted as :func:`paired_bootstrap_p`; ``metric`` maps
-    (..., examples) arrays to (...).
+    ``system`` and ``baseline`` are (seeds, examples, ...) arrays of what each example
+    contributes to the metric (a sentence's BLEU statistics, a segment's log-likelihood and
+    tokens, an example's prediction and gold label), seed s of one paired with seed s of the
+    other; ``score`` maps (..., examples, ...) to the metric (...). The observed difference
+    is the mean over seeds of score(system) - score(baseline), the Δ the tables report. Each
+    resample draws the examples with replacement, the same indices for every seed and both
+    variants, and takes that mean difference again; p is two-sided (:func:`centred_p`).
+
+    It differs from sacrebleu's paired bootstrap (``sacrebleu.significance``) in two ways:
+    sacrebleu tests one hypothesis file against one, so several seeds would have to be pooled
+    as if they were more sentences; and it centres the *absolute* resampled differences and
+    counts those strictly above the absolute observed one, which behaves as a one-sided test.
+
+    Returns ``{"delta": observed difference, "p": two-sided p}``.
     """
-    a, b, g = (np.asarray(x) for x in (system, baseline, gold))
-    if a.shape != b.shape or a.shape[-1:] != g.shape:
-        raise ValueError(f"paired predictions {a.shape}, {b.shape} and gold {g.shape} differ")
-    observed = float(np.mean(metric(a, g[None]) - metric(b, g[None])))
+    a, b = np.asarray(system, dtype=float), np.asarray(baseline, dtype=float)
+    if a.shape != b.shape or a.ndim < 2:
+        raise ValueError(f"paired bootstrap: shapes {a.shape} and {b.shape} do not pair")
+    observed = float(np.mean(score(a) - score(b)))
     rng = np.random.default_rng(seed)
-    n, deltas = len(g), []
-    block = max(1, BLOCK // n)  # resamples drawn at once
+    n = a.shape[1]
+    block = max(1, BLOCK // (n * int(np.prod(a.shape[2:], dtype=int))))  # resamples at once
+    deltas = []
     for start in range(0, resamples, block):
         idx = rng.integers(0, n, size=(min(block, resamples - start), n))  # (block, examples)
-        drawn = g[idx]
-        deltas.append(np.mean([metric(x[idx], drawn) - metric(y[idx], drawn)
+        deltas.append(np.mean([score(x[idx]) - score(y[idx])
                                for x, y in zip(a, b, strict=True)], axis=0))  # fmt: skip
-    return _centred_p(observed, np.concatenate(deltas))
+    return {"delta": observed, "p": centred_p(observed, np.concatenate(deltas))}
+
+
+def with_gold(predictions, gold) -> np.ndarray:
+    """(seeds, examples) predictions and (examples,) gold labels as one (seeds, examples, 2)
+    array, the per-example input of :func:`paired_bootstrap` for a metric of both."""
+    pred, g = np.asarray(predictions, dtype=float), np.asarray(gold, dtype=float)
+    if pred.shape[-1:] != g.shape:
+        raise ValueError(f"predictions {pred.shape} and gold {g.shape} differ in examples")
+    return np.stack([pred, np.broadcast_to(g, pred.shape)], axis=-1)
+
+
+def of_gold(metric):
+    """A metric of (predictions, gold) as the ``score`` of :func:`paired_bootstrap` over a
+    :func:`with_gold` array."""
+
+    def score(x: np.ndarray) -> np.ndarray:
+        return metric(x[..., 0], x[..., 1])
+
+    return score
 
 
 # -- metrics of predictions against gold, over the last axis -----------------------------------

@@ -31,6 +31,18 @@ The same columns, on the decoder's segment ``[read (m) ; tokens (n) ; write (w)]
 * ``memory_entropy`` over those memory rows, ``memory_entropy_norm`` divided by the log of
   the keys they may see (``T`` for write rows, ``m`` for read rows; empty when ``m = 1``);
 * ``decoder_to_memory``: empty (NaN), a decoder-only LM has no cross-attention.
+
+The uniform reference
+---------------------
+
+``uniform_shares`` gives what ``seq_to_memory`` and ``decoder_to_memory`` would be if every
+row spread its attention evenly over the keys it may see: per row, memory keys / keys seen,
+averaged like the shares (over a sentence's rows, then over the sentences). A translation
+model's sequence rows see the ``m + n`` keys (MemBottleneck's only the ``m`` memory keys: 1 by
+construction), its decoder rows the ``k`` keys of ``key_is_memory``; an LM's token ``i``
+(0-based) sees the ``m`` read slots and tokens ``0..i``. A share above its uniform reference
+means the memory draws attention (sink-like); at or below it, no preference for the memory.
+The tables stage adds them to the comparison table (``memtr.attention.tables``).
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from memtr.attention.schema import COLUMNS, ModelInfo, SampleAttention
+from memtr.attention.schema import COLUMNS, UNIFORM_COLUMNS, ModelInfo, SampleAttention
 
 
 @dataclass(frozen=True)
@@ -138,3 +150,26 @@ def memory_mass_table(samples: Sequence[SampleAttention], info: ModelInfo) -> pd
         row["num_sentences"] = len(samples)
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def uniform_seq_to_memory(info: ModelInfo, n: int) -> float:
+    """The share of memory keys among the keys a sequence row may see, averaged over the
+    ``n`` rows of one sentence (see the module docstring)."""
+    m = info.num_memory
+    if info.is_lm:  # token i sees the m read slots and tokens 0..i
+        return float(np.mean([m / (m + i + 1) for i in range(n)]))
+    if info.layout == "bottleneck":  # the sequence reads only the memory
+        return 1.0
+    return m / (m + n)
+
+
+def uniform_shares(samples: Sequence[SampleAttention], info: ModelInfo) -> dict[str, float]:
+    """The uniform references of ``seq_to_memory`` and ``decoder_to_memory`` (NaN for an LM,
+    which has no cross-attention), averaged over the sentences as the shares are."""
+    seq = [uniform_seq_to_memory(info, len(s.src_tokens)) for s in samples]
+    decoder = [float(np.mean(s.key_is_memory)) for s in samples if s.cross.shape[0]]
+    values = (
+        float(np.mean(seq)) if seq else np.nan,
+        float(np.mean(decoder)) if decoder else np.nan,
+    )
+    return dict(zip(UNIFORM_COLUMNS, values, strict=True))

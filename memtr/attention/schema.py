@@ -47,6 +47,9 @@ COLUMNS = (
     "decoder_to_memory",
     "num_sentences",
 )
+# Columns the comparison table (tables stage) adds: the share uniform attention would put on
+# the memory, from the sample sentences' lengths (``memtr.attention.measures.uniform_shares``)
+UNIFORM_COLUMNS = ("uniform_seq_to_memory", "uniform_decoder_to_memory")
 LM_LAYOUTS = ("lm", "lm_recurrent")  # the layout column of a language model: without / with write
 
 

@@ -1,8 +1,11 @@
 """The memory-mass tables as files: one model's ``memory_mass.{csv,json}`` and the merged
 comparison ``memory_mass.{csv,md}`` of several models.
 
-pandas only, no torch: the tables stage merges the per-model tables without loading a model.
-The columns are ``memtr.attention.schema.COLUMNS`` (their meaning: ``memtr.attention.measures``).
+pandas and numpy only, no torch: the tables stage merges the per-model tables without loading
+a model. A model's table has the columns ``memtr.attention.schema.COLUMNS`` (their meaning:
+``memtr.attention.measures``); the comparison adds ``UNIFORM_COLUMNS``, the shares uniform
+attention would give, computed from the sample sentences in the ``attention.npz`` beside each
+model's table (NaN where there is none).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from memtr.attention.schema import COLUMNS, ModelInfo
+from memtr.attention.archive import load_npz
+from memtr.attention.measures import uniform_shares
+from memtr.attention.schema import COLUMNS, UNIFORM_COLUMNS, ModelInfo
 from memtr.common.markdown import compact_table
 
 NO_MEMORY = "no memory to plot: {name} has 0 memory tokens"
@@ -78,13 +83,27 @@ def write_no_memory(out: Path, info: ModelInfo, status: str = "no_memory") -> st
 # Several models
 
 
+MERGED_COLUMNS = (*COLUMNS, *UNIFORM_COLUMNS)
+
+
+def with_uniform_shares(table: pd.DataFrame, npz: Path) -> pd.DataFrame:
+    """One model's table with its uniform references (the same on every layer), from the
+    sentences of its ``attention.npz`` (NaN when the archive is missing)."""
+    shares = dict.fromkeys(UNIFORM_COLUMNS, math.nan)
+    if npz.is_file():
+        info, samples = load_npz(npz)
+        shares = uniform_shares(samples, info)
+    return table.assign(**shares)
+
+
 def merge_tables(paths: Sequence[Path]) -> pd.DataFrame:
-    """Concatenate several ``memory_mass.csv`` (header-only ones add no rows)."""
-    frames = [pd.read_csv(p) for p in paths]
-    frames = [f for f in frames if len(f)]
+    """Concatenate several ``memory_mass.csv`` (header-only ones add no rows), each with the
+    uniform references of the ``attention.npz`` beside it."""
+    frames = [(pd.read_csv(p), p.parent / "attention.npz") for p in paths]
+    frames = [with_uniform_shares(f, npz) for f, npz in frames if len(f)]
     if not frames:
-        return pd.DataFrame(columns=list(COLUMNS))
-    return pd.concat(frames, ignore_index=True)[list(COLUMNS)]
+        return pd.DataFrame(columns=list(MERGED_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(MERGED_COLUMNS)]
 
 
 def write_comparison(paths: Sequence[Path], out_csv: Path) -> pd.DataFrame:

@@ -269,12 +269,17 @@ def _train(section: Any, task: Task) -> dict:
 
 
 EVAL_COMMON = {"splits": list, "batch_size": int, "bootstrap_resamples": int}
-EVAL_OPTIONAL = {"extra_test": list}
+# equivalence_margin: ±δ of the equivalence test in the metric's units (memtr/reports/verdicts.py;
+# left out: the task's documented default)
+EVAL_OPTIONAL = {"extra_test": list, "equivalence_margin": (int, float)}
 
 
 def _eval(section: Any, task: Task) -> dict:
     ev = require(section, "eval", {**EVAL_COMMON, **task.eval_keys}, EVAL_OPTIONAL)
     positive(ev, "eval", "batch_size", "bootstrap_resamples")
+    margin = ev.get("equivalence_margin")
+    if margin is not None and not margin > 0:
+        raise ConfigError(f"eval.equivalence_margin must be above 0, got {margin}")
     if not ev["splits"] or any(s not in task.eval_splits for s in ev["splits"]):
         raise ConfigError(task.splits_error(ev["splits"]))
     task.check_eval(ev)

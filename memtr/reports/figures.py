@@ -2,16 +2,17 @@
 
 Drawn from the tables stage's outputs and the per-run logs, never from a model:
 
-* ``claims_forest``: one row per claim (variant against its baseline, equal steps or equal
-  compute, per test set): the mean difference with its 95% interval over seeds, the zero
-  line, the verdict as the marker's fill, and the paper's difference as a separate marker
-  where it has one (a secondary source);
+* ``claims_forest`` (``memtr.reports.forest``): one row per claim (variant against its
+  baseline, per budget and test set): the mean difference with its 95% interval over seeds,
+  the verdict's kind as the marker, and the paper's difference (a secondary source) as a
+  cross, or as a labelled arrow at the edge where it lies off the intervals' scale;
 * ``learning_curves``: train and valid loss against updates, and valid loss against the
   training wall time, one colour per variant, the seeds as a min-max band around their mean;
-* ``memory_size``: the metric against ``mem_tokens`` per layout (mean, seed std as error
-  bars), where a layout has several memory sizes;
-* ``memory_mass``: the share of attention on the memory per layer and variant (mean over
-  the attention seeds).
+* ``memory_size``: the metric against ``mem_tokens``, one line per variant family (the
+  layout, and whether the memory is recurrent), mean with the seed std as error bars, where
+  a family has several memory sizes;
+* ``memory_mass`` (``memtr.reports.mass_figure``): the share of attention on the memory per
+  layer and variant, beside the share uniform attention would give, with its reading.
 
 A figure whose data the experiment lacks (one memory size, no memory model) is not drawn.
 """
@@ -19,8 +20,6 @@ A figure whose data the experiment lacks (one memory size, no memory model) is n
 from __future__ import annotations
 
 import json
-import math
-import re
 from pathlib import Path
 
 import matplotlib
@@ -30,10 +29,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from memtr.reports.folders import run_folder  # noqa: E402
+from memtr.reports.forest import forest_figure  # noqa: E402
+from memtr.reports.mass_figure import mass_figure  # noqa: E402
 
 DPI = 110
-DECIDED = ("better", "worse")  # verdicts drawn as filled markers
-PAPER_LABEL = "paper (secondary source)"
 PNG_METADATA = {"Software": None}  # no matplotlib version in the file: same bytes every run
 
 
@@ -46,53 +45,14 @@ def save(fig, data: pd.DataFrame, out: Path, name: str) -> Path:
     return out / f"{name}.png"
 
 
-def delta_column(claims: pd.DataFrame) -> str:
-    """The claims table's difference column: ``delta_bleu``, ``delta_ppl``, ..."""
-    return next(c for c in claims.columns if re.fullmatch(r"delta_(?!ci95)\w+", c))
-
-
 # --------------------------------------------------------------------------------------------
 # Claims
 
 
-def forest_data(claims: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim, in the table's order, with the numbers the forest plot draws."""
-    delta = delta_column(claims)
-    metric = delta.removeprefix("delta_")
-    paper = claims.get(f"paper_delta_{metric}", pd.Series([math.nan] * len(claims)))
-    return pd.DataFrame({
-        "label": [f"{r.variant} vs {r.against} ({r.budget}, {r.split})" for r in claims.itertuples()],
-        "delta": claims[delta], "ci95_low": claims["delta_ci95_low"],
-        "ci95_high": claims["delta_ci95_high"], "verdict": claims["verdict"],
-        "paper_delta": paper.values,
-    })  # fmt: skip
-
-
 def claims_forest(claims: pd.DataFrame, metric_label: str, out: Path) -> Path | None:
-    """The forest plot of the claims table (None when it has no claim)."""
-    if claims.empty:
-        return None
-    data = forest_data(claims)
-    rows = list(range(len(data)))[::-1]  # first claim on top
-    fig, ax = plt.subplots(figsize=(9.0, 1.2 + 0.38 * len(data)))
-    ax.axvline(0.0, color="0.4", linewidth=1)
-    low = (data["delta"] - data["ci95_low"]).fillna(0).clip(lower=0)
-    high = (data["ci95_high"] - data["delta"]).fillna(0).clip(lower=0)
-    ax.errorbar(data["delta"], rows, xerr=[low, high], fmt="none", ecolor="tab:blue", capsize=3)
-    decided = data["verdict"].isin(DECIDED)
-    for mask, face, name in ((decided, "tab:blue", "decided (p < 0.05, interval excludes 0)"),
-                             (~decided, "white", "not decided")):  # fmt: skip
-        ax.scatter(data["delta"][mask], [r for r, m in zip(rows, mask, strict=True) if m],
-                   facecolor=face, edgecolor="tab:blue", zorder=3, label=name)  # fmt: skip
-    paper = data["paper_delta"].notna()
-    if paper.any():
-        ax.scatter(data["paper_delta"][paper], [r for r, m in zip(rows, paper, strict=True) if m],
-                   marker="x", color="tab:red", zorder=4, label=PAPER_LABEL)  # fmt: skip
-    ax.set_yticks(rows, data["label"])
-    ax.set_xlabel(f"{metric_label}: variant − baseline (mean, 95% interval over seeds)")
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    return save(fig, data, out, "claims_forest")
+    """The forest plot of the claims table (``memtr.reports.forest``); None without claims."""
+    drawn = forest_figure(claims, metric_label)
+    return None if drawn is None else save(*drawn, out, "claims_forest")
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,71 +114,81 @@ def learning_curves(metrics: Path, variants: list[str], seeds: list[int], out: P
 
 
 # --------------------------------------------------------------------------------------------
-# Memory size and memory mass
+# Memory size
+
+
+def variant_families(rows: pd.DataFrame) -> pd.Series:
+    """Each memory variant's family: its layout, with ``, recurrent`` for a recurrent memory
+    (the ``recurrent`` column of an LM's results; translation has none)."""
+    if "recurrent" not in rows:
+        return rows["layout"].astype(str)
+    recurrent = rows["recurrent"].astype(str).str.lower().eq("true")
+    return rows["layout"].astype(str) + recurrent.map({True: ", recurrent", False: ""})
+
+
+def equal_steps(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows at the smallest budget (the equal-steps comparison) where budgets differ."""
+    if "updates" in rows and len(set(rows["updates"])) > 1:
+        return rows[rows["updates"] == rows["updates"].min()]
+    return rows
 
 
 def memory_size_data(results: pd.DataFrame, metric: str, split: str) -> pd.DataFrame:
-    """The metric per layout and memory size on ``split`` (layouts with several sizes)."""
-    rows = results[(results["split"] == split) & (results["layout"] != "none")]
-    if "updates" in rows and len(set(rows["updates"])) > 1:  # equal steps only
-        rows = rows[rows["updates"] == rows["updates"].min()]
-    keep = rows.groupby("layout")["mem_tokens"].transform("nunique") > 1
-    columns = {"layout": "layout", "mem_tokens": "mem_tokens", "variant": "variant",
-               f"{metric}_mean": "mean", f"{metric}_std": "std"}  # fmt: skip
-    return rows[keep][list(columns)].rename(columns=columns).sort_values(["layout", "mem_tokens"])
+    """The metric per variant family and memory size on ``split`` (families with several
+    sizes), one line of the figure per family."""
+    rows = equal_steps(results[(results["split"] == split) & (results["layout"] != "none")])
+    rows = rows.assign(family=variant_families(rows))
+    keep = rows.groupby("family")["mem_tokens"].transform("nunique") > 1
+    columns = {"family": "family", "layout": "layout", "mem_tokens": "mem_tokens",
+               "variant": "variant", f"{metric}_mean": "mean", f"{metric}_std": "std"}  # fmt: skip
+    table = rows[keep][list(columns)].rename(columns=columns)
+    return table.sort_values(["family", "mem_tokens"], kind="stable")
+
+
+def no_memory_reference(results: pd.DataFrame, split: str, sizes: pd.DataFrame) -> pd.Series | None:
+    """The model without memory trained as long as the memory variants drawn (None if none)."""
+    base = results[(results["split"] == split) & (results["layout"] == "none")]
+    if "updates" in base and len(base):
+        drawn = results[results["variant"].isin(sizes["variant"])]["updates"]
+        base = base[base["updates"].isin(set(drawn))] if len(drawn) else base
+    return base.iloc[0] if len(base) else None
 
 
 def memory_size(results: pd.DataFrame, metric: str, metric_label: str, split: str,
                 out: Path) -> Path | None:  # fmt: skip
-    """The metric against the number of memory tokens, per layout."""
+    """The metric against the number of memory tokens, one line per variant family."""
     data = memory_size_data(results, metric, split)
     if data.empty:
         return None
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
-    for layout, rows in data.groupby("layout", sort=False):
-        ax.errorbar(rows["mem_tokens"], rows["mean"], yerr=rows["std"].fillna(0), marker="o",
-                    capsize=3, label=layout)  # fmt: skip
-    base = results[(results["split"] == split) & (results["layout"] == "none")]
-    if len(base):
-        ax.axhline(base[f"{metric}_mean"].iloc[0], color="0.4", linestyle="--",
-                   label=f"{base['variant'].iloc[0]} (no memory)")  # fmt: skip
+    for i, (family, rows) in enumerate(data.groupby("family", sort=False)):
+        ax.errorbar(rows["mem_tokens"], rows["mean"], yerr=rows["std"].fillna(0), capsize=3,
+                    marker="os^vD"[i % 5], color=f"C{i % 10}", label=family)  # fmt: skip
+    base = no_memory_reference(results, split, data)
+    if base is not None:
+        ax.axhline(base[f"{metric}_mean"], color="0.4", linestyle="--",
+                   label=f"{base['variant']} (no memory)")  # fmt: skip
+    ax.set_xticks(sorted(data["mem_tokens"].unique()))
     ax.set_xlabel("memory tokens")
     ax.set_ylabel(f"{metric_label} on {split} (mean, error bars: seed std)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title="variant family", title_fontsize=8)
     fig.tight_layout()
     return save(fig, data, out, "memory_size")
 
 
-def memory_mass_data(mass: pd.DataFrame) -> pd.DataFrame:
-    """Share of attention on the memory per variant and layer, mean over attention seeds."""
-    variant = mass["model"].str.replace(r"_seed\d+$", "", regex=True)
-    columns = [c for c in ("seq_to_memory", "decoder_to_memory") if c in mass]
-    table = mass.assign(variant=variant).groupby(["variant", "layer"], sort=False)[columns].mean()
-    return table.reset_index().round(6)
+# --------------------------------------------------------------------------------------------
+# Memory mass
 
 
 def memory_mass(mass_csv: Path, out: Path) -> Path | None:
-    """The share of attention on the memory, per layer and variant."""
+    """The share of attention on the memory per variant and layer beside its uniform
+    reference (``memtr.reports.mass_figure``); None without attention numbers."""
     if not mass_csv.is_file() or mass_csv.stat().st_size == 0:
         return None
     mass = pd.read_csv(mass_csv)
     if mass.empty or "seq_to_memory" not in mass:
         return None
-    data = memory_mass_data(mass)
-    fig, ax = plt.subplots(figsize=(7.0, 4.5))
-    for i, (variant, rows) in enumerate(data.groupby("variant", sort=False)):
-        ax.plot(rows["layer"], rows["seq_to_memory"], marker="o", color=f"C{i % 10}",
-                label=f"{variant}: sequence → memory")  # fmt: skip
-        if "decoder_to_memory" in rows and rows["decoder_to_memory"].notna().any():
-            ax.plot(rows["layer"], rows["decoder_to_memory"], marker="s", linestyle="--",
-                    color=f"C{i % 10}", label=f"{variant}: decoder → memory")  # fmt: skip
-    ax.set_xticks(sorted(data["layer"].unique()))
-    ax.set_xlabel("layer")
-    ax.set_ylabel("share of attention on the memory")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save(fig, data, out, "memory_mass")
+    return save(*mass_figure(mass), out, "memory_mass")
 
 
 FIGURES_README = """# Figures of `{name}`
@@ -229,10 +199,10 @@ plots in `<figure>.csv`.
 
 | figure | what it shows |
 |---|---|
-| `claims_forest` | every claim: the mean difference against the baseline with its 95% interval over seeds, the verdict (filled: decided), the paper's difference where it has one |
+| `claims_forest` | every claim: the mean difference against the baseline with its 95% interval over seeds; the marker is the verdict's kind (filled: `better`/`worse`; diamond: `equivalent`, half filled: `paper's effect ruled out`; hollow: `inconclusive`; small grey: `uninformative (floor)`); a cross: the paper's difference, or an arrow at the edge labelled with it where it lies outside the intervals' range |
 | `learning_curves` | train and valid loss against updates, valid loss against training wall time; mean over seeds, band min-max |
-| `memory_size` | the metric against the number of memory tokens per layout (where a layout has several) |
-| `memory_mass` | the share of attention on the memory per layer and variant |
+| `memory_size` | the metric against the number of memory tokens, one line per variant family (layout, and `recurrent` for a recurrent memory) where a family has several sizes |
+| `memory_mass` | the share of attention on the memory per layer and variant (bars), beside the share uniform attention would give (hatched: memory keys / keys a row sees), with the ratio; above uniform: the memory draws attention (sink-like), at or below: no preference (the CSV's `*_reading` columns). The mean over the few sample sentences of the attention seeds: a description, not a test |
 """
 
 

@@ -9,6 +9,7 @@ not run, so the report can be regenerated while a campaign is under way.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,8 @@ from memtr.reports.convergence_report import (
     number_text,
 )
 from memtr.reports.folders import metrics_of, run_folder
-from memtr.reports.tables import BUDGETS, SELECTION_SPLIT
+from memtr.reports.tables import BUDGETS, EQUAL_COMPUTE, SELECTION_SPLIT
+from memtr.reports.verdicts import UNINFORMATIVE, tally, verdict_kind
 from memtr.tasks.classification import METRIC_LABELS
 
 
@@ -67,7 +69,7 @@ CLAIMS = (
     Claim(1, "cpu_replication", "memory tokens improve machine translation (MemTransformer 10/20, "
           "MemCtrl and MemCtrl-shared 20, MemBottleneck 10/20 vs the Transformer baseline)"),
     Claim("1, at convergence", "cpu_replication_converged", "memory tokens improve machine "
-          "translation, every model trained until its validation loss stops improving "
+          "translation, every model trained to convergence (its patience or the update cap) "
           "(MemTransformer 10/20, MemCtrl-shared 20, MemBottleneck 20 vs the Transformer "
           "baseline; the model of claim 1)", early="cpu_replication"),
     Claim(2, "cpu_replication_lm", "memory tokens improve language modelling (memory LM with "
@@ -102,15 +104,45 @@ def comparison_cells(row: pd.Series, metric: str, improving: set[str] = frozense
         if isinstance(paper, float) and not math.isnan(paper)
         else ""
     )
+    shown = (
+        f"**{row['verdict']}**"
+        if verdict_kind(row["verdict"]) != UNINFORMATIVE
+        else (f"{row['verdict']}")
+    )
     return [
         row["split"], f"`{row['variant']}`",
         f"`{row['against']}` ({row['budget']}, wall ×{row['wall_ratio']:.2f})",
         f"{number_text(row[f'delta_{metric}'])} "
         f"[{number_text(row['delta_ci95_low'])}, {number_text(row['delta_ci95_high'])}]",
-        number_text(row["seed_std"], sign=""), number_text(row["p"], 4, sign=""),
-        f"**{row['verdict']}**{STILL_IMPROVING if {row['variant'], row['against']} & improving else ''}"
+        str(row.get("seed_deltas", "")) if isinstance(row.get("seed_deltas"), str) else "–",
+        f"{number_text(row.get('p_adj', math.nan), 4, sign='')} / "
+        f"{number_text(row.get('p_boot_adj', math.nan), 4, sign='')}",
+        f"{number_text(row.get('detectable', math.nan), sign='')}"
+        f"{seeds_text(row.get('seeds_for_paper', math.nan), paper)}",
+        f"{shown}{STILL_IMPROVING if {row['variant'], row['against']} & improving else ''}"
         f"{paper_text}",
     ]  # fmt: skip
+
+
+def wall_note(part: pd.DataFrame, budget: str) -> str:
+    """At equal compute: how much longer (or shorter) the baselines trained in wall time than
+    the variants they face (wall_ratio = variant / baseline)."""
+    if budget != EQUAL_COMPUTE:
+        return ""
+    longer = (1 / part["wall_ratio"] - 1) * 100
+    return (
+        f"; the equal-compute baselines took {longer.min():+.0f}% to {longer.max():+.0f}% more "
+        "training wall time than the variants they face (wall ×: variant / baseline)"
+    )
+
+
+def seeds_text(seeds: float, paper: float | None) -> str:
+    """`` (n seeds for the paper's)``: the seeds that would detect the paper's effect."""
+    if paper is None or (isinstance(paper, float) and math.isnan(paper)):
+        return ""
+    if isinstance(seeds, float) and math.isnan(seeds):
+        return " (paper's: > 200 seeds)"
+    return f" (paper's: {int(seeds)} seeds)"
 
 
 def finished_runs(metrics: Path) -> dict[str, list[int]]:
@@ -207,8 +239,11 @@ def claim_section(claim: Claim, results: Path) -> str:
         *unclaimed_lines(claim.experiment, summary["splits"], claimed),
         *convergence_lines(folder),
         f"Δ = {label} of the variant minus that of the comparison ({better} is better), "
-        "mean over seeds, with its 95% interval over seeds; seed std: the noise it is "
-        "measured against.\n\n",
+        "mean over seeds, with its 95% interval from the block model (seeds as blocks, "
+        "residual variance pooled over the family); per seed: the difference seed by seed; "
+        "p: the block model's and the example-level bootstrap's, each Holm-adjusted over the "
+        "family; detectable: the smallest effect the family detects with 80% power (and the "
+        "seeds that would detect the paper's). Verdicts: docs/replication.md.\n\n",
         *(
             line + "\n"
             for line in rows_table(
@@ -217,8 +252,9 @@ def claim_section(claim: Claim, results: Path) -> str:
                     "variant",
                     "against (budget, wall-time ratio)",
                     f"Δ {label} [95% CI]",
-                    "seed std",
-                    "p",
+                    "per seed",
+                    "p adj. (seeds / examples)",
+                    "detectable",
                     "verdict",
                 ],
                 (comparison_cells(row, metric, improving) for _, row in claims.iterrows()),
@@ -231,17 +267,15 @@ def claim_section(claim: Claim, results: Path) -> str:
         part = claims[claims["budget"] == budget]
         if part.empty:
             continue
-        tally = part["verdict"].value_counts().to_dict()
-        counts = ", ".join(f"{n} {verdict}" for verdict, n in sorted(tally.items()))
-        within = int((part[f"delta_{metric}"].abs() < part["seed_std"]).sum())
-        noise = (
-            f"; {within} of them with an effect smaller than the seed std"
-            if part["seed_std"].notna().all()
-            else ""  # one seed: no seed std to compare with
+        families = part.groupby(["split", "against"]).ngroups
+        lines.append(
+            f"- {budget}: {len(part)} comparisons in {families} "
+            f"{'family' if families == 1 else 'families'}: "
+            f"{tally(part['verdict'])}{wall_note(part, budget)}.\n"
         )
-        lines.append(f"- {budget}: {len(part)} comparisons: {counts}{noise}.\n")
     lines += reference_lines(folder, params, metric, label, claimed)
     lines += majority_lines(folder, params, claimed)
+    lines += pretrain_lines(folder, params)
     if claim.early:
         lines += early_budget_lines(folder, results / claim.early, metric, label)
     return "".join(lines)
@@ -268,6 +302,21 @@ def majority_lines(folder: Path, params: Params, claimed: list[str]) -> list[str
             "(the floor a model must clear).\n"
         )
     return lines
+
+
+def pretrain_lines(folder: Path, params: Params) -> list[str]:
+    """Fine-tuning from the pretrain stage's masked LM: that model's own quality, which bounds
+    what fine-tuning can show (``metrics/pretrain/<name>/pretrain.json``)."""
+    name = params.pretrain.get("name", "none")
+    found = folder.parent.parent / "metrics" / "pretrain" / name / "pretrain.json"
+    if name == "none" or not found.is_file():
+        return []
+    run = json.loads(found.read_text())
+    return [
+        f"- the pre-trained encoder (`pretrain/{name}`: a masked LM on {run['corpus']}, "
+        f"{run['updates']} updates, {run['train_wall_s'] / 3600:.1f} h): validation perplexity "
+        f"{run['ppl']:.1f} of the masked tokens (the model every run of this claim starts from).\n"
+    ]
 
 
 def forest_lines(claim: Claim, folder: Path) -> list[str]:
@@ -298,15 +347,14 @@ def unclaimed_lines(experiment: str, evaluated: list[str], claimed: list[str]) -
     ]
 
 
-FLOOR = {"bleu": 5.0, "mcc": 5.0}  # below this the reference is near the floor of the metric
-
-
 def reference_lines(
     folder: Path, params: Params, metric: str, label: str, claimed: list[str]
 ) -> list[str]:
-    """The reference's own score per claimed test set, flagging a score near the metric's
-    floor."""
+    """The reference's own score per claimed test set, with the metric's floor there (the
+    claims table's: a reference reaching it makes that test set's rows uninformative)."""
     table = pd.read_csv(folder / "results.csv")
+    claims = pd.read_csv(folder / "claims.csv")
+    floors = dict(zip(claims["split"], claims.get("floor", pd.Series(dtype=float)), strict=False))
     reference = table[
         (table["variant"] == params.experiment["reference"]) & table["split"].isin(claimed)
     ]
@@ -314,12 +362,15 @@ def reference_lines(
     for _, row in reference.iterrows():
         mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
         spread = "" if math.isnan(std) else f" ± {std:.2f} (seed std)"
-        floor = FLOOR.get(metric)
+        floor = floors.get(row["split"], math.nan)
+        uninformative = claims[claims["split"] == row["split"]]["verdict"].eq(UNINFORMATIVE).all()
         note = (
-            "; near the floor of the metric: differences here say little"
-            if floor is not None and mean < floor
+            f"; the metric's floor here: {floor:.2f}"
+            + (", which its interval reaches: every comparison on it is uninformative"
+               if uninformative else "")
+            if not (isinstance(floor, float) and math.isnan(floor))
             else ""
-        )
+        )  # fmt: skip
         lines.append(f"- `{row['variant']}` on {row['split']}: {label} {mean:.2f}{spread}{note}.\n")
     return lines
 
@@ -330,15 +381,42 @@ def report(results: Path, claims: tuple[Claim, ...] = CLAIMS) -> str:
     return (
         "# Replication of Memory Transformer's claims at CPU scale\n\n"
         "Generated by `python workflow/scripts/replication_report.py` from the tables in "
-        "`results/<experiment>/` (themselves generated by the pipeline); do not edit. A "
-        "comparison is `better`/`worse` only when the paired test gives p < 0.05 *and* the 95% "
-        "interval over seeds excludes 0; otherwise the effect is not distinguishable from seed "
-        "noise at this scale (`no difference shown`). Each claim is tested twice: at equal "
-        "training steps (the paper's budget) and at equal compute (the baseline trained longer, "
-        "for about the memory model's training time); claim 1 a third time, at convergence "
-        "(every model trained until its validation loss stops improving: the paper compares "
-        "models trained near their best). "
-        "The paper's numbers are differences on "
-        "its own, larger setting (labelled with their source), a direction to compare with.\n\n"
+        "`results/<experiment>/` (themselves generated by the pipeline); do not edit. "
+        f"{comparison_count(results, claims)} Each comparison belongs to a family (one "
+        "experiment, one test set, one budget: a reference and the variants compared with it); "
+        "the seeds are blocks (seed s of every variant shares the data order and the initial "
+        "values of the shared parameters), so each family is read as score ~ variant + seed "
+        "with the residual variance pooled, and every test that decides a verdict is "
+        "Holm-adjusted over its family. A comparison is `better`/`worse` when both that "
+        "block-model test and the example-level paired bootstrap reject no difference; "
+        "otherwise `equivalent within ±δ` (TOST at the margin of `eval.equivalence_margin`), "
+        "`paper's effect ruled out` (the paper's gain is excluded), or `inconclusive` with the "
+        "smallest effect the runs could detect; a reference at its metric's floor (a BLEU "
+        "level below which a test set cannot rank models, or the majority-class score) makes "
+        "its rows `uninformative (floor)`, counted in no tally. Definitions: "
+        "[docs/replication.md](../docs/replication.md#how-a-verdict-is-reached). Each claim is "
+        "tested at equal training steps (the paper's budget) and at equal compute (the "
+        "baseline trained longer, for about the memory model's training time; the wall-time "
+        "ratio of each pairing is in its row); claim 1 also at convergence (every run trained "
+        "until its patience ran out or the update cap, whichever came first). The paper's "
+        "numbers are differences on its own, larger setting (labelled with their source), a "
+        "direction to compare with.\n\n"
         f"{sections}"
+    )
+
+
+def comparison_count(results: Path, claims: tuple[Claim, ...]) -> str:
+    """How many comparisons and families the claims make in all (the tables written so far)."""
+    tables = [
+        pd.read_csv(results / c.experiment / "claims.csv")
+        for c in claims
+        if (results / c.experiment / "claims.csv").is_file()
+    ]
+    if not tables:
+        return "No claims table yet."
+    found = pd.concat(tables, keys=range(len(tables)), names=["experiment"]).reset_index(0)
+    families = found.groupby(["experiment", "split", "budget", "against"]).ngroups
+    return (
+        f"The {len(tables)} experiments make {len(found)} comparisons in {families} families: "
+        f"{tally(found['verdict'])}."
     )

@@ -9,16 +9,16 @@ import math
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from memtr.common.markdown import aligned_table
-from memtr.common.paths import PAPER_REFERENCE
 from memtr.config.params import Params
 from memtr.datasets.extra_sets import names_of
 from memtr.reports.convergence import CONVERGED_SLOPE, WINDOW, converged_share, run_convergence
 from memtr.reports.folders import run_folder
-from memtr.stats import mean_std_ci, seed_difference
-from memtr.tasks.base import Sources, Task
+from memtr.reports.paper import paper_deltas, paper_numbers
+from memtr.reports.verdicts import Family, claims_notes, family_rows
+from memtr.stats import mean_std_ci
+from memtr.tasks.base import Sources
 
 __all__ = ["Sources", "build_tables", "claims_markdown", "repeated_sets", "to_markdown"]
 
@@ -33,19 +33,6 @@ def load_run(metrics: Path, variant: str, seed: int) -> tuple[dict, dict]:
         json.loads((folder / "train.json").read_text()),
         json.loads((folder / "eval.json").read_text()),
     )
-
-
-def paper_numbers(task: Task, dataset: str) -> dict[str, float]:
-    """The paper's number per variant name for ``dataset`` (empty if none)."""
-    if not PAPER_REFERENCE.is_file():
-        return {}
-    metric = task.metric
-    doc = yaml.safe_load(PAPER_REFERENCE.read_text()) or {}
-    return {
-        row["variant"]: row[metric]
-        for row in doc.get(task.paper_section) or []
-        if row.get("dataset") == dataset and metric in row
-    }
 
 
 EQUAL_STEPS, EQUAL_COMPUTE, AT_CONVERGENCE = "equal steps", "equal compute", "at convergence"
@@ -80,13 +67,14 @@ def wall_mean(runs: list[tuple[dict, dict]]) -> float:
 
 def comparison(params: Params, src: Sources, runs: dict, variant: str, against: str,
                label: str) -> dict:  # fmt: skip
-    """:func:`seed_difference` of ``variant`` against ``against`` on ``label``, with the
-    paired p-value and the ratio of their training wall times."""
+    """``variant`` against ``against`` on ``label``: the mean difference over seeds, the
+    example-level paired bootstrap's p, and the ratio of their training wall times."""
     metric = params.task.metric
     a, b = per_seed(runs[variant], label, metric), per_seed(runs[against], label, metric)
+    boot = params.task.paired_bootstrap(params, src, variant, against, label)
     return {
-        **seed_difference(a, b),
-        "p": params.task.paired_p(params, src, variant, against, label),
+        "delta": sum(a) / len(a) - sum(b) / len(b),
+        "p": boot["p"],
         "wall_ratio": wall_mean(runs[variant]) / wall_mean(runs[against]),
     }
 
@@ -113,6 +101,19 @@ def compare_all(params: Params, src: Sources, runs: dict) -> dict[tuple[str, str
         for label in params.eval_labels()
         for v, against in pairs
     }
+
+
+def families(params: Params) -> dict[str, list[str]]:
+    """The families of claims: each reference (the experiment's, and every equal-compute
+    baseline) -> the memory variants compared with it, in the experiment's order."""
+    reference = params.experiment["reference"]
+    equal_compute = params.experiment.get("equal_compute") or {}
+    baselines = set(equal_compute.values())
+    found = {reference: [v for v in params.experiment["variants"]
+                         if v != reference and v not in baselines]}  # fmt: skip
+    for variant, baseline in equal_compute.items():
+        found.setdefault(baseline, []).append(variant)
+    return found
 
 
 def _rounded(found: dict | None, key: str, digits: int) -> float:
@@ -165,39 +166,6 @@ def results_table(
     return pd.DataFrame(rows)
 
 
-ALPHA = 0.05
-
-
-def verdict(found: dict, seeds: int, higher_is_better: bool) -> str:
-    """``better``/``worse`` when the paired test and the seed-level 95% interval of the
-    difference both exclude no effect; else ``no difference shown`` (below 2 seeds:
-    ``undecided``)."""
-    if seeds < 2:
-        return "undecided (1 seed)"
-    excludes_zero = found["low"] > 0 or found["high"] < 0
-    if found["p"] < ALPHA and excludes_zero:
-        return "better" if (found["delta"] > 0) == higher_is_better else "worse"
-    return "no difference shown"
-
-
-def paper_deltas(task: Task, reference: str) -> dict[str, tuple[float, str]]:
-    """The paper's difference of each variant from its baseline, with the paper's dataset."""
-    metric = task.metric
-    doc = yaml.safe_load(PAPER_REFERENCE.read_text()) if PAPER_REFERENCE.is_file() else {}
-    rows = [r for r in (doc or {}).get(task.paper_section) or [] if metric in r]
-    base = {r["dataset"]: r[metric] for r in rows if r["variant"] == reference}
-    return {
-        r["variant"]: (round(r[metric] - base[r["dataset"]], 2), _provenance(r))
-        for r in rows
-        if r["dataset"] in base and r["variant"] != reference
-    }
-
-
-def _provenance(row: dict) -> str:
-    """The paper row's dataset, flagged when it is not checked against the paper itself."""
-    return row["dataset"] + ("" if row.get("checked", True) else " (secondary source, unchecked)")
-
-
 # fairseq's --valid-subset: training keeps each run's best checkpoint on it
 SELECTION_SPLIT = "valid"
 
@@ -210,40 +178,63 @@ def selection_left_out(labels: set[str], repeats: dict[str, str] | None = None) 
     return {SELECTION_SPLIT} if SELECTION_SPLIT in labels and independent else set()
 
 
-def claims_table(
-    params: Params, runs: dict, compared: dict, repeats: dict[str, str] | None = None
-) -> pd.DataFrame:
-    """One row per comparison of a memory variant: effect, interval, p, seed noise, verdict.
+def claims_table(params: Params, src: Sources, runs: dict, compared: dict,
+                 repeats: dict[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """One row per comparison of a memory variant, family by family
+    (:mod:`memtr.reports.verdicts`): effect, intervals, tests, power, verdict.
 
-    A test set in ``repeats`` (the same tokens as another split, see
-    :func:`repeated_sets`) has no rows: it would repeat that split's
-    verdicts and count them twice. Nor has the split that chose the checkpoint
-    when there is an independent one (:func:`selection_left_out`).
+    A test set in ``repeats`` (the same tokens as another split, see :func:`repeated_sets`)
+    has no rows: it would repeat that split's verdicts and count them twice. Nor has the
+    split that chose the checkpoint when there is an independent one
+    (:func:`selection_left_out`).
     """
-    metric, higher_is_better = params.task.metric, params.task.higher_is_better
-    seeds = len(params.experiment["seeds"])
-    paper = paper_deltas(params.task, params.experiment["reference"])
-    compute_baselines = set((params.experiment.get("equal_compute") or {}).values())
+    task, reference = params.task, params.experiment["reference"]
+    metric = task.metric
+    paper = paper_deltas(task, reference)
     left_out = set(repeats or {}) | selection_left_out({label for label, _, _ in compared}, repeats)
     rows = []
-    for (label, variant, against), found in compared.items():
-        if variant in compute_baselines:  # a longer-trained baseline is no claim of the paper
-            continue
-        if label in left_out:
-            continue
-        equal_steps = against == params.experiment["reference"]
-        delta, source = paper.get(variant, (math.nan, "")) if equal_steps else (math.nan, "")
-        rows.append({
-            "split": label, "variant": variant, "against": against,
-            "budget": reference_budget(params) if equal_steps else EQUAL_COMPUTE,
-            "wall_ratio": round(found["wall_ratio"], 2),
-            f"delta_{metric}": round(found["delta"], 2),
-            "delta_ci95_low": round(found["low"], 2), "delta_ci95_high": round(found["high"], 2),
-            "seed_std": round(found["noise"], 2), "p": round(found["p"], 4),
-            "verdict": verdict(found, seeds, higher_is_better),
-            f"paper_delta_{metric}": delta, "paper_dataset": source,
-        })  # fmt: skip
+    for label in (x for x in params.eval_labels() if x not in left_out):
+        for against, members in families(params).items():
+            equal_steps = against == reference
+            family = Family(
+                against, tuple(members),
+                {v: per_seed(runs[v], label, metric) for v in (against, *members)},
+                task.higher_is_better, task.floor(params, src, label),
+                task.equivalence_margin(params),
+                {v: paper.get(v, (math.nan, ""))[0] for v in members} if equal_steps else {},
+            )  # fmt: skip
+            found = family_rows(family, {v: compared[(label, v, against)] for v in members})
+            for variant in members:
+                delta, source = (
+                    paper.get(variant, (math.nan, "")) if equal_steps else (math.nan, "")
+                )
+                rows.append({
+                    "split": label, "variant": variant, "against": against,
+                    "budget": reference_budget(params) if equal_steps else EQUAL_COMPUTE,
+                    "wall_ratio": round(compared[(label, variant, against)]["wall_ratio"], 2),
+                    f"delta_{metric}": round(compared[(label, variant, against)]["delta"], 2),
+                    **rounded_statistics(found[variant]),
+                    f"paper_delta_{metric}": delta, "paper_dataset": source,
+                })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+STATISTICS = {  # claims column -> decimals (verdicts.family_rows' names)
+    "delta_ci95_low": 2, "delta_ci95_high": 2, "seed_deltas": None, "residual_std": 2,
+    "df": None, "p": 4, "p_adj": 4, "p_boot": 4, "p_boot_adj": 4, "detectable": 2,
+    "seeds_for_paper": None, "margin": 2, "p_equivalent_adj": 4, "p_paper_adj": 4,
+    "floor": 2, "reference_mean": 2, "pooling_p": 4, "verdict": None,
+}  # fmt: skip
+
+
+def rounded_statistics(found: dict) -> dict:
+    """The claims columns of one comparison, rounded; missing ones (one seed) NaN."""
+    return {
+        key: (round(found[key], digits) if digits is not None else found[key])
+        if key in found and found[key] is not None
+        else math.nan
+        for key, digits in STATISTICS.items()
+    }
 
 
 def runs_table(params: Params, runs: dict, converged: dict[str, list[dict]]) -> pd.DataFrame:
@@ -297,7 +288,7 @@ def build_tables(params: Params, src: Sources) -> tuple[pd.DataFrame, ...]:
     converged = runs_convergence(params, src.metrics)
     return (
         results_table(params, src, runs, compared, converged),
-        claims_table(params, runs, compared, repeated_sets(src.extra)),
+        claims_table(params, src, runs, compared, repeated_sets(src.extra)),
         runs_table(params, runs, converged),
     )
 
@@ -330,6 +321,7 @@ def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None =
         )
     notes += repeats_note(repeats, claims=False)
     notes.append(delta_note(params, reference))
+    notes.append(params.task.bootstrap_note(params))
     if params.experiment.get("equal_compute"):
         notes.append(
             "compute_reference: the baseline trained for about the same compute "
@@ -420,21 +412,9 @@ def claims_markdown(
     claims: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None
 ) -> str:
     """The claims table in Markdown, with how the verdicts are decided."""
-    metric, label = params.task.metric, params.task.metric_label
-    better = "higher" if params.task.higher_is_better else "lower"
     notes = [
-        f"delta_{metric}: mean {label} of `variant` minus that of `against` over "
-        f"{len(params.experiment['seeds'])} seed(s) ({better} is better); delta_ci95: 95% "
-        "Welch interval of that difference with seeds as samples; seed_std: the larger of the "
-        "two variants' seed standard deviations, the noise the effect is measured against.",
-        "p: the paired test of the results table (paired bootstrap over examples, seeds "
-        "pooled: sentences for BLEU, examples for accuracy, segments for perplexity).",
-        f"verdict: `better`/`worse` when p < {ALPHA} and the interval excludes 0; else `no "
-        "difference shown` (with one seed: `undecided`).",
+        *claims_notes(params),
         budget_note(params),
-        "paper_delta: the paper's difference of the same variant from its baseline, on "
-        "paper_dataset (workflow/paper_reference.yaml, labelled with its source there); a "
-        "direction to compare with, not the same data or scale.",
         *repeats_note(repeats, claims=True),
         *selection_note(claims, params),
     ]

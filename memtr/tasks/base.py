@@ -8,8 +8,9 @@ The stages never branch on the task's name; they ask it:
   what it becomes for the selected dataset (:meth:`Task.for_dataset`: e.g. its metric);
 - train stage: the fairseq task, criterion and batching options (:meth:`Task.fairseq_args`);
 - evaluate stage: how one split is scored (:meth:`Task.evaluate`);
-- tables stage: the metric, the paired test over examples (:meth:`Task.paired_p`), the
-  extra columns and the notes under the tables.
+- tables stage: the metric, the paired bootstrap over examples
+  (:meth:`Task.paired_bootstrap`), the metric's floor (:meth:`Task.floor`) and default
+  equivalence margin, the extra columns and the notes under the tables.
 """
 
 from __future__ import annotations
@@ -55,11 +56,6 @@ def outputs_per_seed(params: Params, metrics: Path, variant: str, name: str) -> 
         list(read_lines(metrics / variant / f"seed{seed}" / "outputs" / name))
         for seed in params.experiment["seeds"]
     ]
-
-
-def seed_outputs(params: Params, metrics: Path, variant: str, name: str) -> list[str]:
-    """Per-example output lines of ``variant``, all seeds concatenated in seed order."""
-    return [line for lines in outputs_per_seed(params, metrics, variant, name) for line in lines]
 
 
 class Task:
@@ -128,11 +124,24 @@ class Task:
         raise NotImplementedError
 
     # -- tables stage ---------------------------------------------------------------------
-    def paired_p(self, params: Params, src: Sources, variant: str, against: str,
-                 label: str) -> float:  # fmt: skip
-        """p-value of the paired test of ``variant`` against ``against`` on ``label``,
-        over the examples of all seeds (seed s paired with seed s)."""
+    def paired_bootstrap(self, params: Params, src: Sources, variant: str, against: str,
+                         label: str) -> dict:  # fmt: skip
+        """:func:`memtr.stats.paired_bootstrap` of ``variant`` against ``against`` on
+        ``label``: each example's contribution to the metric, per seed (seed s paired with
+        seed s); ``{"delta", "p"}``."""
         raise NotImplementedError
+
+    def floor(self, params: Params, src: Sources, label: str) -> float:
+        """The metric's floor on ``label``: the score a model that learned nothing of the
+        inputs reaches (NaN: none defined). A reference at its floor cannot rank variants."""
+        return float("nan")
+
+    def equivalence_margin(self, params: Params) -> float:
+        """The margin ±δ of the equivalence test: ``eval.equivalence_margin`` if set, else
+        the task's documented default for its metric."""
+        return float(params.eval.get("equivalence_margin") or self.default_margin)
+
+    default_margin: ClassVar[float] = 1.0  # in the metric's units (BLEU, accuracy points)
 
     def result_columns(self, variant: Variant, runs: list[tuple[dict, dict]], label: str) -> dict:
         """Columns of a results row after the metric's mean/std/CI."""
@@ -143,5 +152,18 @@ class Task:
         return {}
 
     def legend(self, params: Params, table: Any) -> list[str]:
-        """The first notes under the results table: how the metric and p were measured."""
+        """The first notes under the results table: how the metric was measured."""
         raise NotImplementedError
+
+    examples: ClassVar[str] = "test examples"  # what the paired bootstrap resamples
+
+    def bootstrap_note(self, params: Params) -> str:
+        """How ``p_vs_reference`` was measured (memtr.stats.paired_bootstrap)."""
+        return (
+            f"p_vs_reference: two-sided paired bootstrap over {self.examples} "
+            f"({params.eval['bootstrap_resamples']} resamples): each resample draws the "
+            f"{self.examples} with replacement, the same for every seed and both variants, and "
+            f"takes the mean over seeds of the difference of {self.metric_label} from "
+            f"`{params.experiment['reference']}` (seed s paired with seed s); p: the share of "
+            "those differences, centred, at least as far from 0 as the observed one."
+        )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memspec import LM_MODEL
-from memtr.tasks.base import EvalRun, Sources, Task, seed_outputs
+from memtr.tasks.base import EvalRun, Sources, Task, outputs_per_seed
 
 if TYPE_CHECKING:
     from memtr.config.params import Params
@@ -40,6 +40,10 @@ class LanguageModeling(Task):
     sizes = ("base", "tiny", "big", "wiki103")
     arch_prefix = {"none": "transformer_lm", "prepend": LM_MODEL}
     metric, metric_label, paper_section = "ppl", "perplexity", "lm"
+    examples = "test segments"
+    # ±3 perplexity points: about 1% of the CPU-scale WikiText-2 models' test perplexity
+    # (about 300); a model of another scale wants its own eval.equivalence_margin.
+    default_margin = 3.0
     higher_is_better = False
     recurrent_memory = True
 
@@ -69,27 +73,24 @@ class LanguageModeling(Task):
         print(f"{run.variant} seed {run.seed} {label}: perplexity {result['ppl']}")
         return result
 
-    def paired_p(self, params: Params, src: Sources, variant: str, against: str,
-                 label: str) -> float:  # fmt: skip
+    def paired_bootstrap(self, params: Params, src: Sources, variant: str, against: str,
+                         label: str) -> dict:  # fmt: skip
         name = f"segment_nll.{label}.tsv"
         segments = [
-            [(int(row), float(nll), int(n)) for row, nll, n in (x.split("\t") for x in lines)]
-            for lines in (seed_outputs(params, src.metrics, v, name) for v in (variant, against))
-        ]
+            [[(int(row), float(nll), int(n)) for row, nll, n in (x.split("\t") for x in lines)]
+             for lines in outputs_per_seed(params, src.metrics, v, name)]
+            for v in (variant, against)
+        ]  # fmt: skip
         return paired_bootstrap_perplexity(*segments, params.eval["bootstrap_resamples"])
 
     def result_columns(self, variant, runs: list[tuple[dict, dict]], label: str) -> dict:
         return {"recurrent": variant.recurrent}
 
     def legend(self, params: Params, table: Any) -> list[str]:
-        resamples, reference = params.eval["bootstrap_resamples"], params.experiment["reference"]
         return [
             "perplexity: `fairseq-eval-lm` over the whole split in segments of "
             f"{params.train['tokens_per_sample']} tokens (lower is better); every variant is "
             "scored on the same tokens.",
-            f"p_vs_reference: paired bootstrap ({resamples} resamples) of segments against "
-            f"`{reference}` (each segment's log-likelihood under both models), seeds paired "
-            "and pooled.",
         ]
 
 
@@ -180,13 +181,15 @@ def perplexity_of(segments):
     return np.exp(segments[..., 0].sum(axis=-1) / segments[..., 1].sum(axis=-1))
 
 
-def paired_bootstrap_perplexity(system: list[Segment], baseline: list[Segment],
-                                resamples: int) -> float:  # fmt: skip
-    """Paired bootstrap p-value of the difference of perplexity, resampling segments, each
-    scored by both models: ``(row, nll, tokens)`` in the same order (see segment_scores)."""
-    from memtr.stats import paired_bootstrap_p
+def paired_bootstrap_perplexity(system: list[list[Segment]], baseline: list[list[Segment]],
+                                resamples: int) -> dict:  # fmt: skip
+    """:func:`memtr.stats.paired_bootstrap` of perplexity: each seed's segments of each
+    variant, ``(row, nll, tokens)`` in the same order (see segment_scores), resampling
+    segments (the same for every seed and both variants)."""
+    from memtr.stats import paired_bootstrap
 
-    if [(r, n) for r, _, n in system] != [(r, n) for r, _, n in baseline]:
-        raise ValueError("paired bootstrap of perplexity: the two models scored other segments")
-    pairs = [[(nll, n) for _, nll, n in model] for model in (system, baseline)]
-    return paired_bootstrap_p(perplexity_of, *pairs, resamples)
+    order = {tuple((r, n) for r, _, n in seed) for model in (system, baseline) for seed in model}
+    if len(order) != 1:
+        raise ValueError("paired bootstrap of perplexity: the models scored other segments")
+    pairs = [[[(nll, n) for _, nll, n in seed] for seed in model] for model in (system, baseline)]
+    return paired_bootstrap(perplexity_of, *pairs, resamples)

@@ -4,6 +4,7 @@ checked in ``tests/integration/test_readme_recipe.py``."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -17,9 +18,12 @@ from pipeline_helpers import REPO
 from memtr.reports.readme import (
     BLOCKS,
     BlockError,
+    floored_sets,
     read_block,
     replace_block,
+    snapshot_demo,
     stale_blocks,
+    verdict_cell,
     verdicts_block,
     write_blocks,
 )
@@ -67,10 +71,21 @@ def test_the_two_commands_are_the_entry_points_with_their_times():
         "bash scripts/run_tests.sh",
         "MEMTR_DATA_MIRROR=../shared/data bash scripts/run_pipeline.sh",
     ]
-    for measured in ("5-8 minutes", "8-13 min", "14-16 min on 2 cores"):
-        assert measured in body
+    measured = re.search(r"Measured on (.+?), (\d+ cores).*?: install\s+(\d+ min \d+ s), main\s+job"
+                         r"\s+(\d+ min \d+ s), tests\s+(\d+ min \d+ s)", body, flags=re.S)  # fmt: skip
+    assert measured, "the README gives the measured install, main-job and test times"
     for script in ("run_pipeline.sh", "run_tests.sh"):
         assert (REPO / "scripts" / script).is_file()
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    """.ci/run's one command is the README's test command (browser set-up included there)."""
+    body = section(README.read_text(encoding="utf-8"), "The two commands")
+    readme = [line.split("#")[0].strip() for line in fenced(body, "bash")[0].splitlines()]
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#") and not line.startswith(("set ", "cd "))]  # fmt: skip
+    assert ci == [readme[1]]
+    assert "setup_browser.sh" in (REPO / "scripts" / "run_tests.sh").read_text()
 
 
 def test_the_readme_names_the_fast_tier_and_the_tiers_are_the_documented_ones():
@@ -95,18 +110,31 @@ def test_generated_blocks_are_what_the_committed_tables_generate(block):
 
 
 def test_the_demo_table_is_shown_as_the_pipeline_wrote_it():
-    """docs/pipeline.md shows results/demo/results.md as the pipeline wrote it (no hand edits).
-
-    (It was the README's headline table; the README now leads with the verdicts.)
-    """
-    generated = (REPO / "results/demo/results.md").read_text()
+    """docs/pipeline.md shows the committed demo reference (results/demo_reference/results.md,
+    a copy of one run of the main job) as the pipeline wrote it, never the git-ignored
+    results/demo/ that each run of the main job rewrites with its machine's numbers."""
+    generated = (REPO / "results/demo_reference/results.md").read_text()
     table = "\n".join(line for line in generated.splitlines() if line.startswith("|"))
     assert table and table in (DOCS / "pipeline.md").read_text()
+    label = (REPO / "results/demo_reference/README.md").read_text()
+    assert re.search(r"^- machine: .+, \d+ cores", label, flags=re.M), "no machine named"
+
+
+def test_the_demo_snapshot_copies_the_main_jobs_table_with_its_machine(tmp_path):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo/results.md").write_text("# t\n\n| a |\n|---|\n| 1 |\n")
+    out = snapshot_demo(tmp_path, "abc1234")
+    assert (out / "results.md").read_text() == (tmp_path / "demo/results.md").read_text()
+    label = (out / "README.md").read_text()
+    assert "- commit: abc1234" in label and f"{os.cpu_count()} cores" in label
+    with pytest.raises(FileNotFoundError, match="run `bash scripts/run_pipeline.sh` first"):
+        snapshot_demo(tmp_path / "nowhere", "abc1234")
 
 
 def shown_verdict(row: pd.Series, metric: str) -> str:
-    delta = f"{row[metric]:+.2f}"
-    return delta if row["verdict"] == "no difference shown" else f"**{row['verdict']}** {delta}"
+    """The README's cell of one comparison: ``**worse** -3.84``, ``-0.22 *(equivalent)*``,
+    ``-0.06 *(floor)*``, ``-0.76`` (inconclusive)."""
+    return verdict_cell(row, metric.removeprefix("delta_"))
 
 
 @pytest.mark.parametrize("claim", [c for c in CLAIMS if " (" in str(c.number)],
@@ -133,16 +161,22 @@ TABLED = [c for c in CLAIMS if (REPO / "results" / c.experiment / "claims.csv").
 @pytest.mark.parametrize("claim", [c for c in TABLED if " (" not in str(c.number)],
                          ids=lambda c: c.experiment)  # fmt: skip
 def test_every_verdict_of_the_claims_tables_is_in_the_readme(claim):
+    """Every comparison is a cell of the README, except those on a test set where all are
+    uninformative (a baseline at its floor), which one line names instead."""
     claims = pd.read_csv(REPO / "results" / claim.experiment / "claims.csv")
     block = read_block(README.read_text(encoding="utf-8"), "verdicts")
     part = block.split(f"**Claim {claim.number}: ")[1].split("**Claim ")[0]
     metric = next(c for c in claims.columns if c.startswith("delta_") and "ci95" not in c)
-    for variant, rows in claims.groupby("variant", sort=False):
+    floored = floored_sets(claims)
+    for split in floored:
+        assert f"`{split}`" in part.split("Not shown: ")[1].splitlines()[0]
+    shown = claims[~claims["split"].isin(floored)]
+    for variant, rows in shown.groupby("variant", sort=False):
         (line,) = [ln for ln in part.splitlines() if ln.startswith(f"| `{variant}` |")]
         cells = [c.strip() for c in line.strip("|").split("|")]
         for _, row in rows.iterrows():
-            shown = shown_verdict(row, metric)
-            assert shown in cells, (variant, row["split"], row["budget"], shown, cells)
+            cell = shown_verdict(row, metric)
+            assert cell in cells, (variant, row["split"], row["budget"], cell, cells)
         paper = f"paper_{metric}" in claims and claims[f"paper_{metric}"].notna().any()
         assert len(cells) == 2 + len(rows) + int(paper)
 

@@ -1,8 +1,8 @@
 """The committed experiments' report pages (results/<e>/report.html) in a real headless
-Chromium (Debian's package; scripts/setup_browser.sh, which .ci/run calls): the page loads
-offline with no console error and no network request, every table and figure of the
-experiment is on it, its links lead somewhere; a screenshot of each is kept in
-build/test-artifacts/."""
+Chromium (Debian's package; scripts/setup_browser.sh, which scripts/run_tests.sh calls): the page loads
+offline with no console error and no network request, opens with the summary of its
+verdicts above every table, greys the uninformative claims, has every table and figure of the
+experiment, its links lead somewhere; a screenshot of each is kept in build/test-artifacts/."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from memtr.common.paths import REPO
+from memtr.reports.claims_reading import is_uninformative
 from memtr.reports.page import TABLES
 
 pytestmark = pytest.mark.slow
@@ -66,8 +67,19 @@ def test_the_page_loads_offline_with_every_table_and_figure(browser, experiment)
     assert [u for u in requests if not u.startswith("data:")] == [url], requests
     tables = page.eval_on_selector_all("table", "ts => ts.map(t => t.id)")
     assert tables == expected_tables(results)
+    claims = pd.read_csv(results / "claims.csv")
     rows = page.eval_on_selector_all("#table-claims tbody tr", "rows => rows.length")
-    assert rows == len(pd.read_csv(results / "claims.csv"))
+    assert rows == len(claims)
+    summary_y = page.locator("#summary").bounding_box()["y"]
+    assert summary_y < page.locator("table").first.bounding_box()["y"]
+    assert "comparison" in page.locator("#summary").inner_text()
+    greyed = page.eval_on_selector_all(
+        "#table-claims tbody tr.uninformative td",
+        "cells => cells.map(c => getComputedStyle(c).color)",
+    )
+    floor_rows = sum(is_uninformative(v) for v in claims["verdict"])
+    assert len(greyed) == floor_rows * len(claims.columns)
+    assert set(greyed) <= {"rgb(153, 153, 153)"}
     shown = page.eval_on_selector_all(
         "figure img",
         "imgs => imgs.map(i => [i.closest('figure').id, i.complete && i.naturalWidth > 0])",

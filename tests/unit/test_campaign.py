@@ -26,7 +26,20 @@ from memtr.reports.campaign import (
 )
 
 CAMPAIGN = yaml.safe_load((REPO / "results/cpu_replication/dvc.lock").read_text())
-DEMO = yaml.safe_load((REPO / "dvc.lock").read_text())  # the demo: same dataset, stage names
+
+
+def demo_lock() -> dict:
+    """The lock a run of the demo writes in the same workspace: the campaign's stages, same
+    names and dataset, its runs under runs/demo/, metrics/demo/ and results/demo/."""
+    text = (REPO / "results/cpu_replication/dvc.lock").read_text()
+    lock = yaml.safe_load(text.replace("/cpu_replication/", "/demo/"))
+    for stage in lock["stages"].values():  # another run: other hashes
+        for out in stage.get("outs", []):
+            out["md5"] = "0" * 32 + (".dir" if out["md5"].endswith(".dir") else "")
+    return lock
+
+
+DEMO = demo_lock()
 
 
 def workspace_lock() -> dict:
@@ -56,9 +69,10 @@ def test_data_stages_of_another_dataset_are_refused():
 
 
 def test_a_lock_without_a_run_of_the_experiment_is_refused(tmp_path):
-    out = tmp_path / "dvc.lock"
+    source, out = tmp_path / "workspace.lock", tmp_path / "dvc.lock"
+    source.write_text(yaml.safe_dump(DEMO))
     with pytest.raises(CampaignLockError, match="records no run of experiment 'cpu_replication'"):
-        write_campaign_lock(REPO / "dvc.lock", "cpu_replication", "multi30k_de_en", out)
+        write_campaign_lock(source, "cpu_replication", "multi30k_de_en", out)
     assert not out.exists()
 
 

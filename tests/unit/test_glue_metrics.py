@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 from memtr.config.params import parse_params
 from memtr.datasets.registry import get_dataset
 from memtr.reports.tables import Sources, build_tables, to_markdown
-from memtr.stats import f1, mcc, paired_bootstrap_metric_p, pearson, spearman
+from memtr.stats import f1, mcc, of_gold, paired_bootstrap, pearson, spearman, with_gold
 from memtr.tasks import TASKS
 from memtr.tasks.classification import Classification
 
@@ -100,14 +100,19 @@ def seed_runs(rng, gold: np.ndarray, right: float, seeds: int = 3) -> np.ndarray
     return np.stack([noisy_labels(rng, gold, right) for _ in range(seeds)])  # (seeds, examples)
 
 
+def boot_p(metric, system, baseline, gold, resamples: int) -> float:
+    return paired_bootstrap(of_gold(metric), with_gold(system, gold), with_gold(baseline, gold),
+                            resamples)["p"]  # fmt: skip
+
+
 def test_bootstrap_p_is_small_for_a_clearly_better_system_and_large_for_an_equal_one():
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 2, 1000)
     good, bad, also_good = (seed_runs(rng, gold, r) for r in (0.9, 0.6, 0.9))
-    assert paired_bootstrap_metric_p(mcc, good, bad, gold, 500) < 0.01
-    assert paired_bootstrap_metric_p(mcc, bad, good, gold, 500) < 0.01  # two-sided
-    assert paired_bootstrap_metric_p(mcc, good, also_good, gold, 500) > 0.05
-    assert paired_bootstrap_metric_p(f1, good, good, gold, 100) == 1.0
+    assert boot_p(mcc, good, bad, gold, 500) < 0.01
+    assert boot_p(mcc, bad, good, gold, 500) < 0.01  # two-sided
+    assert boot_p(mcc, good, also_good, gold, 500) > 0.05
+    assert boot_p(f1, good, good, gold, 100) == 1.0
 
 
 def test_bootstrap_of_a_correlation_over_three_seeds_is_fast():
@@ -116,15 +121,17 @@ def test_bootstrap_of_a_correlation_over_three_seeds_is_fast():
     better = gold + rng.normal(0, 1.0, (3, 1000))
     worse = gold + rng.normal(0, 1.5, (3, 1000))
     start = time.perf_counter()
-    p = paired_bootstrap_metric_p(pearson, better, worse, gold, 1000)
+    p = boot_p(pearson, better, worse, gold, 1000)
     assert time.perf_counter() - start < 2.0
     assert p < 0.01
 
 
 def test_bootstrap_refuses_unpaired_predictions():
     gold = np.zeros(10)
-    with pytest.raises(ValueError, match="paired predictions"):
-        paired_bootstrap_metric_p(pearson, np.zeros((2, 10)), np.zeros((1, 10)), gold, 10)
+    with pytest.raises(ValueError, match="do not pair"):
+        boot_p(pearson, np.zeros((2, 10)), np.zeros((1, 10)), gold, 10)
+    with pytest.raises(ValueError, match="differ in examples"):
+        with_gold(np.zeros((2, 10)), np.zeros(9))
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,11 +215,13 @@ def test_a_cola_table_reports_mcc_with_its_bootstrap_and_accuracy_beside(tmp_pat
     table, claims, runs = build_tables(params, Sources(tmp_path, tmp_path))
     assert {"mcc_mean", "mcc_ci95_low", "accuracy_mean"} <= set(table.columns)
     assert table["mcc_mean"].iloc[1] > table["mcc_mean"].iloc[0] + 40  # MCC ~ 30 against ~ 95
-    assert claims["delta_mcc"].iloc[0] > 40 and claims["p"].iloc[0] < 0.01
+    assert claims["delta_mcc"].iloc[0] > 40 and claims["p_boot"].iloc[0] < 0.01
     assert "mcc_valid" in runs.columns
     page = to_markdown(table, params)
     assert "mcc: Matthews correlation (MCC) x 100" in page
-    assert "paired bootstrap (200 resamples) of MCC" in page
+    assert "paired bootstrap over dev examples (200 resamples)" in page
     (tmp_path / "mem4" / "seed2" / "outputs" / "predictions.valid.tsv").write_text("1\t0\n" * 400)
     with pytest.raises(ValueError, match="mem4 seed 2: predictions.valid.tsv lists other gold"):
-        params.task.paired_p(params, Sources(tmp_path, tmp_path), "mem4", "baseline", "valid")
+        params.task.paired_bootstrap(
+            params, Sources(tmp_path, tmp_path), "mem4", "baseline", "valid"
+        )

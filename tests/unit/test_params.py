@@ -98,6 +98,8 @@ BAD = [
         "variants.mem4.max_update (5) must be above train.warmup_updates (10)",
     ),
     ("variants.mem4.max_update", 0, "variants.mem4.max_update must be > 0, got 0"),
+    ("eval.equivalence_margin", 0, "eval.equivalence_margin must be above 0, got 0"),
+    ("eval.equivalence_margin", "one", "eval.equivalence_margin"),
     (
         "variants.mem4.max_updates",
         50,
@@ -156,7 +158,7 @@ def mutate_doc(doc: dict, path: str, value) -> dict:
 
 BAD_BY_TASK = [
     (LM_PARAMS, "train.label_smoothing", 0.1, "train.label_smoothing applies to translation only; set 0 for language_modeling"),
-    (LM_PARAMS, "eval.beam", 5, "unknown key eval.beam; allowed: splits, batch_size, bootstrap_resamples, extra_test"),
+    (LM_PARAMS, "eval.beam", 5, "unknown key eval.beam; allowed: splits, batch_size, bootstrap_resamples, extra_test, equivalence_margin"),
     (LM_PARAMS, "variants.mem4.layout", "ctrl", "variants.mem4.layout ctrl is for translation; language_modeling offers none, prepend"),
     (LM_PARAMS, "variants.mem4", {"layout": "none", "mem_tokens": 0, "recurrent": True}, "variants.mem4: recurrent memory needs mem_tokens >= 1"),
     (LM_PARAMS, "model.size", "iwslt_de_en", "model.size must be one of base, tiny, big, wiki103 for language_modeling"),

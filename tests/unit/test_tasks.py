@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scipy import stats
 
 import memtr.tasks
 from memtr.common.errors import ConfigError
@@ -21,9 +22,9 @@ from memtr.config.params import parse_params
 from memtr.datasets import registry
 from memtr.reports.tables import Sources, build_tables, to_markdown
 from memtr.run.training import train_command
-from memtr.stats import paired_bootstrap_p
+from memtr.stats import paired_bootstrap
 from memtr.tasks import TASKS, task_for_kind
-from memtr.tasks.base import EvalRun, Task, seed_outputs
+from memtr.tasks.base import EvalRun, Task, outputs_per_seed
 
 
 class Copying(Task):
@@ -49,14 +50,14 @@ class Copying(Task):
         )
         return {"exact": round(100 * sum(hits) / len(hits), 2), "lines": len(hits)}
 
-    def paired_p(self, params, src: Sources, variant, against, label):
+    def paired_bootstrap(self, params, src: Sources, variant, against, label):
         name = f"hits.{label}.txt"
         a, b = (
-            [float(x) for x in seed_outputs(params, src.metrics, v, name)]
+            [[[float(x)] for x in seed] for seed in outputs_per_seed(params, src.metrics, v, name)]
             for v in (variant, against)
         )
-        return paired_bootstrap_p(
-            lambda x: x.mean(axis=1), a, b, params.eval["bootstrap_resamples"]
+        return paired_bootstrap(
+            lambda x: 100 * x[..., 0].mean(axis=-1), a, b, params.eval["bootstrap_resamples"]
         )
 
     def legend(self, params, table):
@@ -124,7 +125,9 @@ def test_a_fourth_task_is_evaluated_and_tabled_by_the_stages(copying, tmp_path, 
     params = parse_params(copying_doc())
     table, claims, runs = build_tables(params, Sources(metrics, tmp_path))
     assert list(table["exact_mean"]) == [62.5, 100.0]  # the baseline misses 5 lines per seed
-    assert claims["delta_exact"].tolist() == [37.5] and claims["p"].iloc[0] < 0.05
+    assert claims["delta_exact"].tolist() == [37.5] and claims["p_boot"].iloc[0] < 0.05
+    paired = stats.ttest_rel([100.0, 100.0], [75.0, 50.0]).pvalue  # one comparison: paired t
+    assert claims["p"].iloc[0] == pytest.approx(paired, abs=1e-4)
     page = to_markdown(table, params)
     assert page.startswith("# Copying: toy_copy_en") and "exact: share of lines" in page
     assert "exact_test" in runs.columns

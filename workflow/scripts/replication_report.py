@@ -4,22 +4,31 @@ rewrite the documentation's generated blocks from the same tables (the README's 
 demo table of docs/pipeline.md; see memtr/reports/readme.py).
 
     python workflow/scripts/replication_report.py [--results results] [--out results/REPLICATION.md]
-        [--docs-root REPO | --no-docs]
+        [--docs-root REPO | --no-docs] [--snapshot-demo]
+
+--snapshot-demo first copies the main job's demo table (results/demo/results.md, git-ignored)
+to results/demo_reference/, labelled with this machine, the date and the commit.
 """
 
 import argparse
+import subprocess
 from pathlib import Path
 
 import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.common.paths import REPO
-from memtr.reports.readme import write_blocks
+from memtr.reports.readme import snapshot_demo, write_blocks
 from memtr.reports.replication import report
 
 
 def main(args: argparse.Namespace) -> None:
     """REPLICATION.md, then every stale generated block of the documentation."""
+    if args.snapshot_demo:
+        head = ["git", "rev-parse", "--short", "HEAD"]
+        found = subprocess.run(head, cwd=args.results, capture_output=True, text=True)
+        commit = found.stdout.strip()  # the checkout that ran the demo
+        print(f"wrote {snapshot_demo(args.results, commit or 'unknown')}")
     text = report(args.results)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")
@@ -40,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
         help="the checkout whose README.md and docs/ get the generated blocks",
     )
     p.add_argument("--no-docs", action="store_true", help="write REPLICATION.md only")
+    p.add_argument(
+        "--snapshot-demo",
+        action="store_true",
+        help="copy results/demo/results.md to results/demo_reference/ first, labelled",
+    )
     p.add_argument("--quiet", action="store_true")
     return p
 
