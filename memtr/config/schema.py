@@ -71,6 +71,22 @@ PRECISION_OPTIONS = {"fp16", "bf16", "memory-efficient-fp16", "memory-efficient-
 # ... and those that checkpointing and resuming rely on
 RUN_OPTIONS = {"save-interval-updates", "keep-interval-updates", "no-epoch-checkpoints",
                "data-buffer-size"}  # fmt: skip
+# ... and those that break the pipeline's reading of a run's outputs, or its resuming
+BREAKING_OPTIONS = {
+    "log-format": "is set by the pipeline (json): the train stage reads the updates and losses "
+    "from the log's JSON records",
+    "no-save": "would save no checkpoint: the train stage keeps checkpoint_best.pt as model.pt, "
+    "and a killed run resumes from checkpoint_last.pt",
+    "disable-validation": "would validate nothing: no checkpoint_best.pt for model.pt and no "
+    "validation loss for train.json",
+    "no-last-checkpoints": "would write no checkpoint_last.pt: a killed run could not resume",
+    "no-save-optimizer-state": "would leave the optimizer, learning-rate schedule and update "
+    "count out of the checkpoints: a resumed run would start again from update 0",
+    "reset-optimizer": "would restart the optimizer and the update count when a killed run "
+    "resumes",
+    "reset-lr-scheduler": "would restart the learning-rate schedule when a killed run resumes",
+    "reset-dataloader": "would restart the data from the first epoch when a killed run resumes",
+}  # fmt: skip
 
 
 def check_extra_args(extra: list[str], where: str = "train.extra_args") -> None:
@@ -93,6 +109,8 @@ def check_extra_args(extra: list[str], where: str = "train.extra_args") -> None:
             )
         if name in RESERVED_ARGS or name in RUN_OPTIONS:
             raise ConfigError(f"{where}: {arg} is set by the pipeline; remove it")
+        if name in BREAKING_OPTIONS:
+            raise ConfigError(f"{where}: {arg} {BREAKING_OPTIONS[name]}; remove it")
 
 
 def check_precision(section: dict, where: str) -> None:

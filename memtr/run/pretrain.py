@@ -38,8 +38,8 @@ from memtr.datasets.params import named_dataset
 from memtr.run.fairseq import PLUGIN_DIR, device_args, precision_args
 from memtr.run.training import (
     fingerprint,
+    logged_records,
     parameter_counts,
-    parse_log,
     prepare_checkpoint_dir,
     run_training,
     size_args,
@@ -140,7 +140,7 @@ def pretrain(params: Params, model_dir: Path, metrics: Path, cache: Path, worker
     command = pretrain_command(params, work / "bin", save_dir)
     resumed = prepare_checkpoint_dir(save_dir, fingerprint(command, work / "bin"))
     wall = run_training(command, save_dir / "train.log", params.train["threads"])
-    records = parse_log(save_dir / "train.log")
+    records = logged_records(save_dir / "train.log")
     shutil.copyfile(save_dir / "checkpoint_best.pt", staging / "model.pt")
     summary = {
         **summarize(records, wall, parameter_counts(staging / "model.pt"), resumed),

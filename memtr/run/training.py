@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from memtr.run.checkpoints import recover_last_checkpoint
 from memtr.run.fairseq import PLUGIN_DIR, device_args, precision_args, thread_env
 
 if TYPE_CHECKING:  # types only: the config layer sits above the run layer
@@ -127,13 +128,14 @@ def fingerprint(command: list[str], data: Path) -> str:
 
 
 def prepare_checkpoint_dir(save_dir: Path, print_: str) -> bool:
-    """Make ``save_dir`` safe to resume from; return True when a matching run is resumed."""
+    """Make ``save_dir`` safe to resume from; return True when a matching run is resumed (from
+    its ``checkpoint_last.pt``, or the newest good checkpoint when that one is unreadable)."""
     stamp = save_dir / "fingerprint.txt"
     if save_dir.exists() and (not stamp.is_file() or stamp.read_text().strip() != print_):
         stale = save_dir.with_name(f"{save_dir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
         logger.warning("checkpoints in %s come from other settings; moved to %s", save_dir, stale)
         save_dir.rename(stale)
-    resumed = (save_dir / "checkpoint_last.pt").is_file()
+    resumed = recover_last_checkpoint(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(print_ + "\n")
     return resumed
@@ -175,6 +177,18 @@ def parse_log(log_path: Path) -> dict[str, list[dict]]:
         match = JSON_RECORD.search(line)
         if match:
             records[match.group(1)].append(json.loads(match.group(2)))
+    return records
+
+
+def logged_records(log_path: Path) -> dict[str, list[dict]]:
+    """:func:`parse_log`, refusing a log with no validation record (no update count, no loss):
+    a RuntimeError naming the log instead of a train.json of 0 updates and NaN losses."""
+    records = parse_log(log_path)
+    if not records["valid"]:
+        raise RuntimeError(
+            f"no validation record (updates, valid_loss) in {log_path}: fairseq-train logged "
+            "none in --log-format json; model.pt and train.json not written"
+        )
     return records
 
 
@@ -250,7 +264,7 @@ def train(params: Params, variant: Variant, seed: int, data: Path, out: Path) ->
     logger.info("%s seed %s: %s", variant.name, seed, "resuming" if resumed else "starting")
     log_path = save_dir / "train.log"
     wall = run_training(command, log_path, params.train["threads"])
-    records = parse_log(log_path)
+    records = logged_records(log_path)
     tmp = out / "model.pt.tmp"
     shutil.copyfile(save_dir / "checkpoint_best.pt", tmp)
     tmp.replace(out / "model.pt")

@@ -59,6 +59,17 @@ BAD = [
     ("train.precision", 16, "train.precision must be str, got 16"),
     ("train.extra_args", ["--keep_interval_updates", "5"],
      "train.extra_args: --keep_interval_updates is set by the pipeline; remove it"),
+    # options that break the pipeline's reading of a run: --no-save trained to the end, then
+    # failed on the missing checkpoint_best.pt; --log-format simple gave 0 updates, NaN losses
+    ("train.extra_args", ["--no-save"],
+     "train.extra_args: --no-save would save no checkpoint: the train stage keeps checkpoint_best.pt as model.pt"),
+    ("train.extra_args", ["--log-format", "simple"],
+     "train.extra_args: --log-format is set by the pipeline (json): the train stage reads"),
+    ("train.extra_args", ["--log-format=tqdm"], "train.extra_args: --log-format=tqdm is set by the pipeline (json)"),
+    ("train.extra_args", ["--disable-validation"], "--disable-validation would validate nothing"),
+    ("train.extra_args", ["--no-last-checkpoints"], "a killed run could not resume"),
+    ("train.extra_args", ["--no-save-optimizer-state"], "a resumed run would start again from update 0"),
+    ("train.extra_args", ["--reset-optimizer"], "when a killed run resumes"),
     ("experiment.variants", ["baseline", "mem99"], "experiment.variants names 'mem99'"),
     (
         "experiment.reference",
@@ -324,6 +335,7 @@ BAD_SUBWORDS = [
     (PRETRAINED_GLUE, "pretrain.epochs", 3, "unknown key pretrain.epochs; allowed: name, corpus, bpe_merges, tokens_per_sample"),
     (PRETRAINED_GLUE, "pretrain.extra_args", ["--max-update", "5"], "pretrain.extra_args: --max-update is set by the pipeline"),
     (PRETRAINED_GLUE, "pretrain.extra_args", ["--bf16"], "pretrain.extra_args: --bf16 is set by the pipeline from pretrain.precision (fp32 | fp16 | bf16); set that instead"),
+    (PRETRAINED_GLUE, "pretrain.extra_args", ["--no-save"], "pretrain.extra_args: --no-save would save no checkpoint"),
     (PRETRAINED_GLUE, "pretrain.precision", "half", "pretrain.precision must be one of fp32, fp16, bf16, got 'half'"),
     (mutate_doc(PRETRAINED_GLUE, "pretrain", {"name": "mlm"}), "pretrain.seed", 1, "missing key pretrain.corpus"),
     (mutate_doc(TINY_PARAMS, "pretrain", PRETRAIN), "pretrain.seed", 1, "pretrain (a masked LM) applies to classification; set pretrain.name: none for translation"),
