@@ -1,7 +1,9 @@
 """Helpers for the data-stage tests: a local HTTP server and fake upstream archives.
 
 The server serves a folder on 127.0.0.1, honours ``Range: bytes=N-`` (Python's own handler
-does not) and can cut the connection after a number of bytes on the first request of a path.
+does not), can cut the connection after a number of bytes on the first request of a path,
+and can leave out ``Content-Length`` (HTTP/1.0: the body then ends where the connection
+closes, so a transfer cut short looks whole).
 ``fake_upstream`` writes small files in the format of every upstream download of a registry
 entry (tgz, zip, gz, plain) and returns the entry with its addresses moved to the server;
 ``served_upstream`` serves them and downloads a registry entry from there.
@@ -52,6 +54,7 @@ class ServerState:
 
     cut_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent on first GET
     ignore_range: bool = False
+    no_length: bool = False  # no Content-Length: the body ends where the connection closes
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
 
 
@@ -82,7 +85,8 @@ def _handler(root: Path, state: ServerState) -> type[SimpleHTTPRequestHandler]:
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 body = data[start:]
-            self.send_header("Content-Length", str(len(body)))
+            if not state.no_length:
+                self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
             cut = state.cut_after.pop(path, None)

@@ -3,18 +3,21 @@
 Downloads go through :func:`pooch.retrieve` (hash check, then an atomic move into the cache)
 with :mod:`memtr.data.http`'s downloader, which streams into a ``.part`` file with a progress
 bar and resumes it with HTTP ``Range`` requests. A corrupted or truncated file is an error
-naming the file, and never reaches the cache or ``data/raw``. Archives are extracted with
-``tarfile``'s ``data`` filter; zip member paths are checked. Every file written is first
+naming the file, and never reaches the cache or ``data/raw``; so is a download of unknown
+length that cannot be checked otherwise (:mod:`memtr.data.http`). Archive members are read
+from the archive itself, their names and links checked (:mod:`memtr.data.install`); a cached
+download that cannot be read is removed from the cache. Every file written is first
 written to a temporary name and moved into place once verified. A declared dataset's raw
 files are fetched and extracted again when their declaration (or local file) changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,14 @@ from typing import Any
 from memtr.common.errors import DataError
 from memtr.common.textio import atomic_dir, atomic_write_text
 from memtr.data.http import Unreachable, fetch_url
-from memtr.data.install import extract_members, file_hash, hash_ok, install_copy, verify
+from memtr.data.install import (
+    BadArchive,
+    extract_members,
+    file_hash,
+    hash_ok,
+    install_copy,
+    verify,
+)
 from memtr.datasets.inline import described, is_inline
 from memtr.datasets.params import SyntheticParams
 from memtr.datasets.registry import DOWNLOAD_HASHES, MIRROR_ENV, Dataset, RawFile, basename
@@ -212,12 +222,34 @@ class Fetcher:
             return basename(url)
         return f"{hashlib.sha256(url.encode()).hexdigest()[:12]}/{basename(url)}"
 
+    @contextlib.contextmanager
+    def _dropped_if_unreadable(self, download: Path, key: str) -> Iterator[None]:
+        """Remove ``download`` from the download cache (and its checksum recorded on first
+        download) when it cannot be read, so that the next run fetches it again. A file
+        outside the cache (a declared local file, a local mirror) is never removed."""
+        try:
+            yield
+        except BadArchive as exc:
+            if not download.resolve().is_relative_to(self.cache.resolve()):
+                raise
+            download.unlink(missing_ok=True)
+            if self.lock.downloads.pop(key, None) is not None and self.lock.path.exists():
+                self.lock.save()
+            raise BadArchive(
+                f"{exc}; removed it from the download cache ({download}): the next run "
+                "downloads it again"
+            ) from None
+
     def _from_upstream(self, url: str, raws: list[RawFile]) -> None:
         if is_url(url):
             archive = self._download(url, self._cache_name(url), url, self.download_hashes.get(url))
         else:
             archive = self._local(url)
         log.info("%s: fetched %s", self.dataset.name, basename(url))
+        with self._dropped_if_unreadable(archive, url):
+            self._install_from(url, archive, raws)
+
+    def _install_from(self, url: str, archive: Path, raws: list[RawFile]) -> None:
         members = {raw.member: raw for raw in raws if raw.member is not None}
         if members:
             wanted = {
@@ -270,7 +302,8 @@ class Fetcher:
             if not src.is_file():
                 raise DataError(f"{raw.name}: not in the mirror (no file {src})")
             verify(src, known, f"{src} (mirror copy of {raw.name})")
-        sha = install_copy(src, self.out / raw.name, self.known(raw), gunzip=raw.mirror_is_gz)
+        with self._dropped_if_unreadable(src, key):
+            sha = install_copy(src, self.out / raw.name, self.known(raw), gunzip=raw.mirror_is_gz)
         self._record([(raw.name, sha)])
         log.info("%s: %s from the mirror", self.dataset.name, raw.name)
 

@@ -1,6 +1,12 @@
 """Resumable HTTP downloads through pooch: stream into a ``.part`` file with a progress bar,
 resume it with ``Range`` requests, and hand the complete file to pooch, which checks its hash
 before moving it into the cache. Every failure is a one-line :class:`DataError`.
+
+A server that sends no length ends the body by closing the connection, so a transfer cut
+short looks whole. Without a checksum to check it against, the download is then confirmed
+another way: a ``Range`` request for the bytes past the end (answered 416: nothing more;
+206: the rest, resumed), else the archive's or gzip's own integrity (zip's CRCs, the tar
+blocks read to the end, gzip's CRC and length); a file none of these can check is refused.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import requests
 from tqdm import tqdm
 
 from memtr.common.errors import DataError
+from memtr.data.install import archive_intact
 from memtr.datasets.registry import basename
 
 log = logging.getLogger(__name__)
@@ -47,6 +54,8 @@ class ResumableDownloader:
     progressbar: bool = True
     attempts: int = 3
     timeout: float = 60.0
+    check_length: bool = True  # no checksum will check the file: a missing length is checked
+    range_ignored: bool = False  # the server answered a Range request with the whole file
 
     def __call__(self, url: str, output_file: str, pooch_obj: Any, check_only: bool = False):
         """Download ``url`` to ``output_file`` (pooch's downloader interface)."""
@@ -54,7 +63,10 @@ class ResumableDownloader:
         reason = "transfer ended early"
         for attempt in range(1, self.attempts + 1):
             try:
-                if self._transfer(url):
+                done = self._transfer(url)
+                if done is None and self.check_length:
+                    done = self._confirm(url)
+                if done is not False:
                     os.replace(self.part, output_file)
                     return
             except (
@@ -78,16 +90,44 @@ class ResumableDownloader:
     def _have(self) -> int:
         return self.part.stat().st_size if self.part.exists() else 0
 
-    def _transfer(self, url: str) -> bool:
-        """One request; return True when ``part`` holds the whole file."""
+    def _confirm(self, url: str) -> bool:
+        """Whether ``part``, a transfer of unknown length, is the whole file (see the module's
+        docstring); False when it is not (it is then resumed or fetched again)."""
+        if not self.range_ignored:
+            done = self._transfer(url, probe=True)
+            if done is not None:
+                return done
+        name = basename(url)
+        intact = archive_intact(self.part, name)
+        if intact is None:
+            self.part.unlink()
+            raise DataError(
+                f"download of {name} cannot be checked: {urlsplit(url).hostname} sent no length "
+                f"and ignores Range requests, so a transfer cut short looks whole, and {name} "
+                "has no sha256; declare its sha256 (beside its url in params.yaml) and run again"
+            )
+        if not intact:
+            log.warning("%s is cut short or corrupt (no length was sent): fetching it again", url)
+            self.part.unlink()
+        return intact
+
+    def _transfer(self, url: str, probe: bool = False) -> bool | None:
+        """One request; return True when ``part`` holds the whole file, None when it may (the
+        server sent no length). A ``probe`` asks for the bytes past a transfer of unknown
+        length: the rest is appended; an answer with the whole file is not read."""
         offset = self._have()
         headers = {"Accept-Encoding": "identity"}  # the bytes as stored, so sizes add up
         if offset:
             headers["Range"] = f"bytes={offset}-"
         with requests.get(url, headers=headers, stream=True, timeout=self.timeout) as resp:
+            if resp.status_code == 416 and probe:  # nothing past what we have: the whole file
+                return True
             if resp.status_code == 416:  # nothing left to send, or a stale part: start over
                 self.part.unlink()
                 return False
+            if probe and resp.status_code == 200:  # Range ignored: the length stays unknown
+                self.range_ignored = True
+                return None
             if resp.status_code == 404:
                 raise DataError(f"not found (HTTP 404): {url}")
             if resp.status_code >= 400:
@@ -112,7 +152,7 @@ class ResumableDownloader:
                 for chunk in resp.iter_content(STREAM_CHUNK):
                     out.write(chunk)
                     bar.update(len(chunk))
-        return total is None or self._have() == total
+        return None if total is None else self._have() == total
 
     @staticmethod
     def _expected_total(resp: requests.Response, offset: int) -> int | None:
@@ -145,8 +185,11 @@ def fetch_url(
     """Download ``url`` to ``dest`` unless already there with hash ``known``; return ``dest``.
 
     A hash mismatch deletes the download and raises :class:`DataError` naming the file.
+    Without ``known``, a download whose server sends no length is checked another way
+    (:meth:`ResumableDownloader._confirm`).
     """
-    downloader = ResumableDownloader(dest.with_name(dest.name + ".part"), progressbar, attempts)
+    part = dest.with_name(dest.name + ".part")
+    downloader = ResumableDownloader(part, progressbar, attempts, check_length=known is None)
     pooch_log = pooch.get_logger()
     level = pooch_log.level
     pooch_log.setLevel(logging.WARNING)  # we log ourselves, and record unknown hashes

@@ -151,6 +151,12 @@ def parse_file(value: Any, where: str) -> InlineFile:
         raise ConfigError(
             f"{where}.member needs an archive ({', '.join(ARCHIVES)}), got {basename(location)}"
         )
+    parts = member.replace("\\", "/").split("/") if member else []
+    if member is not None and (not member.strip("/.") or member.startswith("/") or ".." in parts):
+        raise ConfigError(
+            f"{where}.member must be a path inside the archive (no leading /, no ..), "
+            f"got {member!r}"
+        )
     if sha is not None and not sha.startswith("sha256:"):
         sha = f"sha256:{sha}"
     return InlineFile(location, member, sha.lower() if sha else None)
