@@ -1,12 +1,16 @@
-"""Shared plumbing of the data stage scripts: common options and one-line error reports."""
+"""Shared plumbing of the stage scripts: common options, one-line error reports, outputs
+replaced only once a stage has written all of them."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from memtr.common.errors import ConfigError, DataError
@@ -53,6 +57,30 @@ def load(args: argparse.Namespace) -> tuple[DataParams, Dataset]:
 def default_path(value: Path | None, layer: str, dataset: str) -> Path:
     """``value`` or the standard ``data/<layer>/<dataset>``."""
     return value if value is not None else Path("data") / layer / dataset
+
+
+@contextmanager
+def staged_outputs(folder: Path, stage: str) -> Iterator[Path]:
+    """A temporary folder inside ``folder`` (same file system) to write a stage's outputs into.
+
+    When the block ends without error, each entry written there replaces its namesake in
+    ``folder`` (a folder as a whole: its old version goes); when it fails, nothing in ``folder``
+    changes. The temporary folder is removed either way. With the outputs declared ``persist:
+    true`` in dvc.yaml and ``update()`` in Snakemake's rules (neither tool then deletes them
+    before the job), a stage that fails, e.g. on an unreadable input, leaves its previous
+    outputs as they were.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{stage}-staging-", dir=folder))
+    try:
+        yield staging
+        for entry in sorted(staging.iterdir()):
+            target = folder / entry.name
+            if entry.is_dir() and target.is_dir():
+                target.rename(staging / f".previous-{entry.name}")  # removed with the staging
+            entry.replace(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser) -> None:

@@ -208,7 +208,8 @@ def check(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 
 def snakemake_jobs(ws: Path) -> dict[str, set[str]]:
-    """Rule name -> output files of a forced dry run (the whole DAG)."""
+    """Rule name -> output files of a forced dry run (the whole DAG), without the flags the
+    dry run shows after a file (``results/<e>/results.csv (update)``)."""
     proc = check(run_tool(["snakemake", "--forceall", "--dry-run", "--cores", "1"], ws))
     jobs: dict[str, set[str]] = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", proc.stdout):
@@ -216,7 +217,7 @@ def snakemake_jobs(ws: Path) -> dict[str, set[str]]:
         outputs = re.search(r"^\s+output: (.*)$", block, flags=re.M)
         if name and outputs and name.group(1) != "all":
             jobs.setdefault(name.group(1), set()).update(
-                o.strip() for o in outputs.group(1).split(",")
+                re.sub(r" \(\w+\)$", "", o.strip()) for o in outputs.group(1).split(",")
             )
     return jobs
 

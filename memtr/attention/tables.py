@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pandas as pd
 from memtr.attention.archive import load_npz
 from memtr.attention.measures import uniform_shares
 from memtr.attention.schema import COLUMNS, UNIFORM_COLUMNS, ModelInfo
+from memtr.common.errors import DataError
 from memtr.common.markdown import compact_table
 
 NO_MEMORY = "no memory to plot: {name} has 0 memory tokens"
@@ -88,18 +90,33 @@ MERGED_COLUMNS = (*COLUMNS, *UNIFORM_COLUMNS)
 
 def with_uniform_shares(table: pd.DataFrame, npz: Path) -> pd.DataFrame:
     """One model's table with its uniform references (the same on every layer), from the
-    sentences of its ``attention.npz`` (NaN when the archive is missing)."""
+    sentences of its ``attention.npz`` (NaN when the archive is missing; a DataError naming
+    it when it cannot be read)."""
     shares = dict.fromkeys(UNIFORM_COLUMNS, math.nan)
     if npz.is_file():
-        info, samples = load_npz(npz)
+        try:
+            info, samples = load_npz(npz)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataError(f"cannot read {npz}: {type(exc).__name__}: {exc}") from None
         shares = uniform_shares(samples, info)
     return table.assign(**shares)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """One model's ``memory_mass.csv``; a file that is not one is a DataError naming it."""
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+    if missing := [c for c in COLUMNS if c not in table.columns]:
+        raise DataError(f"cannot read {path}: not a memory-mass table (no column {missing[0]!r})")
+    return table
 
 
 def merge_tables(paths: Sequence[Path]) -> pd.DataFrame:
     """Concatenate several ``memory_mass.csv`` (header-only ones add no rows), each with the
     uniform references of the ``attention.npz`` beside it."""
-    frames = [(pd.read_csv(p), p.parent / "attention.npz") for p in paths]
+    frames = [(read_table(p), p.parent / "attention.npz") for p in paths]
     frames = [with_uniform_shares(f, npz) for f, npz in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=list(MERGED_COLUMNS))

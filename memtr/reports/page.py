@@ -145,9 +145,9 @@ def page(name: str, task: str, dataset: str, results: Path, figures: Path,
     )
 
 
-def write_page(params, results: Path, figures: Path) -> Path:
-    """Write ``results/report.html`` for the experiment of ``params``."""
-    out = results / "report.html"
+def write_page(params, results: Path, figures: Path, out: Path | None = None) -> Path:
+    """Write ``results/report.html`` (or ``out``) for the experiment of ``params``."""
+    out = out or results / "report.html"
     text = page(params.experiment["name"], params.task.name, params.data.dataset, results, figures,
                 params.task.metric_label)  # fmt: skip
     out.write_text(text, encoding="utf-8")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from memtr.common.errors import DataError
 from memtr.common.markdown import aligned_table
 from memtr.config.params import Params
 from memtr.datasets.extra_sets import names_of
@@ -23,16 +24,29 @@ from memtr.tasks.base import Sources
 __all__ = ["Sources", "build_tables", "claims_markdown", "repeated_sets", "to_markdown"]
 
 
+def read_json(path: Path) -> dict:
+    """A JSON object written by an earlier stage; one that is not is a DataError naming it."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"cannot read {path}: not JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"cannot read {path}: not UTF-8 text") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"cannot read {path}: a JSON {type(doc).__name__}, not an object")
+    return doc
+
+
 def load_run(metrics: Path, variant: str, seed: int) -> tuple[dict, dict]:
-    """train.json and eval.json of one run; a missing file is an error naming it."""
+    """train.json and eval.json of one run; a missing or unreadable file is an error naming it."""
     folder = run_folder(metrics, variant, seed)
     for name in ("train.json", "eval.json"):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"missing {folder / name}: run the train/evaluate stages first")
-    return (
-        json.loads((folder / "train.json").read_text()),
-        json.loads((folder / "eval.json").read_text()),
-    )
+    train = read_json(folder / "train.json")
+    if missing := [k for k in ("updates", "train_wall_s", "params") if k not in train]:
+        raise DataError(f"cannot read {folder / 'train.json'}: no {missing[0]!r}")
+    return train, read_json(folder / "eval.json")
 
 
 EQUAL_STEPS, EQUAL_COMPUTE, AT_CONVERGENCE = "equal steps", "equal compute", "at convergence"
@@ -80,11 +94,17 @@ def comparison(params: Params, src: Sources, runs: dict, variant: str, against: 
 
 
 def load_runs(params: Params, metrics: Path) -> dict[str, list[tuple[dict, dict]]]:
-    """Every run of the experiment: variant -> [(train.json, eval.json) per seed]."""
-    return {
-        v: [load_run(metrics, v, s) for s in params.experiment["seeds"]]
-        for v in params.experiment["variants"]
-    }
+    """Every run of the experiment: variant -> [(train.json, eval.json) per seed]; an eval.json
+    without a score the tables report is an error naming it."""
+    runs = {}
+    for v in params.experiment["variants"]:
+        runs[v] = [load_run(metrics, v, s) for s in params.experiment["seeds"]]
+        for seed, (_, scores) in zip(params.experiment["seeds"], runs[v], strict=True):
+            for label in params.eval_labels():
+                if params.task.metric not in (scores.get(label) or {}):
+                    path = run_folder(metrics, v, seed) / "eval.json"
+                    raise DataError(f"cannot read {path}: no {params.task.metric} on {label!r}")
+    return runs
 
 
 def compare_all(params: Params, src: Sources, runs: dict) -> dict[tuple[str, str, str], dict]:
@@ -277,7 +297,7 @@ def repeated_sets(extra: Path | None) -> dict[str, str]:
     extra_test stage); empty without one."""
     if extra is None or not (Path(extra) / "stats.json").is_file():
         return {}
-    sets = json.loads((Path(extra) / "stats.json").read_text())["sets"]
+    sets = read_json(Path(extra) / "stats.json").get("sets", {})
     return {label: s["same_tokens_as"] for label, s in sets.items() if "same_tokens_as" in s}
 
 

@@ -240,6 +240,34 @@ def test_unparseable_params_stop_dvc_and_keep_results(dvc_workspace):
     assert digest(ws, RESULTS) == before
 
 
+def spoiled_run(ws: Path, command: list[str], spoiled: str) -> subprocess.CompletedProcess:
+    """``command`` in ``ws`` with the file ``spoiled`` cut to garbage, then put back (its bytes
+    and its time, so that neither tool sees a change afterwards)."""
+    path = ws / spoiled
+    good, stat = path.read_bytes(), path.stat()
+    path.write_text('{"test": garbage')
+    try:
+        return run_tool(command, ws)
+    finally:
+        path.write_bytes(good)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_failed_tables_stage_names_the_file_and_keeps_the_tables(dvc_workspace):
+    """Once a traceback ending in JSONDecodeError, and DVC had deleted results/<e>/ before
+    the command: now persist: true leaves the tables, which the stage replaces only once it has
+    written them all."""
+    ws = dvc_workspace
+    outputs = [*RESULTS, f"results/{EXP}/report.html"]
+    before = digest(ws, outputs)
+    spoiled = f"metrics/{EXP}/mem4/seed1/eval.json"
+    proc = spoiled_run(ws, ["dvc", "repro", "--single-item", "--force", "tables"], spoiled)
+    assert proc.returncode != 0
+    assert f"error: cannot read {spoiled}: not JSON (Expecting value" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert digest(ws, outputs) == before
+
+
 def test_dvc_and_snakemake_have_the_same_stages_and_outputs(dvc_workspace):
     assert dvc_jobs(dvc_workspace) == snakemake_jobs(dvc_workspace)
 
@@ -260,6 +288,21 @@ def test_snakemake_runs_the_same_dag_locally(snakemake_run: Background):
     check(run_tool(["snakemake", "--report", "snakemake_report.zip"], ws))
     with zipfile.ZipFile(ws / "snakemake_report.zip") as report:
         assert any(name.endswith("claims_forest.png") for name in report.namelist())
+
+
+def test_a_failed_tables_job_gets_its_tables_back_from_snakemake(snakemake_run: Background):
+    """Snakemake deletes a failed job's outputs; with update() it restores the previous ones."""
+    ws = snakemake_run.cwd
+    check(snakemake_run.wait())
+    before = digest(ws, RESULTS)
+    spoiled = f"metrics/{EXP}/mem4/seed1/eval.json"
+    command = ["snakemake", "--profile", "local", RESULTS[0], "--forcerun", "tables"]
+    proc = spoiled_run(ws, command, spoiled)
+    assert proc.returncode != 0
+    assert f"Restored previous version of {RESULTS[0]}" in proc.stdout + proc.stderr
+    assert digest(ws, RESULTS) == before
+    log = (ws / f"logs/{EXP}/tables.log").read_text()
+    assert log.startswith(f"error: cannot read {spoiled}: not JSON"), log
 
 
 def test_bad_params_stop_snakemake_in_one_line(tmp_path):

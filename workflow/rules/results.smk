@@ -33,8 +33,11 @@ rule tables:
         prep=PREP,
         extra=EXTRA,
         code=stage_code("tables"),
+    # update(): Snakemake neither deletes the tables before the job nor keeps a failed job's
+    # files: it restores the previous ones (as dvc.yaml's persist: true); the script replaces
+    # them only once it has written them all
     output:
-        TABLES,
+        [update(path) for path in TABLES],
     log:
         f"logs/{EXP}/tables.log",
     conda:
@@ -56,14 +59,16 @@ rule figures:
         f"{RESULTS}/memory_mass.csv",
         expand(f"{METRICS}/{{variant}}/seed{{seed}}/train.json", variant=VARIANTS, seed=SEEDS),
         code=stage_code("figures"),
-    output:
-        figures=report(
-            directory(FIGURES),
-            patterns=["{name}.png"],
-            caption="../report/figures.rst",
-            category="Figures",
+    output:  # update(): a failed job's previous figures and page restored, as the tables'
+        figures=update(
+            report(
+                directory(FIGURES),
+                patterns=["{name}.png"],
+                caption="../report/figures.rst",
+                category="Figures",
+            )
         ),
-        page=f"{RESULTS}/report.html",
+        page=update(f"{RESULTS}/report.html"),
     log:
         f"logs/{EXP}/figures.log",
     conda:

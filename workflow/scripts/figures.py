@@ -20,9 +20,18 @@ def main(args: argparse.Namespace) -> None:
     for name in ("results.csv", "claims.csv"):
         if not (args.results / name).is_file():
             raise FileNotFoundError(f"missing {args.results / name}: run the tables stage first")
-    drawn = draw_all(params, args.results, args.metrics, args.out)
+    # drawn into staging folders, which replace the previous figures and page only once both
+    # are written: a failure leaves the previous ones (dvc.yaml: persist)
+    with (
+        stage.staged_outputs(args.out.parent, "figures") as staged,
+        stage.staged_outputs(args.results, "page") as page_dir,
+    ):
+        figures = staged / args.out.name
+        figures.mkdir()
+        drawn = draw_all(params, args.results, args.metrics, figures)
+        write_page(params, args.results, figures, page_dir / "report.html")
     print(f"{len(drawn)} figures in {args.out}: {', '.join(p.stem for p in drawn)}")
-    print(f"report page: {write_page(params, args.results, args.out)}")
+    print(f"report page: {args.results / 'report.html'}")
 
 
 def parser() -> argparse.ArgumentParser:
