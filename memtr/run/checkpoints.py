@@ -31,7 +31,7 @@ def load_error(path: Path) -> str | None:
         torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (any failure: fairseq would fail the same way)
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        return f"{type(exc).__name__}: {lines[0][:160]}"
+        return f"{type(exc).__name__}: {lines[0].split('. ')[0][:160]}"  # its first sentence
     return None
 
 
