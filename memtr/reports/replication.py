@@ -36,6 +36,7 @@ from memtr.reports.convergence_report import (
     number_text,
 )
 from memtr.reports.folders import metrics_of, run_folder
+from memtr.reports.inference import ALPHA
 from memtr.reports.tables import BUDGETS, EQUAL_COMPUTE, SELECTION_SPLIT
 from memtr.reports.verdicts import UNINFORMATIVE, tally, verdict_kind
 from memtr.tasks.classification import METRIC_LABELS
@@ -122,6 +123,23 @@ def comparison_cells(row: pd.Series, metric: str, improving: set[str] = frozense
         f"{shown}{STILL_IMPROVING if {row['variant'], row['against']} & improving else ''}"
         f"{paper_text}",
     ]  # fmt: skip
+
+
+def pooling_lines(claims: pd.DataFrame) -> list[str]:
+    """The residual check behind pooling each family's variance (Brown-Forsythe's p, the
+    claims table's ``pooling_p``): the families it flags, or its smallest p."""
+    if "pooling_p" not in claims or claims["pooling_p"].isna().all():
+        return []
+    per_family = claims.groupby(["split", "budget", "against"], sort=False)["pooling_p"].first()
+    flagged = [f"{split} against `{against}` (p {p:.4f})"
+               for (split, _, against), p in per_family.items() if p < ALPHA]  # fmt: skip
+    if flagged:
+        return [f"- pooling doubtful (a variant's seeds spread unlike the others'): "
+                f"{'; '.join(flagged)}.\n"]  # fmt: skip
+    return [
+        f"- pooling: no family's residual spread stands out (Brown-Forsythe, smallest p "
+        f"{per_family.min():.2f}).\n"
+    ]
 
 
 def wall_note(part: pd.DataFrame, budget: str) -> str:
@@ -273,6 +291,7 @@ def claim_section(claim: Claim, results: Path) -> str:
             f"{'family' if families == 1 else 'families'}: "
             f"{tally(part['verdict'])}{wall_note(part, budget)}.\n"
         )
+    lines += pooling_lines(claims)
     lines += reference_lines(folder, params, metric, label, claimed)
     lines += majority_lines(folder, params, claimed)
     lines += pretrain_lines(folder, params)

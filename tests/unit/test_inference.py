@@ -161,3 +161,15 @@ def test_a_committed_glue_family_at_its_majority_floor_reads_uninformative():
     _, claims, _ = build_tables(params, Sources(REPO / "metrics" / experiment, REPO / "nowhere"))
     assert set(claims["verdict"]) == {UNINFORMATIVE}
     assert claims["floor"].iloc[0] == pytest.approx(81.22)
+
+
+def test_the_report_names_a_family_whose_pooling_is_doubtful():
+    from memtr.reports.replication import pooling_lines
+
+    claims = pd.DataFrame({"split": ["test", "test", "news"], "budget": ["equal steps"] * 3,
+                           "against": ["baseline"] * 3, "pooling_p": [0.01, 0.01, 0.6]})  # fmt: skip
+    (line,) = pooling_lines(claims)
+    assert "pooling doubtful" in line and "test against `baseline` (p 0.0100)" in line
+    assert "news" not in line
+    (calm,) = pooling_lines(claims.assign(pooling_p=[0.3, 0.3, 0.6]))
+    assert "smallest p 0.30" in calm
