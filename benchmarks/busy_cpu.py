@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,6 +49,7 @@ POLICIES = {  # name -> what fairseq ran with
 LOADS = ("idle", "loaded")
 TARGET_RATIO = 2.2  # loaded / idle training time at twice oversubscription, passive policy
 TARGET_IDLE = 0.97  # idle speed with the passive policy, as a share of spinning's
+QUIET = 0.1  # cores of other work during a run, at most, for the run to count
 DONE = re.compile(r"done training in ([0-9.]+) seconds")
 BUSY_LOOP = "while True: pass"
 QUICK_MODEL = {"encoder_layers": 1, "decoder_layers": 1, "encoder_embed_dim": 32,
@@ -56,17 +59,23 @@ QUICK_MODEL = {"encoder_layers": 1, "decoder_layers": 1, "encoder_embed_dim": 32
 
 @dataclass(frozen=True)
 class Run:
-    """One timed training: its wait policy, idle or loaded, its round and fairseq's time."""
+    """One timed training: its wait policy, idle or loaded, its round, fairseq's time, and
+    the cores that other work on the machine used meanwhile (a run counts when quiet)."""
 
     policy: str
     load: str
     round: int
     seconds: float
+    others: float = 0.0
+
+    @property
+    def quiet(self) -> bool:
+        return self.others <= QUIET
 
 
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--updates", type=int, help="updates per training (default 20; quick 3)")
+    p.add_argument("--updates", type=int, help="updates per training (default 12; quick 3)")
     p.add_argument("--rounds", type=int, help="rounds of the four trainings (default 2; quick 1)")
     p.add_argument("--threads", type=int, help="train.threads (default: the usable cores)")
     p.add_argument(
@@ -74,12 +83,16 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
         help="busy-loop processes of a loaded run (default: 2 x cores - threads, i.e. twice "
         "as many runnable threads as cores; quick 1)",
     )  # fmt: skip
+    p.add_argument(
+        "--retries", type=int, default=2,
+        help="runs again a training that other work disturbed, at most this often (default 2)",
+    )  # fmt: skip
     p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, 3 updates")
     p.add_argument("--out", type=Path, default=REPO / "results", help="output folder")
     args = p.parse_args(argv)
     args.argv = " ".join(sys.argv[1:] if argv is None else argv)  # for the report
     cores = usable_cores()
-    args.updates = args.updates or (3 if args.quick else 20)
+    args.updates = args.updates or (3 if args.quick else 12)
     args.rounds = args.rounds or (1 if args.quick else 2)
     args.threads = args.threads or cores
     args.load = args.load or (1 if args.quick else max(1, 2 * cores - args.threads))
@@ -141,37 +154,62 @@ def training_seconds(log: str) -> float:
     return float(found.group(1))
 
 
-def train_once(command: list[str], env: dict[str, str], load: int) -> float:
-    """Run the training command once (under ``load`` busy processes if > 0); its time."""
+def cpu_ticks() -> tuple[int, float]:
+    """(busy clock ticks of the whole machine so far, /proc/stat; those of this process and
+    its finished children)."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, stat.readline().split()[1:9]
+        )
+    ours = sum(r.ru_utime + r.ru_stime for r in
+               (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))  # fmt: skip
+    return user + nice + system + irq + softirq + steal, ours * os.sysconf("SC_CLK_TCK")
+
+
+def train_once(command: list[str], env: dict[str, str], load: int) -> tuple[float, float]:
+    """Run the training command once (under ``load`` busy processes if > 0): fairseq's time,
+    and the cores that other work (not this benchmark's processes) used meanwhile."""
+    start, (machine, ours) = time.perf_counter(), cpu_ticks()
     with busy_cores(load) if load else contextlib.nullcontext():
         proc = subprocess.run(command, env=env, capture_output=True, text=True)
-    return training_seconds(proc.stdout + proc.stderr)
+    wall, (machine_end, ours_end) = time.perf_counter() - start, cpu_ticks()
+    others = (machine_end - machine - (ours_end - ours)) / os.sysconf("SC_CLK_TCK") / wall
+    return training_seconds(proc.stdout + proc.stderr), max(0.0, others)
 
 
 def measure(params: Params, data: Path, work: Path, cfg: argparse.Namespace) -> list[Run]:
-    """Every round's four trainings, in an order rotated every round."""
+    """Every round's four trainings, in an order rotated every round; a training that other
+    work disturbed runs again (at most ``cfg.retries`` times), every attempt kept."""
     from memtr.run.training import train_command
 
     order = [(policy, load) for load in LOADS for policy in POLICIES]
     runs = []
     for r in range(cfg.rounds):
         for policy, load in order[r % 4 :] + order[: r % 4]:
-            save = work / "runs" / f"{r}-{policy}-{load}"
-            command = train_command(params, params.variants["baseline"], 1, data, save)
-            env = policy_env(policy, cfg.threads)
-            seconds = train_once(command, env, cfg.load if load == "loaded" else 0)
-            print(f"round {r + 1}: {policy:8s} {load:6s} {seconds:7.1f} s", flush=True)
-            runs.append(Run(policy, load, r + 1, seconds))
+            for attempt in range(cfg.retries + 1):
+                save = work / "runs" / f"{r}-{policy}-{load}-{attempt}"
+                command = train_command(params, params.variants["baseline"], 1, data, save)
+                env = policy_env(policy, cfg.threads)
+                run = Run(policy, load, r + 1,
+                          *train_once(command, env, cfg.load if load == "loaded" else 0))  # fmt: skip
+                print(f"round {r + 1}: {policy:8s} {load:6s} {run.seconds:7.1f} s, other work "
+                      f"{run.others:.2f} cores", flush=True)  # fmt: skip
+                runs.append(run)
+                if run.quiet:
+                    break
     return runs
 
 
 def medians(runs: list[Run]) -> dict[tuple[str, str], float]:
-    """(policy, load) -> the median training time over the rounds."""
-    return {
-        (p, load): statistics.median(r.seconds for r in runs if (r.policy, r.load) == (p, load))
-        for p in POLICIES
-        for load in LOADS
-    }
+    """(policy, load) -> the median training time of its quiet runs (all, if none is)."""
+    times = {}
+    for p in POLICIES:
+        for load in LOADS:
+            mine = [r for r in runs if (r.policy, r.load) == (p, load)]
+            times[p, load] = statistics.median(
+                r.seconds for r in [r for r in mine if r.quiet] or mine
+            )
+    return times
 
 
 def targets(times: dict[tuple[str, str], float], oversubscription: float) -> list[str]:
@@ -222,6 +260,10 @@ def report(cfg: argparse.Namespace, params: Params, runs: list[Run], wall: float
         f"{cfg.updates} updates on the generated reversal task, train.threads {cfg.threads}. "
         "Time: fairseq's own training time (\"done training in X seconds\"), median over "
         f"{cfg.rounds} round(s); the order of the four trainings rotates every round.",
+        f"- Quiet runs: a training during which other work on the machine (CPU time outside "
+        f"this benchmark's processes, from /proc/stat) used more than {QUIET:g} core runs "
+        f"again, at most {cfg.retries} times; the medians are over the quiet runs "
+        f"({sum(r.quiet for r in runs)} of {len(runs)}).",
         f"- Loaded: {cfg.load} busy-loop Python process(es) on the same cores, started before "
         f"the training and stopped after it: {cfg.threads} + {cfg.load} runnable threads on "
         f"{cores} cores, {over:g}x oversubscription.",
@@ -229,8 +271,9 @@ def report(cfg: argparse.Namespace, params: Params, runs: list[Run], wall: float
         "## Results", "", *result_table(times, cfg.updates), "",
         f"Loaded, spinning takes {times['spinning', 'loaded'] / times['passive', 'loaded']:.2f}x "
         "the passive policy's time.", "",
-        "Every run (s): " + "; ".join(f"round {r.round} {r.policy} {r.load} {r.seconds:.1f}"
-                                      for r in runs) + ".",  # fmt: skip
+        "Every run (s; other work in cores where it disturbed the run): "
+        + "; ".join(f"round {r.round} {r.policy} {r.load} {r.seconds:.1f}"
+                    + ("" if r.quiet else f" (other work {r.others:.2f})") for r in runs) + ".",  # fmt: skip
         "",
     ])  # fmt: skip
 
