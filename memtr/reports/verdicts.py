@@ -78,8 +78,12 @@ def family_rows(family: Family, bootstrap: dict[str, dict]) -> dict[str, dict]:
     """variant -> its claims row's statistics and verdict; ``bootstrap``: variant -> the
     task's example-level paired bootstrap ``{"delta", "p"}`` against the reference."""
     seeds = len(family.scores[family.reference])
-    if seeds < 2:
-        return {v: {"verdict": ONE_SEED, "p_boot": bootstrap[v]["p"]} for v in family.variants}
+    if seeds < 2:  # no test over seeds; the bootstrap over examples still reads
+        adjusted = holm([bootstrap[v]["p"] for v in family.variants])
+        shared = {"floor": family.floor, "reference_mean": family.scores[family.reference][0]}
+        return {v: {"verdict": ONE_SEED, "p_boot": bootstrap[v]["p"], "p_boot_adj": p_adj,
+                    **shared}
+                for v, p_adj in zip(family.variants, adjusted, strict=True)}  # fmt: skip
     scores = {v: family.scores[v] for v in (family.reference, *family.variants)}
     effects = block_effects(scores, family.reference)
     names = list(family.variants)

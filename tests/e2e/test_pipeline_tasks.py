@@ -187,7 +187,8 @@ def test_lm_replication_report_claims_on_test(lm_workspace):
     assert f"on `{LM_DATASET}` (test sets: test)" in text
     assert "- `baseline` on test: perplexity" in text
     # one seed: no interval or seed std, said as n/a, not as a number; the bootstrap's p is
-    assert re.search(r"\[n/a, n/a\] \| n/a \| [01]\.\d{4} \| \*\*undecided \(1 seed\)\*\* \|", text)
+    assert re.search(r"\[n/a, n/a\] \| – \| n/a / [01]\.\d{4} \| n/a \| \*\*undecided \(1 seed\)\*\* \|",
+                     text)  # fmt: skip
     assert "nan" not in text
     assert "smaller than the seed std" not in text
 

@@ -128,4 +128,4 @@ def test_stsb_is_fine_tuned_as_a_regression_and_scored_by_correlation(workspace)
     assert list(table["variant"]) == list(VARIANTS)
     assert {"pearson_mean", "spearman_mean"} <= set(table.columns)
     assert 0 < table["p_vs_reference"].iloc[1] <= 1  # the paired bootstrap of Pearson r
-    assert "paired bootstrap (200 resamples) of Pearson r" in page
+    assert "paired bootstrap over dev examples (200 resamples)" in page and "Pearson r" in page
