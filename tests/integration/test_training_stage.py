@@ -1,15 +1,26 @@
-"""The train stage's early stopping (memtr/run/training.py), on a real fairseq-train run."""
+"""The train stage (memtr/run/training.py) on real fairseq-train runs: early stopping, and a
+resume from a truncated checkpoint_last.pt."""
 
 from __future__ import annotations
 
 import copy
+import logging
+import re
 
 import pandas as pd
 import pytest
 from pipeline_helpers import PIPELINE_PARAMS
 
 from memtr.config.params import parse_params
-from memtr.run.training import parse_log, train, write_learning_curve
+from memtr.run.training import (
+    fingerprint,
+    parse_log,
+    prepare_checkpoint_dir,
+    run_training,
+    train,
+    train_command,
+    write_learning_curve,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -35,3 +46,40 @@ def test_patience_counts_validations_of_the_update_interval_only(reverse_corpus,
     assert summary["stopped_by"] == "patience"
     assert summary["updates"] == INTERVAL * (PATIENCE + 1)
     assert (tmp_path / "model.pt").is_file()
+
+
+def test_a_truncated_last_checkpoint_resumes_from_the_newest_good_one(
+    reverse_corpus, tmp_path, caplog
+):
+    """Once every rerun failed with "fairseq-train failed with status 1" (the cause, "checkpoint
+    file is corrupted", in the log only). A run of this stage's command stopped at update 20 of
+    40 (checkpoints every 10), its checkpoint_last.pt then cut in half: the stage resumes from
+    the checkpoint of update 20 and finishes, the cut file kept aside."""
+    doc = copy.deepcopy(PIPELINE_PARAMS)
+    doc["data"]["dataset"] = "synthetic"
+    doc["train"].update(max_tokens=500, max_update=40, validate_interval_updates=10)
+    params = parse_params(doc)
+    variant, data, save = (
+        params.variants["baseline"],
+        reverse_corpus / "bin",
+        tmp_path / "checkpoints",
+    )
+    command = train_command(params, variant, 1, data, save)
+    prepare_checkpoint_dir(save, fingerprint(command, data))
+    run_training([*command, "--max-update", "20"], save / "train.log", 1)  # the "killed" run
+    last = save / "checkpoint_last.pt"
+    whole = last.read_bytes()
+    last.write_bytes(whole[: len(whole) // 2])
+
+    with caplog.at_level(logging.WARNING):
+        summary = train(params, variant, 1, data, tmp_path)
+    log = (save / "train.log").read_text()
+    resumed_at = re.findall(
+        r"Loaded checkpoint \S+checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", log
+    )
+    assert resumed_at == ["20"], log[-2000:]
+    assert summary["resumed"] is True and summary["updates"] == 40
+    (kept,) = tmp_path.glob("checkpoints.corrupt-*/checkpoint_last.pt")
+    assert kept.stat().st_size == len(whole) // 2
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "checkpoint_last.pt is unreadable" in warning and "resuming from checkpoint_" in warning
