@@ -2,11 +2,13 @@
 
 Every fairseq the pipeline runs (fairseq-train, -generate, -eval-lm, pre-training, attention
 recording) gets its threads from here: ``train.threads`` OpenMP/MKL threads that *sleep* while
-they wait (``OMP_WAIT_POLICY=PASSIVE``) instead of spinning. A spinning thread holds the core
-that the thread it waits for needs, so on a busy machine (a shared workstation or cluster
-node) each barrier costs a scheduler slice: a training twice oversubscribed ran 3-9 times
-slower than idle instead of about 2 times (``benchmarks/busy_cpu.py``). A wait policy the
-user set is kept.
+they wait (``OMP_WAIT_POLICY=PASSIVE``) after a short spin (``GOMP_SPINCOUNT=10000``, about
+0.1 ms in libgomp, torch's OpenMP on Linux), instead of spinning about 3 ms (libgomp's
+default). A spinning thread holds the core that the thread it waits for needs, so on a busy
+machine (a shared workstation or cluster node) a barrier can cost a scheduler slice; threads
+that sleep at once cost an idle machine about a tenth of its speed, which the short spin
+keeps. ``benchmarks/busy_cpu.py`` measures the three side by side (``results/busy_cpu.md``).
+A policy the user set is kept.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ __all__ = [
 # fairseq's loggers: INFO lines (its whole config, per call) would flood a stage's log
 FAIRSEQ_LOGGERS = ("fairseq", "fairseq_cli", "fairseq_plugins", "hydra")
 WAIT_POLICY = "OMP_WAIT_POLICY"
-PASSIVE = "PASSIVE"  # OpenMP threads sleep while they wait (libgomp: no spinning at all)
+PASSIVE = "PASSIVE"  # OpenMP threads sleep while they wait (every OpenMP runtime)
+SPIN_COUNT = "GOMP_SPINCOUNT"  # libgomp only: spins before a waiting thread sleeps
+SHORT_SPIN = "10000"  # about 0.1 ms (libgomp's estimate: 100,000 spins a millisecond)
 
 
 def device_args() -> list[str]:
@@ -66,9 +70,12 @@ def precision_args(precision: str, where: str = "train.precision") -> list[str]:
 
 
 def wait_policy(environ: Mapping[str, str]) -> dict[str, str]:
-    """The OpenMP wait policy to add to ``environ``: passive, unless ``environ`` sets one
-    (the user's choice wins, ``ACTIVE`` included)."""
-    return {} if WAIT_POLICY in environ else {WAIT_POLICY: PASSIVE}
+    """The OpenMP wait settings to add to ``environ``: passive after a short spin; nothing
+    when ``environ`` sets a wait policy (the user's choice wins, ``ACTIVE`` included), and no
+    spin count when it sets its own."""
+    if WAIT_POLICY in environ:
+        return {}
+    return {WAIT_POLICY: PASSIVE, **({} if SPIN_COUNT in environ else {SPIN_COUNT: SHORT_SPIN})}
 
 
 def usable_cores() -> int:
@@ -100,8 +107,8 @@ def warn_if_oversubscribed(threads: int) -> None:
 
 def thread_env(threads: int) -> dict[str, str]:
     """The environment of a fairseq subprocess: ``threads`` OpenMP and MKL threads that wait
-    passively (unless the user chose a wait policy); warns once when ``threads`` exceeds the
-    usable cores."""
+    passively after a short spin (unless the user chose a wait policy); warns once when
+    ``threads`` exceeds the usable cores."""
     warn_if_oversubscribed(threads)
     return {
         **os.environ, **wait_policy(os.environ),
@@ -110,8 +117,8 @@ def thread_env(threads: int) -> dict[str, str]:
 
 
 def wait_passively_here() -> bool:
-    """Give fairseq run in this process the wait policy of :func:`thread_env`: set it in this
-    process's environment (unless the user set one). OpenMP reads it once, when torch loads,
+    """Give fairseq run in this process the wait settings of :func:`thread_env`: set them in
+    this process's environment (unless the user set a policy). OpenMP reads it once, when torch loads,
     so a stage script calls this before anything imports torch; returns False (and changes
     nothing) when torch is already loaded."""
     if "torch" in sys.modules:

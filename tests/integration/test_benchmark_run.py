@@ -76,7 +76,7 @@ def test_quick_benchmark_writes_every_row(tmp_path):
 
 @pytest.mark.slow
 def test_quick_busy_cpu_benchmark_writes_its_report(tmp_path):
-    """benchmarks/busy_cpu.py --quick: the four real trainings (3 updates of a tiny model, one
+    """benchmarks/busy_cpu.py --quick: the six real trainings (3 updates of a tiny model, one
     busy-loop process for the loaded ones) and the report; no timing is asserted."""
     proc = subprocess.run(
         [sys.executable, "benchmarks/busy_cpu.py", "--quick", "--out", str(tmp_path)],
@@ -86,9 +86,10 @@ def test_quick_busy_cpu_benchmark_writes_its_report(tmp_path):
     report = (tmp_path / "busy_cpu.md").read_text()
     for heading in ("## Machine and versions", "## Targets", "## Setup", "## Results"):
         assert heading in report
-    rows = [line for line in report.splitlines() if line.startswith(("| spinning", "| passive"))]
-    assert len(rows) == 2
+    policies = ("| spinning", "| passive", "| pipeline")
+    rows = [line for line in report.splitlines() if line.startswith(policies)]
+    assert len(rows) == 3
     for row in rows:
         cells = [float(x) for x in row.strip("|").split("|")[1:]]
         assert all(math.isfinite(x) and x > 0 for x in cells), row
-    assert report.count("round 1 ") == 4
+    assert report.count("round 1 ") == 6

@@ -28,9 +28,11 @@ from memtr.run.training import train, train_command
 
 @pytest.fixture
 def no_policy(monkeypatch):
-    """An environment without OMP_WAIT_POLICY (the tests' conftest sets one), restored after."""
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # recorded, whether it was set or not
-    monkeypatch.delenv("OMP_WAIT_POLICY")
+    """An environment without OpenMP wait settings (the tests' conftest sets a policy),
+    restored after."""
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.setenv(name, "PASSIVE")  # recorded, whether it was set or not
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -44,21 +46,29 @@ def two_cores(monkeypatch):
 
 def test_fairseq_subprocesses_wait_passively_with_the_threads_asked_for(no_policy, two_cores):
     env = thread_env(2)
-    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert (env["OMP_WAIT_POLICY"], env["GOMP_SPINCOUNT"]) == ("PASSIVE", "10000")
     assert (env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"]) == ("2", "2")
     assert env["PATH"] == os.environ["PATH"]  # the rest of the environment passes through
     assert "OMP_WAIT_POLICY" not in os.environ  # built for the child, this process unchanged
 
 
 @pytest.mark.parametrize("policy", ["ACTIVE", "passive"])
-def test_a_wait_policy_the_user_set_is_kept(monkeypatch, two_cores, policy):
+def test_a_wait_policy_the_user_set_is_kept(no_policy, monkeypatch, two_cores, policy):
     monkeypatch.setenv("OMP_WAIT_POLICY", policy)
-    assert thread_env(2)["OMP_WAIT_POLICY"] == policy
+    env = thread_env(2)
+    assert env["OMP_WAIT_POLICY"] == policy
+    assert "GOMP_SPINCOUNT" not in env  # it would override ACTIVE in libgomp
 
 
-def test_openmp_of_a_fairseq_subprocess_reads_the_passive_policy(no_policy, two_cores):
-    """libgomp prints the settings it read when torch loads it (OMP_DISPLAY_ENV): a spin
-    count of 0 is the passive policy; unset, threads spin 300,000 times before they sleep."""
+def test_a_spin_count_the_user_set_is_kept(no_policy, monkeypatch, two_cores):
+    monkeypatch.setenv("GOMP_SPINCOUNT", "0")
+    env = thread_env(2)
+    assert (env["OMP_WAIT_POLICY"], env["GOMP_SPINCOUNT"]) == ("PASSIVE", "0")
+
+
+def test_openmp_of_a_fairseq_subprocess_reads_the_short_spin(no_policy, two_cores):
+    """libgomp prints the settings it read when torch loads it (OMP_DISPLAY_ENV): threads
+    spin 10,000 times before they sleep; unset, 300,000 times (about 3 ms)."""
     probe = [sys.executable, "-c", "import torch"]
 
     def spin_count(env: dict[str, str]) -> str:
@@ -67,7 +77,7 @@ def test_openmp_of_a_fairseq_subprocess_reads_the_passive_policy(no_policy, two_
         return next(line.split("=")[1].strip() for line in shown.splitlines()
                     if "GOMP_SPINCOUNT" in line)  # fmt: skip
 
-    assert spin_count(thread_env(2)) == "'0'"
+    assert spin_count(thread_env(2)) == "'10000'"
     assert spin_count(os.environ.copy()) == "'300000'"  # what fairseq got before
 
 
@@ -97,7 +107,7 @@ def test_the_policy_is_set_here_only_before_torch_loads(no_policy, monkeypatch):
     assert "OMP_WAIT_POLICY" not in os.environ
     monkeypatch.delitem(sys.modules, "torch")  # as a stage script before its first import
     assert wait_passively_here() is True
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert (os.environ["OMP_WAIT_POLICY"], os.environ["GOMP_SPINCOUNT"]) == ("PASSIVE", "10000")
 
 
 def test_the_attention_stage_sets_the_policy_before_torch_loads(no_policy):
@@ -108,7 +118,7 @@ def test_the_attention_stage_sets_the_policy_before_torch_loads(no_policy):
         env={**os.environ, "OMP_DISPLAY_ENV": "verbose"}, capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "GOMP_SPINCOUNT = '0'" in proc.stderr
+    assert "GOMP_SPINCOUNT = '10000'" in proc.stderr
 
 
 # ---- precision --------------------------------------------------------------------------
