@@ -1,18 +1,19 @@
 #!/usr/bin/env python
 """Benchmark: a training on a busy CPU, with the OpenMP wait settings of before and now.
 
-    python benchmarks/busy_cpu.py [--updates 12] [--rounds 3] [--threads N] [--load L]
+    python benchmarks/busy_cpu.py [--updates 12] [--rounds 2] [--threads N] [--load L]
         [--retries 2] [--quick] --out results/
 
 The pipeline's own fairseq-train command (``memtr.run.training.train_command``) of the demo
-preset's baseline, a few updates on the generated reversal task, timed six ways in one run:
-idle and with ``L`` busy-loop processes on the same cores (by default twice as many runnable
-threads as cores), each with the wait settings fairseq had before (none: libgomp's threads
-spin about 3 ms at a barrier before they sleep), with ``OMP_WAIT_POLICY=PASSIVE`` alone, and
-with the pipeline's (``thread_env``: passive after a 0.1 ms spin). The time is fairseq's own
-training time ("done training in X seconds": after its import and data loading); medians over
-the rounds, the order rotated every round; a run that other work on the machine disturbed
-runs again. Writes ``busy_cpu.md`` into ``--out``.
+preset's baseline, a few updates on the generated reversal task, timed nine ways in one run:
+idle, beside ``L`` busy-loop processes, and beside another torch training of ``L`` threads
+(OpenMP defaults) on the same cores (by default twice as many runnable threads as cores),
+each with the wait settings fairseq had before (none: libgomp's threads spin about 3 ms at a
+barrier before they sleep), with ``OMP_WAIT_POLICY=PASSIVE`` alone, and with the pipeline's
+(``thread_env``: passive after a 0.1 ms spin). The time is fairseq's own training time ("done
+training in X seconds": after its import and data loading); medians over the rounds, the
+order rotated every round; a run that other work on the machine disturbed runs again.
+Writes ``busy_cpu.md`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -57,12 +58,22 @@ POLICIES = {  # name -> what fairseq ran with
     "pipeline": "OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT=10000: they spin about 0.1 ms, then "
     "sleep (thread_env: how the pipeline starts fairseq now)",
 }
-LOADS = ("idle", "loaded")
+LOADS = {  # name -> what else runs on the training's cores (L: --load)
+    "idle": "nothing",
+    "busy": "L busy-loop Python processes (they never wait)",
+    "training": "one torch process of L threads, matrix products and element-wise ops in a loop, "
+    "with OpenMP's default (spinning) wait: another user's training",
+}
 TARGET_RATIO = 2.2  # loaded / idle training time at twice oversubscription, the pipeline's
 TARGET_IDLE = 0.97  # idle speed with the pipeline's wait settings, as a share of spinning's
 QUIET = 0.1  # cores of other work during a run, at most, for the run to count
 DONE = re.compile(r"done training in ([0-9.]+) seconds")
 BUSY_LOOP = "while True: pass"
+TORCH_LOOP = """import torch
+x, w = torch.randn(4096, 128), torch.randn(128, 512)
+while True:
+    (x @ w).relu_().sum()
+"""
 QUICK_MODEL = {"encoder_layers": 1, "decoder_layers": 1, "encoder_embed_dim": 32,
                "decoder_embed_dim": 32, "encoder_ffn_embed_dim": 64, "decoder_ffn_embed_dim": 64,
                "encoder_attention_heads": 2, "decoder_attention_heads": 2}  # fmt: skip
@@ -87,12 +98,12 @@ class Run:
 def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--updates", type=int, help="updates per training (default 12; quick 3)")
-    p.add_argument("--rounds", type=int, help="rounds of the six trainings (default 3; quick 1)")
+    p.add_argument("--rounds", type=int, help="rounds of the nine trainings (default 2; quick 1)")
     p.add_argument("--threads", type=int, help="train.threads (default: the usable cores)")
     p.add_argument(
         "--load", type=int,
-        help="busy-loop processes of a loaded run (default: 2 x cores - threads, i.e. twice "
-        "as many runnable threads as cores; quick 1)",
+        help="busy-loop processes, or threads of the other training, of a loaded run (default: "
+        "2 x cores - threads, i.e. twice as many runnable threads as cores; quick 1)",
     )  # fmt: skip
     p.add_argument(
         "--retries", type=int,
@@ -105,7 +116,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     args.argv = " ".join(sys.argv[1:] if argv is None else argv)  # for the report
     cores = usable_cores()
     args.updates = args.updates or (3 if args.quick else 12)
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 2)
     args.retries = (0 if args.quick else 2) if args.retries is None else args.retries
     args.threads = args.threads or cores
     args.load = args.load or (1 if args.quick else max(1, 2 * cores - args.threads))
@@ -148,10 +159,16 @@ def policy_env(policy: str, threads: int) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def busy_cores(count: int) -> Iterator[None]:
-    """``count`` busy-loop Python processes, on the cores this process (and so the training)
-    may use, for as long as the block runs."""
-    procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]
+def other_work(kind: str, count: int) -> Iterator[None]:
+    """The load ``kind`` of LOADS (``count``: its processes or threads) on the cores this
+    process (and so the training) may use, for as long as the block runs."""
+    if kind == "busy":
+        procs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]
+    elif kind == "training":
+        env = {**policy_env("spinning", count), "MKL_NUM_THREADS": str(count)}
+        procs = [subprocess.Popen([sys.executable, "-c", TORCH_LOOP], env=env)]
+    else:
+        procs = []
     try:
         yield
     finally:
@@ -180,11 +197,12 @@ def cpu_ticks() -> tuple[int, float]:
     return user + nice + system + irq + softirq + steal, ours * os.sysconf("SC_CLK_TCK")
 
 
-def train_once(command: list[str], env: dict[str, str], load: int) -> tuple[float, float]:
-    """Run the training command once (under ``load`` busy processes if > 0): fairseq's time,
+def train_once(command: list[str], env: dict[str, str], load: str,
+               count: int) -> tuple[float, float]:  # fmt: skip
+    """Run the training command once under the load ``load`` (of ``count``): fairseq's time,
     and the cores that other work (not this benchmark's processes) used meanwhile."""
     start, (machine, ours) = time.perf_counter(), cpu_ticks()
-    with busy_cores(load) if load else contextlib.nullcontext():
+    with other_work(load, count):
         proc = subprocess.run(command, env=env, capture_output=True, text=True)
     wall, (machine_end, ours_end) = time.perf_counter() - start, cpu_ticks()
     others = (machine_end - machine - (ours_end - ours)) / os.sysconf("SC_CLK_TCK") / wall
@@ -192,9 +210,9 @@ def train_once(command: list[str], env: dict[str, str], load: int) -> tuple[floa
 
 
 def measure(params: Params, data: Path, work: Path, cfg: argparse.Namespace) -> list[Run]:
-    """Every round's trainings (each policy idle and loaded), in an order rotated every round;
-    a training that other
-    work disturbed runs again (at most ``cfg.retries`` times), every attempt kept."""
+    """Every round's trainings (each policy under each load), in an order rotated every
+    round; a training that other work disturbed runs again (at most ``cfg.retries`` times),
+    every attempt kept."""
     from memtr.run.training import train_command
 
     order = [(policy, load) for load in LOADS for policy in POLICIES]
@@ -206,8 +224,8 @@ def measure(params: Params, data: Path, work: Path, cfg: argparse.Namespace) -> 
                 command = train_command(params, params.variants["baseline"], 1, data, save)
                 env = policy_env(policy, cfg.threads)
                 run = Run(policy, load, r + 1,
-                          *train_once(command, env, cfg.load if load == "loaded" else 0))  # fmt: skip
-                print(f"round {r + 1}: {policy:8s} {load:6s} {run.seconds:7.1f} s, other work "
+                          *train_once(command, env, load, cfg.load))  # fmt: skip
+                print(f"round {r + 1}: {policy:8s} {load:8s} {run.seconds:7.1f} s, other work "
                       f"{run.others:.2f} cores", flush=True)  # fmt: skip
                 runs.append(run)
                 if run.quiet:
@@ -227,16 +245,24 @@ def medians(runs: list[Run]) -> dict[tuple[str, str], float]:
     return times
 
 
+LOADED = [load for load in LOADS if load != "idle"]
+
+
 def targets(times: dict[tuple[str, str], float], oversubscription: float) -> list[str]:
     """The two targets, judged on the pipeline's wait settings, with their verdicts."""
-    ratio = {p: times[p, "loaded"] / times[p, "idle"] for p in POLICIES}
+    ratio = {(p, load): times[p, load] / times[p, "idle"] for p in POLICIES for load in LOADED}
     idle = {p: times["spinning", "idle"] / times[p, "idle"] for p in POLICIES}
     met = ("**missed**", "**met**")
+    worst = max(ratio["pipeline", load] for load in LOADED)
+    each = "; ".join(
+        f"{load}: {ratio['pipeline', load]:.2f} (spinning {ratio['spinning', load]:.2f}, "
+        f"passive alone {ratio['passive', load]:.2f})"
+        for load in LOADED
+    )
     return [
         f"1. Loaded / idle training time <= {TARGET_RATIO} at {oversubscription:g}x "
-        f"oversubscription with the pipeline's wait settings: "
-        f"{met[ratio['pipeline'] <= TARGET_RATIO]}; {ratio['pipeline']:.2f} (spinning: "
-        f"{ratio['spinning']:.2f}; passive alone: {ratio['passive']:.2f}).",
+        f"oversubscription with the pipeline's wait settings, under each load: "
+        f"{met[worst <= TARGET_RATIO]}; {each}.",
         f"2. Idle speed with the pipeline's wait settings >= {TARGET_IDLE} of spinning's: "
         f"{met[idle['pipeline'] >= TARGET_IDLE]}; {idle['pipeline']:.3f} (passive alone: "
         f"{idle['passive']:.3f}).",
@@ -244,13 +270,14 @@ def targets(times: dict[tuple[str, str], float], oversubscription: float) -> lis
 
 
 def result_table(times: dict[tuple[str, str], float], updates: int) -> list[str]:
-    """One row per wait policy: idle and loaded time, their ratio, updates/s."""
-    rows = ["| wait policy | idle s | loaded s | loaded / idle | idle updates/s | "
-            "loaded updates/s |", "|---|---|---|---|---|---|"]  # fmt: skip
+    """One row per wait policy: the time under each load, each loaded one over idle, and the
+    idle updates a second."""
+    head = "| wait policy | idle s | " + " | ".join(f"{x} s | {x} / idle" for x in LOADED)
+    rows = [head + " | idle updates/s |", "|---|---|" + "---|---|" * len(LOADED) + "---|"]
     for p in POLICIES:
-        idle, loaded = times[p, "idle"], times[p, "loaded"]
-        rows.append(f"| {p} | {idle:.1f} | {loaded:.1f} | {loaded / idle:.2f} | "
-                    f"{updates / idle:.2f} | {updates / loaded:.2f} |")  # fmt: skip
+        idle = times[p, "idle"]
+        loaded = " | ".join(f"{times[p, x]:.1f} | {times[p, x] / idle:.2f}" for x in LOADED)
+        rows.append(f"| {p} | {idle:.1f} | {loaded} | {updates / idle:.2f} |")
     return rows
 
 
@@ -262,6 +289,7 @@ def report(cfg: argparse.Namespace, params: Params, runs: list[Run], wall: float
     m = params.model["args"]
     versions = {"python": sys.version.split()[0], "torch": package_version("torch"),
                 "fairseq": fairseq_version(), "memtr plugin": plugin_revision()}  # fmt: skip
+    spin = "; ".join(f"{x} {times['spinning', x] / times['pipeline', x]:.2f}x" for x in LOADED)
     return "\n".join([
         "# Benchmarks: training on a busy CPU", "",
         f"Generated by `python benchmarks/busy_cpu.py {cfg.argv}`; wall time {wall:.0f} s.", "",
@@ -277,17 +305,18 @@ def report(cfg: argparse.Namespace, params: Params, runs: list[Run], wall: float
         f"{cfg.updates} updates on the generated reversal task, train.threads {cfg.threads}. "
         "Time: fairseq's own training time (\"done training in X seconds\"), median over "
         f"{cfg.rounds} round(s); the order of the trainings rotates every round.",
+        f"- Loads, started before the training and stopped after it, on the same cores "
+        f"(L = {cfg.load}: {cfg.threads} + {cfg.load} runnable threads on {cores} cores, "
+        f"{over:g}x oversubscription):",
+        *(f"  - {name}: {what.replace('L ', f'{cfg.load} ')}." for name, what in LOADS.items()),
+        "- Wait settings:",
+        *(f"  - {name}: {what}." for name, what in POLICIES.items()),
         f"- Quiet runs: a training during which other work on the machine (CPU time outside "
         f"this benchmark's processes, from /proc/stat) used more than {QUIET:g} core runs "
         f"again, at most {cfg.retries} times; the medians are over the quiet runs "
-        f"({sum(r.quiet for r in runs)} of {len(runs)}).",
-        f"- Loaded: {cfg.load} busy-loop Python process(es) on the same cores, started before "
-        f"the training and stopped after it: {cfg.threads} + {cfg.load} runnable threads on "
-        f"{cores} cores, {over:g}x oversubscription.",
-        *(f"- {name}: {what}." for name, what in POLICIES.items()), "",
+        f"({sum(r.quiet for r in runs)} of {len(runs)}).", "",
         "## Results", "", *result_table(times, cfg.updates), "",
-        f"Loaded, spinning threads take {times['spinning', 'loaded'] / times['pipeline', 'loaded']:.2f}x "
-        "the time of the pipeline's.", "",
+        f"Time of spinning threads over the pipeline's: {spin}.", "",
         "Every run (s; other work in cores where it disturbed the run): "
         + "; ".join(f"round {r.round} {r.policy} {r.load} {r.seconds:.1f}"
                     + ("" if r.quiet else f" (other work {r.others:.2f})") for r in runs) + ".",  # fmt: skip
