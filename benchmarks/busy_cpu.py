@@ -99,7 +99,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--updates", type=int, help="updates per training (default 12; quick 3)")
     p.add_argument("--rounds", type=int, help="rounds of the nine trainings (default 2; quick 1)")
-    p.add_argument("--threads", type=int, help="train.threads (default: the usable cores)")
+    p.add_argument("--threads", type=int, help="train.threads (default: the usable cores; quick 1)")
     p.add_argument(
         "--load", type=int,
         help="busy-loop processes, or threads of the other training, of a loaded run (default: "
@@ -110,7 +110,10 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
         help="runs again a training that other work disturbed, at most this often (default 2; "
         "quick 0)",
     )  # fmt: skip
-    p.add_argument("--quick", action="store_true", help="a smoke run: tiny model, 3 updates")
+    p.add_argument(
+        "--quick", action="store_true",
+        help="a smoke run: tiny model, 3 updates, 1 thread, 1 round, no retries",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=REPO / "results", help="output folder")
     args = p.parse_args(argv)
     args.argv = " ".join(sys.argv[1:] if argv is None else argv)  # for the report
@@ -118,7 +121,7 @@ def parse_cli(argv: list[str] | None = None) -> argparse.Namespace:
     args.updates = args.updates or (3 if args.quick else 12)
     args.rounds = args.rounds or (1 if args.quick else 2)
     args.retries = (0 if args.quick else 2) if args.retries is None else args.retries
-    args.threads = args.threads or cores
+    args.threads = args.threads or (1 if args.quick else cores)
     args.load = args.load or (1 if args.quick else max(1, 2 * cores - args.threads))
     if args.updates < 2:
         p.error(f"--updates must be at least 2, got {args.updates}")

@@ -76,9 +76,9 @@ def test_quick_benchmark_writes_every_row(tmp_path):
 
 @pytest.mark.slow
 def test_quick_busy_cpu_benchmark_writes_its_report(tmp_path):
-    """benchmarks/busy_cpu.py --quick: the nine real trainings (3 updates of a tiny model; one
-    busy-loop process, or a one-thread torch loop, for the loaded ones) and the report; no
-    timing is asserted."""
+    """benchmarks/busy_cpu.py --quick: the nine real trainings (3 updates of a tiny model, one
+    thread, so that no timing explodes beside the other tests; one busy-loop process, or a
+    one-thread torch loop, for the loaded ones) and the report; no timing is asserted."""
     proc = subprocess.run(
         [sys.executable, "benchmarks/busy_cpu.py", "--quick", "--out", str(tmp_path)],
         cwd=REPO, capture_output=True, text=True, timeout=600,

@@ -39,7 +39,14 @@ def test_twice_oversubscribed_by_default(monkeypatch):
     monkeypatch.setattr("benchmarks.busy_cpu.usable_cores", lambda: 2)
     cfg = parse_cli(["--out", "x"])
     assert (cfg.threads, cfg.load, cfg.updates, cfg.rounds, cfg.retries) == (2, 2, 12, 2, 2)
-    assert parse_cli(["--quick"]).retries == 0
+    quick = parse_cli(["--quick"])
+    assert (quick.threads, quick.load, quick.updates, quick.rounds, quick.retries) == (
+        1,
+        1,
+        3,
+        1,
+        0,
+    )
     assert parse_cli(["--threads", "1"]).load == 3
     with pytest.raises(SystemExit):
         parse_cli(["--updates", "1"])
