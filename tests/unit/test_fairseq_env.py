@@ -121,6 +121,19 @@ def test_the_attention_stage_sets_the_policy_before_torch_loads(no_policy):
     assert "GOMP_SPINCOUNT = '10000'" in proc.stderr
 
 
+def test_the_evaluate_stage_loads_torch_only_after_it_set_the_policy():
+    """The evaluate stage decodes in its own process: its script's imports load no torch, and
+    its main sets the policy first thing."""
+    probe = "import sys; sys.path.insert(0, 'workflow/scripts'); import evaluate; "
+    probe += "print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    assert proc.stdout.strip() == "False"
+    source = (REPO / "workflow/scripts/evaluate.py").read_text()
+    main = source[source.index("def main(") :]
+    assert main.splitlines()[1].strip().startswith("wait_passively_here()")
+
+
 # ---- precision --------------------------------------------------------------------------
 
 
