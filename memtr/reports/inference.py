@@ -79,7 +79,7 @@ def block_effects(scores: dict[str, list[float]], reference: str) -> dict[str, B
     variants, seeds = y.shape
     if seeds < 2 or variants < 2:
         raise ValueError(f"a block model needs 2 seeds and 2 variants, got {y.shape}")
-    residual = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + y.mean()
+    residual = block_residuals(y)
     df = (variants - 1) * (seeds - 1)
     std = math.sqrt(float((residual**2).sum()) / df)
     se = std * math.sqrt(2 / seeds)
@@ -93,9 +93,14 @@ def block_effects(scores: dict[str, list[float]], reference: str) -> dict[str, B
 def residuals_by_variant(scores: dict[str, list[float]]) -> dict[str, np.ndarray]:
     """The block model's residuals of each variant's seeds (score - variant mean - seed mean
     + grand mean)."""
-    y = np.array(list(scores.values()), dtype=float)
-    residual = y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + y.mean()
+    residual = block_residuals(np.array(list(scores.values()), dtype=float))
     return dict(zip(scores, residual, strict=True))
+
+
+def block_residuals(y: np.ndarray) -> np.ndarray:
+    """Residuals of the additive block model of (variants, seeds) scores: score - variant
+    mean - seed mean + grand mean."""
+    return y - y.mean(axis=1, keepdims=True) - y.mean(axis=0, keepdims=True) + y.mean()
 
 
 def pooling_p(scores: dict[str, list[float]]) -> float:
