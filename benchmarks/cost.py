@@ -120,7 +120,7 @@ def mean_tokens(params: Any) -> tuple[int, bool]:
 def forward_of(params: Any, variant: Any, bin_root: Path) -> tuple[float, float]:
     """(forward FLOPs of one example, examples per update) of ``variant``."""
     task, size = params.task, params.model["size"]
-    arch = task.arch(variant, size)
+    arch = task.arch(variant.layout, size)
     tokens = params.train["max_tokens"] * update_freq(params)
     m = variant.mem_tokens
     if task.name == "language_modeling":

@@ -16,24 +16,33 @@ import yaml
 
 from memspec import LAYOUTS, MAX_MEM_TOKENS
 from memtr.common.errors import ConfigError
-from memtr.common.paths import PRETRAIN_ROOT
-from memtr.config.pretrain import (
-    FROM_PRETRAIN,
-    NO_PRETRAIN,
-    check_pretrained_inputs,
-    parse_pretrain,
-)
+from memtr.config.pretrain import check_pretrained_inputs, parse_pretrain
 from memtr.config.schema import (
-    NUMBER,
     RESERVED_ARGS,
+    build,
     check_extra_args,
     check_precision,
+    field_kinds,
     positive,
     require,
 )
 from memtr.datasets.params import DataParams, _build, validate
-from memtr.tasks import allowed_for, offered_by, task_for_kind
-from memtr.tasks.base import Task
+from memtr.settings import (
+    NO_PRETRAIN,
+    AttentionSettings,
+    EvalSettings,
+    ExperimentSettings,
+    ModelSettings,
+    PretrainSettings,
+    TrainSettings,
+    Variant,
+    eval_labels,
+    pretrain_dir,
+    restore_file,
+    run_variants,
+)
+from memtr.specs import allowed_for, offered_by, spec_for_dataset
+from memtr.specs.base import TaskSpec
 
 DATA_KEYS = ("dataset", "bpe_vocab_size", "clean", "synthetic")  # data.bpe: sentencepiece if absent
 TOP_LEVEL = ("data", "model", "variants", "experiment", "pretrain", "train", "eval", "attention")
@@ -42,74 +51,47 @@ NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 @dataclass(frozen=True)
-class Variant:
-    """One model of the study: a name, a memory layout, its size and per-variant budget.
-
-    ``recurrent`` (language models only) carries the memory from one segment to the next;
-    ``max_update`` replaces ``train.max_update`` for this variant (an equal-compute
-    baseline trains longer than the memory models it is compared with).
-    """
-
-    name: str
-    layout: str
-    mem_tokens: int
-    recurrent: bool = False
-    max_update: int | None = None
-
-
-@dataclass(frozen=True)
 class Params:
-    """The validated parameters (plain dicts where the stage passes them through)."""
+    """The validated ``params.yaml``: one typed, frozen section each, and the task of the
+    selected dataset (resolved once). Only the loader and the stage scripts hold it whole;
+    every other function takes the sections it reads."""
 
     data: DataParams
-    model: dict[str, Any]
+    model: ModelSettings
     variants: dict[str, Variant]
-    experiment: dict[str, Any]
-    pretrain: dict[str, Any]
-    train: dict[str, Any]
-    eval: dict[str, Any]
-    attention: dict[str, Any]
-    raw: dict[str, Any]
+    experiment: ExperimentSettings
+    pretrain: PretrainSettings
+    train: TrainSettings
+    eval: EvalSettings
+    attention: AttentionSettings
+    spec: TaskSpec  # the task as it trains on and scores the selected dataset
 
+    # -- transitional: callers move to the sections and memtr.settings' functions ----------
     @property
-    def task(self) -> Task:
-        """The task of the dataset (``translation``, ``language_modeling``, ...), as it scores
-        that dataset (:meth:`Task.for_dataset`: e.g. GLUE's metric of the task)."""
-        dataset = self.data.selected()
-        return task_for_kind(dataset.kind).for_dataset(dataset)
+    def task(self) -> Any:
+        from memtr.tasks import task_of
+
+        return task_of(self.spec)
 
     @property
     def pretrain_dir(self) -> Path | None:
-        """The pretrain stage's release-shaped folder (encoder.json, vocab.bpe, dict.txt,
-        model.pt), or None without pre-training."""
-        name = self.pretrain["name"]
-        return None if name == NO_PRETRAIN else PRETRAIN_ROOT / name / "model"
+        return pretrain_dir(self.pretrain)
 
     def restore_file(self) -> str | None:
-        """The checkpoint fine-tuning starts from: ``train.restore_file`` with ``pretrain``
-        read as the pretrain stage's model."""
-        restore = self.train.get("restore_file")
-        if restore == FROM_PRETRAIN:
-            assert self.pretrain_dir is not None  # parse_params refuses it otherwise
-            return str(self.pretrain_dir / "model.pt")
-        return restore
+        return restore_file(self.train, self.pretrain)
 
     def run_variants(self) -> list[Variant]:
-        return [self.variants[name] for name in self.experiment["variants"]]
+        return run_variants(self.experiment, self.variants)
 
     def eval_labels(self) -> list[str]:
-        """What the evaluate stage scores: ``eval.splits``, then the extra test sets' labels."""
-        from memtr.datasets.extra_sets import extra_labels
-
-        return [*self.eval["splits"], *extra_labels(self.eval.get("extra_test") or [])]
+        return eval_labels(self.eval)
 
     def max_update(self, variant: Variant) -> int:
-        """Training updates of ``variant``: its own budget, else ``train.max_update``."""
-        return variant.max_update or self.train["max_update"]
+        return self.train.budget(variant)
 
 
-def _model(section: Any, task: Task) -> dict:
-    model = require(section, "model", {"size": str, "args": dict})
+def _model(section: Any, task: TaskSpec) -> ModelSettings:
+    model = require(section, "model", *field_kinds(ModelSettings))
     if model["size"] not in task.sizes:
         raise ConfigError(
             f"model.size must be one of {', '.join(task.sizes)} for {task.name}, "
@@ -118,7 +100,7 @@ def _model(section: Any, task: Task) -> dict:
     for key in model["args"]:
         if key in RESERVED_ARGS or key.replace("_", "-") in RESERVED_ARGS:
             raise ConfigError(f"model.args.{key} is set by the pipeline; remove it")
-    return model
+    return build(ModelSettings, model, "model")
 
 
 def arch_default(arch: str, key: str) -> Any:
@@ -163,9 +145,7 @@ def _variants(section: Any) -> dict[str, Variant]:
         if not isinstance(name, str) or not NAME.match(name):
             raise ConfigError(f"variant name {name!r} must use letters, digits and _ only")
         where = f"variants.{name}"
-        spec = require(
-            spec, where, {"layout": str, "mem_tokens": int}, {"recurrent": bool, "max_update": int}
-        )
+        spec = require(spec, where, *field_kinds(Variant, "name"))
         if spec["layout"] not in LAYOUTS:
             raise ConfigError(
                 f"{where}.layout must be one of {', '.join(LAYOUTS)}, got {spec['layout']!r}"
@@ -183,13 +163,12 @@ def _variants(section: Any) -> dict[str, Variant]:
         budget = spec.get("max_update")
         if budget is not None and budget <= 0:
             raise ConfigError(f"{where}.max_update must be > 0, got {budget}")
-        variants[name] = Variant(name, spec["layout"], m, recurrent, budget)
+        variants[name] = build(Variant, spec, where, name=name)
     return variants
 
 
-def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
-    keys = {"name": str, "variants": list, "seeds": list, "reference": str}
-    exp = require(section, "experiment", keys, {"equal_compute": dict})
+def _experiment(section: Any, variants: dict[str, Variant]) -> ExperimentSettings:
+    exp = require(section, "experiment", *field_kinds(ExperimentSettings))
     if not NAME.match(exp["name"]):
         raise ConfigError(f"experiment.name {exp['name']!r} must use letters, digits and _ only")
     if not exp["variants"]:
@@ -218,23 +197,20 @@ def _experiment(section: Any, variants: dict[str, Variant]) -> dict:
                 )
         if name == against:
             raise ConfigError(f"experiment.equal_compute pairs {name!r} with itself")
-    return exp
+    return build(ExperimentSettings, exp, "experiment")
 
 
-def _train(section: Any, task: Task) -> dict:
-    keys = {
-        "max_update": int, "max_tokens": int, "lr": NUMBER, "warmup_updates": int,
-        "dropout": NUMBER, "label_smoothing": NUMBER, "weight_decay": NUMBER,
-        "clip_norm": NUMBER, "validate_interval_updates": int, "threads": int, "extra_args": list,
-    }  # fmt: skip
-    optional = {"tokens_per_sample": int, "restore_file": str}
-    train = require(section, "train", keys, {**optional, "patience": int, "precision": str})
+SEGMENT_KEYS = ("tokens_per_sample", "restore_file")  # tasks that train on segments only
+
+
+def _train(section: Any, task: TaskSpec) -> dict:
+    train = require(section, "train", *field_kinds(TrainSettings))
     if train.get("patience") is not None and train["patience"] < 1:
         raise ConfigError(
             f"train.patience must be >= 1 (validations without improvement), got {train['patience']}"
         )
     if not task.uses_segments:
-        for key in optional:
+        for key in SEGMENT_KEYS:
             if train.get(key) is not None:
                 raise ConfigError(f"train.{key} applies to {allowed_for('uses_segments')}")
     elif train.get("tokens_per_sample") is None:
@@ -265,39 +241,34 @@ def _train(section: Any, task: Task) -> dict:
         raise ConfigError("train.extra_args must be a list of strings")
     check_extra_args(train["extra_args"])
     check_precision(train, "train")
-    return train
+    return train  # the checks across sections read it before it is built
 
 
-EVAL_COMMON = {"splits": list, "batch_size": int, "bootstrap_resamples": int}
-# equivalence_margin: ±δ of the equivalence test in the metric's units (memtr/reports/verdicts.py;
-# left out: the task's documented default)
-EVAL_OPTIONAL = {"extra_test": list, "equivalence_margin": (int, float)}
-
-
-def _eval(section: Any, task: Task) -> dict:
-    ev = require(section, "eval", {**EVAL_COMMON, **task.eval_keys}, EVAL_OPTIONAL)
+def _eval(section: Any, task: TaskSpec) -> EvalSettings:
+    ev = require(section, "eval", *field_kinds(task.eval_settings))
     positive(ev, "eval", "batch_size", "bootstrap_resamples")
     margin = ev.get("equivalence_margin")
     if margin is not None and not margin > 0:
         raise ConfigError(f"eval.equivalence_margin must be above 0, got {margin}")
     if not ev["splits"] or any(s not in task.eval_splits for s in ev["splits"]):
         raise ConfigError(task.splits_error(ev["splits"]))
-    task.check_eval(ev)
-    return ev
+    if not all(isinstance(n, str | dict) for n in ev.get("extra_test") or []):
+        raise ConfigError("eval.extra_test must be a list of test set names or declarations")
+    typed = build(task.eval_settings, ev, "eval")
+    task.check_eval(typed)
+    return typed
 
 
 def _check_extra_test(names: list, dataset) -> None:
     from memtr.datasets.extra_sets import check_extra_sets
 
-    if not all(isinstance(n, str | dict) for n in names):
-        raise ConfigError("eval.extra_test must be a list of test set names or declarations")
     check_extra_sets(dataset, names)
 
 
-def _attention(section: Any) -> dict:
-    att = require(section, "attention", {"num_sentences": int, "seeds": list})
+def _attention(section: Any) -> AttentionSettings:
+    att = require(section, "attention", *field_kinds(AttentionSettings))
     positive(att, "attention", "num_sentences")
-    return att
+    return build(AttentionSettings, att, "attention")
 
 
 def parse_params(doc: Any, where: str = "params.yaml") -> Params:
@@ -317,50 +288,52 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
         if key not in doc["data"]:
             raise ConfigError(f"missing key data.{key}")
     dataset = data.selected()
-    task = task_for_kind(dataset.kind).for_dataset(dataset)
+    task = spec_for_dataset(dataset)
     task.check_dataset(dataset, data.dataset)
     model = _model(doc["model"], task)
     variants = _variants(doc["variants"])
     experiment = _experiment(doc["experiment"], variants)
-    for name in experiment["variants"]:
+    for name in experiment.variants:
         variant = variants[name]
         if variant.layout not in task.arch_prefix:
             raise ConfigError(
                 f"variants.{name}.layout {variant.layout} is for {offered_by(variant.layout)}; "
                 f"{task.name} offers {', '.join(task.arch_prefix)}"
             )
-        task.arch(variant, model["size"])  # raises for an impossible combination
+        task.arch(variant.layout, model.size)  # raises for an impossible combination
         if variant.recurrent and not task.recurrent_memory:
             raise ConfigError(
                 f"variants.{name}.recurrent applies to {allowed_for('recurrent_memory')} only"
             )
-    _check_heads(model["args"], task.arch(variants[experiment["reference"]], model["size"]))
-    pretrain, train = (
-        parse_pretrain(doc.get("pretrain", OPTIONAL_TOP_LEVEL["pretrain"]), data, task),
-        _train(doc["train"], task),
+    _check_heads(model.args, task.arch(variants[experiment.reference].layout, model.size))
+    pretrain_section = parse_pretrain(
+        doc.get("pretrain", OPTIONAL_TOP_LEVEL["pretrain"]), data, task
     )
-    check_pretrained_inputs(data, pretrain, train)
-    params = Params(
-        data=data, model=model, variants=variants, experiment=experiment, pretrain=pretrain,
-        train=train, eval=_eval(doc["eval"], task),
-        attention=_attention(doc["attention"]), raw=doc,
-    )  # fmt: skip
+    train_section = _train(doc["train"], task)
+    check_pretrained_inputs(data, pretrain_section, train_section)
+    pretrain = build(PretrainSettings, pretrain_section, "pretrain")
+    train = build(TrainSettings, train_section, "train")
+    ev = _eval(doc["eval"], task)
+    attention = _attention(doc["attention"])
     if dataset.eval_only:
         raise ConfigError(
             f"data.dataset {data.dataset!r} is a test set only (no training data); "
             "list it under eval.extra_test"
         )
-    _check_extra_test(params.eval.get("extra_test") or [], dataset)
-    for name in experiment["variants"]:
-        if params.train["warmup_updates"] >= params.max_update(variants[name]):
+    _check_extra_test(list(ev.extra_test or []), dataset)
+    for name in experiment.variants:
+        if train.warmup_updates >= train.budget(variants[name]):
             raise ConfigError(
-                f"variants.{name}.max_update ({params.max_update(variants[name])}) must be "
-                f"above train.warmup_updates ({params.train['warmup_updates']})"
+                f"variants.{name}.max_update ({train.budget(variants[name])}) must be "
+                f"above train.warmup_updates ({train.warmup_updates})"
             )
-    for seed in params.attention["seeds"]:
-        if seed not in experiment["seeds"]:
+    for seed in attention.seeds:
+        if seed not in experiment.seeds:
             raise ConfigError(f"attention.seeds has {seed!r}, which is not in experiment.seeds")
-    return params
+    return Params(
+        data=data, model=model, variants=variants, experiment=experiment, pretrain=pretrain,
+        train=train, eval=ev, attention=attention, spec=task,
+    )  # fmt: skip
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
@@ -379,6 +352,6 @@ def variant_and_seed(params: Params, name: str, seed: int) -> Variant:
     """The variant ``name`` of the experiment, checking that it and ``seed`` are in it."""
     if name not in params.variants:
         raise ConfigError(f"unknown variant {name!r}; defined: {', '.join(params.variants)}")
-    if seed not in params.experiment["seeds"]:
-        raise ConfigError(f"seed {seed} is not in experiment.seeds {params.experiment['seeds']}")
+    if seed not in params.experiment.seeds:
+        raise ConfigError(f"seed {seed} is not in experiment.seeds {list(params.experiment.seeds)}")
     return params.variants[name]

@@ -9,25 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from memtr.common.errors import ConfigError
-from memtr.config.schema import NUMBER, check_extra_args, check_precision, positive, require
+from memtr.config.schema import check_extra_args, check_precision, field_kinds, positive, require
 from memtr.datasets.params import DataParams, named_dataset
 from memtr.datasets.registry import DATASETS
-from memtr.tasks import allowed_for
-from memtr.tasks.base import Task
+from memtr.settings import FROM_PRETRAIN, NO_PRETRAIN, PretrainSettings
+from memtr.specs import allowed_for
+from memtr.specs.base import TaskSpec
 
-NO_PRETRAIN = "none"  # pretrain.name of an experiment without the pretrain stage
-FROM_PRETRAIN = "pretrain"  # train.restore_file / data.gpt2_bpe: the pretrain stage's files
-
-PRETRAIN_KEYS = {
-    "corpus": str, "bpe_merges": int, "tokens_per_sample": int, "dropout": NUMBER,
-    "max_update": int, "max_tokens": int, "lr": NUMBER,
-    "warmup_updates": int, "weight_decay": NUMBER, "mask_prob": NUMBER,
-    "validate_interval_updates": int, "seed": int, "extra_args": list,
-}  # fmt: skip
-PRETRAIN_OPTIONAL = {"precision": str}  # fp32 | fp16 | bf16, fp32 when left out
+# every key of a pre-training (all required unless name is none) and the optional ones
+_, PRETRAIN_KEYS = field_kinds(PretrainSettings, "name", "precision")
+_, PRETRAIN_OPTIONAL = field_kinds(PretrainSettings, *PRETRAIN_KEYS, "name")
 
 
-def parse_pretrain(section: Any, data: DataParams, task: Task) -> dict:
+def parse_pretrain(section: Any, data: DataParams, task: TaskSpec) -> dict:
     """The ``pretrain`` section: ``name: none``, or a masked LM to pre-train (every key)."""
     optional = {**PRETRAIN_KEYS, **PRETRAIN_OPTIONAL}
     name = require(section, "pretrain", {"name": str}, optional)["name"]

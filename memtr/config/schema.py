@@ -4,7 +4,11 @@ pipeline sets itself. Shared by every section's parser (:mod:`memtr.config.param
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from memtr.common.errors import ConfigError
 
@@ -41,6 +45,54 @@ def require(section: Any, where: str, keys: Kinds, optional: Kinds | None = None
             )
             raise ConfigError(f"{where}.{key} must be {names}, got {value!r}")
     return section
+
+
+def _kind(annotation: Any) -> type | tuple[type, ...]:
+    """The YAML value kind a field's annotation accepts (``int | None`` -> int)."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        kinds = {k for a in args for k in _flat(_kind(a))}
+        return (
+            NUMBER
+            if kinds == {int, float}
+            else next(iter(kinds))
+            if len(kinds) == 1
+            else (tuple(sorted(kinds, key=lambda k: k.__name__)))
+        )
+    if origin is typing.Literal:
+        return type(args[0])
+    if origin in (tuple, list):
+        return list
+    if origin is dict:
+        return dict
+    return annotation
+
+
+def _flat(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def field_kinds(model: type[BaseModel], *left_out: str) -> tuple[Kinds, Kinds]:
+    """The required and the optional keys of a settings section, with their YAML kinds, in
+    the model's field order: the one definition :func:`require` checks against."""
+    required, optional = {}, {}
+    for name, info in model.model_fields.items():
+        if name in left_out:
+            continue
+        (required if info.is_required() else optional)[name] = _kind(info.annotation)
+    return required, optional
+
+
+def build(model: type[BaseModel], section: dict, where: str, **extra: Any) -> Any:
+    """The frozen settings ``model`` of a checked ``section`` (a value that slipped past the
+    checks is still one line naming its field)."""
+    try:
+        return model(**section, **extra)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])
+        raise ConfigError(f"{where}.{field}: {error['msg']}, got {error['input']!r}") from None
 
 
 def positive(section: dict, where: str, *keys: str, allow_zero: bool = False) -> None:

@@ -220,7 +220,7 @@ def claims_table(params: Params, src: Sources, runs: dict, compared: dict,
                 against, tuple(members),
                 {v: per_seed(runs[v], label, metric) for v in (against, *members)},
                 task.higher_is_better, task.floor(params, src, label),
-                task.equivalence_margin(params),
+                task.spec.equivalence_margin(params.eval.equivalence_margin),
                 {v: paper.get(v, (math.nan, ""))[0] for v in members} if equal_steps else {},
             )  # fmt: skip
             found = family_rows(family, {v: compared[(label, v, against)] for v in members})

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 def model_args(params: Params, variant: Variant) -> list[str]:
     """fairseq model options of a variant: architecture, memory, shared size overrides."""
-    args = ["--arch", params.task.arch(variant, params.model["size"])]
+    args = ["--arch", params.spec.arch(variant.layout, params.model.size)]
     if variant.layout != "none":
         args += ["--mem-tokens", str(variant.mem_tokens)]
     if variant.recurrent:

@@ -1,34 +1,25 @@
-"""The tasks of the pipeline, one module each, and the registry that names them.
+"""The behaviour of the tasks, one module each: what the train stage passes to fairseq, how
+the evaluate stage scores, the paired test and the tables' notes. Each takes the task's
+declaration (:mod:`memtr.specs`).
 
-Adding a task: write ``memtr/tasks/<task>.py`` with a :class:`~memtr.tasks.base.Task`
-subclass (what the train stage passes to fairseq, how the evaluate stage scores, the paired
-test, the table columns and notes) and add an instance to :data:`TASKS`. The dataset
-registry's ``Dataset.kind`` values it lists in ``dataset_kinds`` select it.
+Adding a task: declare it in ``memtr/specs/<task>.py`` (listed in :data:`memtr.specs.SPECS`),
+write ``memtr/tasks/<task>.py`` with a :class:`~memtr.tasks.base.Task` subclass and add it to
+:data:`TASKS`.
 """
 
 from __future__ import annotations
 
+from memtr.specs.base import TaskSpec
 from memtr.tasks.base import Task
 from memtr.tasks.classification import Classification
 from memtr.tasks.language_modeling import LanguageModeling
 from memtr.tasks.translation import Translation
 
-TASKS: dict[str, Task] = {t.name: t for t in (Translation(), LanguageModeling(), Classification())}
+TASKS: dict[str, type[Task]] = {
+    cls.spec_class.name: cls for cls in (Translation, LanguageModeling, Classification)
+}
 
 
-def task_for_kind(kind: str) -> Task:
-    """The task that trains on datasets of the registry's ``kind`` (``mt``, ``lm``, ...)."""
-    for task in TASKS.values():
-        if kind in task.dataset_kinds:
-            return task
-    raise KeyError(f"no task trains on datasets of kind {kind!r}")
-
-
-def offered_by(layout: str) -> str:
-    """The tasks whose models offer ``layout``, for messages (``translation``)."""
-    return " and ".join(t.name for t in TASKS.values() if layout in t.arch_prefix)
-
-
-def allowed_for(flag: str) -> str:
-    """The tasks for which the class attribute ``flag`` is true, for messages."""
-    return " and ".join(t.noun for t in TASKS.values() if getattr(t, flag))
+def task_of(spec: TaskSpec) -> Task:
+    """The behaviour of the task ``spec`` declares."""
+    return TASKS[spec.name](spec)

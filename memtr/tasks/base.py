@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from memtr.common.errors import ConfigError
+from memtr.specs.base import TaskSpec
 
-if TYPE_CHECKING:  # types only: the config layer sits above the tasks
-    from memtr.config.params import Params, Variant
-    from memtr.datasets.registry import Dataset
+if TYPE_CHECKING:  # transitional
+    from memtr.config.params import Params
+    from memtr.settings import Variant
 
 
 @dataclass(frozen=True)
@@ -59,54 +59,18 @@ def outputs_per_seed(params: Params, metrics: Path, variant: str, name: str) -> 
 
 
 class Task:
-    """One task of the pipeline. Subclasses set the class attributes and the methods."""
+    """One task's behaviour over its declaration (:class:`~memtr.specs.base.TaskSpec`).
+    Subclasses set :attr:`spec_class` and the methods."""
 
-    name: ClassVar[str]  # as params and eval.json name it, e.g. "translation"
-    noun: ClassVar[str]  # in messages, e.g. "language models"
-    title: ClassVar[str]  # heading of its tables, e.g. "Machine translation"
-    dataset_kinds: ClassVar[tuple[str, ...]]  # the registry's Dataset.kind values it trains on
-    sizes: ClassVar[tuple[str, ...]]  # model.size values
-    arch_prefix: ClassVar[dict[str, str]]  # layout -> fairseq architecture prefix
-    metric: str  # key in eval.json, e.g. "bleu" (a task may set it per dataset: for_dataset)
-    metric_label: str  # its name in tables, e.g. "BLEU"
-    paper_section: ClassVar[str]  # section of workflow/paper_reference.yaml
-    higher_is_better: ClassVar[bool] = True
-    eval_splits: ClassVar[tuple[str, ...]] = ("valid", "test")
-    eval_keys: ClassVar[dict[str, Any]] = {}  # required eval keys beyond the common ones
-    uses_segments: ClassVar[bool] = True  # trains on train.tokens_per_sample segments
-    label_smoothing: ClassVar[bool] = False  # train.label_smoothing may be > 0
-    restores_encoder: ClassVar[bool] = False  # train.restore_file (a pre-trained model)
-    recurrent_memory: ClassVar[bool] = False  # variants.*.recurrent
-    hidden_columns: ClassVar[tuple[str, ...]] = ()  # results.csv columns left out of the .md
+    spec_class: ClassVar[type[TaskSpec]]
 
-    # -- params ---------------------------------------------------------------------------
-    def arch(self, variant: Variant, size: str) -> str:
-        """fairseq architecture of ``variant`` at ``size``, e.g. ``mem_ctrl_iwslt_de_en``."""
-        if size == "tiny" and variant.layout == "none":
-            raise ConfigError("model.size tiny has no fairseq baseline; use base with model.args")
-        return self.arch_prefix[variant.layout] + self.size_suffix(size)
+    def __init__(self, spec: TaskSpec | None = None) -> None:
+        self.spec = spec if spec is not None else self.spec_class()
 
-    def size_suffix(self, size: str) -> str:
-        """The architecture-name suffix of ``model.size`` (``base`` is fairseq's plain name)."""
-        return "" if size == "base" else f"_{size}"
-
-    def for_dataset(self, dataset: Dataset) -> Task:
-        """The task as it trains on and scores ``dataset`` (e.g. GLUE's metric of that task):
-        what ``Params.task`` is for the selected dataset."""
-        return self
-
-    def check_dataset(self, dataset: Dataset, name: str) -> None:
-        """Refuse a dataset of this task's kinds that the task cannot measure."""
-
-    def check_eval(self, ev: dict) -> None:
-        """Task-specific checks of the ``eval`` section (after the common ones)."""
-
-    def splits_error(self, splits: list) -> str:
-        """The message for ``eval.splits`` outside :attr:`eval_splits`."""
-        return (
-            f"eval.splits must list {' and/or '.join(self.eval_splits)} for {self.name} "
-            f"(GLUE test labels are not public), got {splits!r}"
-        )
+    def __getattr__(self, name: str) -> Any:  # transitional: the declarations, read through
+        if name == "spec":
+            raise AttributeError(name)
+        return getattr(self.spec, name)
 
     # -- train stage ----------------------------------------------------------------------
     def model_options(self, args: dict) -> dict:
@@ -136,13 +100,6 @@ class Task:
         inputs reaches (NaN: none defined). A reference at its floor cannot rank variants."""
         return float("nan")
 
-    def equivalence_margin(self, params: Params) -> float:
-        """The margin ±δ of the equivalence test: ``eval.equivalence_margin`` if set, else
-        the task's documented default for its metric."""
-        return float(params.eval.get("equivalence_margin") or self.default_margin)
-
-    default_margin: ClassVar[float] = 1.0  # in the metric's units (BLEU, accuracy points)
-
     def result_columns(self, variant: Variant, runs: list[tuple[dict, dict]], label: str) -> dict:
         """Columns of a results row after the metric's mean/std/CI."""
         return {}
@@ -154,8 +111,6 @@ class Task:
     def legend(self, params: Params, table: Any) -> list[str]:
         """The first notes under the results table: how the metric was measured."""
         raise NotImplementedError
-
-    examples: ClassVar[str] = "test examples"  # what the paired bootstrap resamples
 
     def bootstrap_note(self, params: Params) -> str:
         """How ``p_vs_reference`` was measured (memtr.stats.paired_bootstrap)."""

@@ -11,21 +11,15 @@ is scored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memspec import ROBERTA_MODEL
-from memtr.datasets.registry import GLUE_TASKS
+from memtr.specs.classification import METRIC_LABELS, ClassificationSpec
 from memtr.tasks.base import EvalRun, Sources, Task, outputs_per_seed
 
 if TYPE_CHECKING:
     from memtr.config.params import Params, Variant
-    from memtr.datasets.registry import Dataset
 
-# eval.json key -> its name in tables and notes
-METRIC_LABELS = {"accuracy": "accuracy", "mcc": "MCC", "f1": "F1", "pearson": "Pearson r",
-                 "spearman": "Spearman rho"}  # fmt: skip
 METRIC_NOTES = {  # what a column holds, after its name
     "accuracy": "accuracy (%)",
     "mcc": "Matthews correlation (MCC) x 100",
@@ -36,57 +30,8 @@ METRIC_NOTES = {  # what a column holds, after its name
 STSB_SCALE = 5.0  # STS-B scores are 0..5; the recipe trains on score / 5, we report 0..5
 
 
-@dataclass(frozen=True)
-class Scoring:
-    """How a GLUE task is scored: eval.json's metrics (the first the tables' metric)."""
-
-    metrics: tuple[str, ...] = ("accuracy",)
-    regression: bool = False  # a regression head (STS-B), predictions are floats
-
-
-ACCURACY = Scoring()
-GLUE_SCORING = {  # registry GLUE_TASKS key -> Scoring; the others: accuracy
-    "cola": Scoring(("mcc", "accuracy")),
-    "mrpc": Scoring(("f1", "accuracy")),
-    "qqp": Scoring(("f1", "accuracy")),
-    "stsb": Scoring(("pearson", "spearman"), regression=True),
-}
-
-
-def scoring_of(dataset: Dataset) -> Scoring:
-    """GLUE's scoring of a registry GLUE task; accuracy for any other (declared) dataset."""
-    for key, glue in GLUE_TASKS.items():
-        if dataset.glue == glue and dataset.name == f"glue_{key}":
-            return GLUE_SCORING.get(key, ACCURACY)
-    return ACCURACY
-
-
 class Classification(Task):
-    name = "classification"
-    noun = "classification"
-    title = "Sentence classification"
-    dataset_kinds = ("glue",)
-    sizes = ("base", "tiny", "large")
-    arch_prefix = {"none": "roberta", "prepend": ROBERTA_MODEL}
-    paper_section = "glue"
-    eval_splits = ("valid",)
-    examples = "dev examples"
-    # ±1 point (accuracy, F1; MCC and correlations x 100): the resolution at which GLUE
-    # results are reported and compared; a smaller difference is no claim of the paper.
-    default_margin = 1.0
-    restores_encoder = True
-
-    def __init__(self, scoring: Scoring = ACCURACY) -> None:
-        self.scoring = scoring
-        self.metric = scoring.metrics[0]
-        self.metric_label = METRIC_LABELS[self.metric]
-
-    def for_dataset(self, dataset: Dataset) -> Classification:
-        scoring = scoring_of(dataset)
-        return self if scoring == self.scoring else Classification(scoring)
-
-    def size_suffix(self, size: str) -> str:
-        return f"_{size}"  # fairseq names RoBERTa's base size: roberta_base
+    spec_class = ClassificationSpec
 
     def fairseq_args(self, params: Params, data: Path) -> list[str]:
         t = params.train

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memspec import LM_MODEL
+from memtr.specs.language_modeling import LanguageModelingSpec
 from memtr.tasks.base import EvalRun, Sources, Task, outputs_per_seed
 
 if TYPE_CHECKING:
@@ -33,19 +33,7 @@ Segment = tuple[int, float, int]  # (batch row, negative log-likelihood in nats,
 
 
 class LanguageModeling(Task):
-    name = "language_modeling"
-    noun = "language models"
-    title = "Language modelling"
-    dataset_kinds = ("lm",)
-    sizes = ("base", "tiny", "big", "wiki103")
-    arch_prefix = {"none": "transformer_lm", "prepend": LM_MODEL}
-    metric, metric_label, paper_section = "ppl", "perplexity", "lm"
-    examples = "test segments"
-    # ±3 perplexity points: about 1% of the CPU-scale WikiText-2 models' test perplexity
-    # (about 300); a model of another scale wants its own eval.equivalence_margin.
-    default_margin = 3.0
-    higher_is_better = False
-    recurrent_memory = True
+    spec_class = LanguageModelingSpec
 
     def model_options(self, args: dict) -> dict:
         """``model.args``; where the input/output dims are not set, the embedding size for

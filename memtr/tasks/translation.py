@@ -12,52 +12,17 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from memspec import TRANSLATION_ARCH
-from memtr.common.errors import ConfigError
+from memtr.specs.translation import TranslationSpec
 from memtr.tasks.base import EvalRun, Sources, Task, outputs_per_seed
 
 if TYPE_CHECKING:
     from memtr.config.params import Params
 
-NUMBER = (int, float)
 HYPOTHESIS = re.compile(r"^D-(\d+)\t\S+\t(.*)$", re.M)
 
 
 class Translation(Task):
-    name = "translation"
-    noun = "translation"
-    title = "Machine translation"
-    dataset_kinds = ("mt", "synthetic")
-    sizes = ("base", "tiny", "iwslt_de_en", "wmt_en_de", "vaswani_wmt_en_de_big")
-    arch_prefix = {"none": "transformer", **TRANSLATION_ARCH}
-    metric, metric_label, paper_section = "bleu", "BLEU", "mt"
-    examples = "test sentences"
-    # ±1 BLEU: below it, system rankings by BLEU often disagree with human judgement
-    # (Kocmi et al., 2021, "To Ship or Not to Ship"); a smaller gain is no claim of the paper.
-    default_margin = 1.0
-    eval_keys = {"beam": int, "lenpen": NUMBER, "max_len_a": NUMBER, "max_len_b": int,
-                 "sacrebleu_tokenize": str}  # fmt: skip
-    uses_segments = False
-    label_smoothing = True
-    hidden_columns = ("bleu_signature",)
-
-    def splits_error(self, splits: list) -> str:
-        return f"eval.splits must list valid and/or test, got {splits!r}"
-
-    def check_eval(self, ev: dict) -> None:
-        from sacrebleu.metrics.bleu import _TOKENIZERS
-
-        if ev["beam"] <= 0:
-            raise ConfigError(f"eval.beam must be > 0, got {ev['beam']}")
-        for key in ("max_len_a", "max_len_b"):
-            if ev[key] < 0:
-                raise ConfigError(f"eval.{key} must be >= 0, got {ev[key]}")
-
-        if ev["sacrebleu_tokenize"] not in _TOKENIZERS:
-            raise ConfigError(
-                f"eval.sacrebleu_tokenize must be one of {', '.join(_TOKENIZERS)}, "
-                f"got {ev['sacrebleu_tokenize']!r}"
-            )
+    spec_class = TranslationSpec
 
     def fairseq_args(self, params: Params, data: Path) -> list[str]:
         t = params.train

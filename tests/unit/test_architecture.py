@@ -18,6 +18,8 @@ LAYERS = [  # top -> bottom; a name stands for the module or the package of that
     ("memtr.config",),
     ("memtr.tasks",),
     ("memtr.run",),
+    ("memtr.specs",),
+    ("memtr.settings",),
     ("memtr.data",),
     ("memtr.datasets",),
     ("memtr.stats",),

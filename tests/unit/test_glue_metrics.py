@@ -18,8 +18,9 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 from memtr.config.params import parse_params
 from memtr.datasets.registry import get_dataset
 from memtr.reports.tables import Sources, build_tables, to_markdown
+from memtr.specs import SPECS, spec_for_dataset
 from memtr.stats import f1, mcc, of_gold, paired_bootstrap, pearson, spearman, with_gold
-from memtr.tasks import TASKS
+from memtr.tasks import task_of
 from memtr.tasks.classification import Classification
 
 GLUE_DOC = {
@@ -147,7 +148,7 @@ def test_bootstrap_refuses_unpaired_predictions():
 def test_each_glue_task_is_scored_by_the_metrics_glue_reports(dataset, metrics):
     task = glue_params(dataset).task
     assert task.scoring.metrics == metrics and task.metric == metrics[0]
-    assert (task is TASKS["classification"]) == (metrics == ("accuracy",))
+    assert (task.spec is SPECS["classification"]) == (metrics == ("accuracy",))
 
 
 def test_a_declared_classification_dataset_keeps_accuracy():
@@ -172,7 +173,7 @@ def test_stsb_trains_a_regression_head_chosen_by_loss(tmp_path):
 
 
 def test_scores_are_every_metric_in_percent():
-    cola = Classification().for_dataset(get_dataset("glue_cola"))
+    cola = task_of(spec_for_dataset(get_dataset("glue_cola")))
     pairs = [("1", "1"), ("0", "1"), ("1", "0"), ("0", "0"), ("1", "1")]
     pred, gold = [int(p) for p, _ in pairs], [int(g) for _, g in pairs]
     assert cola.scores(pairs) == {
@@ -180,7 +181,7 @@ def test_scores_are_every_metric_in_percent():
     mnli = Classification()
     assert mnli.scores([("entailment", "entailment"), ("neutral", "contradiction")]) == {
         "accuracy": 50.0}  # fmt: skip
-    stsb = Classification().for_dataset(get_dataset("glue_stsb"))
+    stsb = task_of(spec_for_dataset(get_dataset("glue_stsb")))
     scores = stsb.scores([("1.5", "1"), ("2.5", "2.2"), ("4", "4.8")])
     assert scores["pearson"] == round(100 * pearsonr([1.5, 2.5, 4], [1, 2.2, 4.8])[0], 2)
     assert scores["spearman"] == 100.0
@@ -192,7 +193,7 @@ def test_scores_are_every_metric_in_percent():
 
 def write_runs(metrics, rng, gold: list[int], right: dict[str, float]) -> None:
     """eval.json, train.json and predictions.valid.tsv of each variant and seed."""
-    task = Classification().for_dataset(get_dataset("glue_cola"))
+    task = task_of(spec_for_dataset(get_dataset("glue_cola")))
     for variant, share in right.items():
         for seed in (1, 2):
             folder = metrics / variant / f"seed{seed}"

@@ -31,7 +31,7 @@ from memtr.data.download import fetch_dataset
 from memtr.data.prepare import prepare
 from memtr.datasets.inline import TASK_KINDS, inline_dataset
 from memtr.datasets.params import DataParams, load_data_params
-from memtr.tasks import task_for_kind
+from memtr.specs import spec_for_kind
 
 
 def pairs_tsv(n: int = 300, duplicates: int = 0) -> str:
@@ -75,7 +75,7 @@ def folder_digest(folder: Path) -> dict[str, str]:
 
 def test_each_task_name_selects_the_kind_its_task_trains_on():
     for task, kind in TASK_KINDS.items():
-        assert task_for_kind(kind).name == task
+        assert spec_for_kind(kind).name == task
 
 
 def test_a_declared_dataset_validates_with_the_whole_params_file(tmp_path):

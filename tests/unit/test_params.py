@@ -189,8 +189,8 @@ def test_language_model_and_classification_params_are_valid():
     lm, glue = parse_params(LM_PARAMS), parse_params(GLUE_PARAMS)
     assert (lm.task.name, glue.task.name) == ("language_modeling", "classification")
     assert lm.variants["mem4"].recurrent and not glue.variants["mem4"].recurrent
-    assert lm.task.arch(lm.variants["mem4"], "tiny") == "mem_transformer_lm_tiny"
-    assert glue.task.arch(glue.variants["baseline"], "base") == "roberta_base"
+    assert lm.spec.arch(lm.variants["mem4"].layout, "tiny") == "mem_transformer_lm_tiny"
+    assert glue.spec.arch(glue.variants["baseline"].layout, "base") == "roberta_base"
 
 
 @pytest.mark.parametrize(("doc", "path", "value", "message"), BAD_BY_TASK,
@@ -374,8 +374,7 @@ def test_a_pretrained_study_resolves_the_stage_folder_and_a_release_its_files():
     old = copy.deepcopy(GLUE_PARAMS)
     del old["pretrain"], old["data"]["bpe"], old["data"]["gpt2_bpe"]
     assert (
-        parse_params(old).pretrain == {"name": "none"}
-        and parse_params(old).data.bpe == "sentencepiece"
+        parse_params(old).pretrain.name == "none" and parse_params(old).data.bpe == "sentencepiece"
     )
 
 

@@ -22,12 +22,14 @@ from memtr.config.params import parse_params
 from memtr.datasets import registry
 from memtr.reports.tables import Sources, build_tables, to_markdown
 from memtr.run.training import train_command
+from memtr.specs import SPECS, spec_for_kind
+from memtr.specs.base import TaskSpec
 from memtr.stats import paired_bootstrap
-from memtr.tasks import TASKS, task_for_kind
+from memtr.tasks import TASKS
 from memtr.tasks.base import EvalRun, Task, outputs_per_seed
 
 
-class Copying(Task):
+class CopyingSpec(TaskSpec):
     """Copy the source: scored by exact match of each line (a toy task)."""
 
     name = "copying"
@@ -38,6 +40,10 @@ class Copying(Task):
     arch_prefix = {"none": "transformer", "prepend": "mem_transformer"}
     metric, metric_label, paper_section = "exact", "exact match", "copy"
     uses_segments = False
+
+
+class Copying(Task):
+    spec_class = CopyingSpec
 
     def fairseq_args(self, params, data):
         return ["--task", "translation", "--max-tokens", str(params.train["max_tokens"])]
@@ -67,10 +73,11 @@ class Copying(Task):
 @pytest.fixture
 def copying(monkeypatch):
     """The throw-away task and a dataset of its kind, registered for one test."""
-    monkeypatch.setitem(TASKS, "copying", Copying())
+    monkeypatch.setitem(SPECS, "copying", CopyingSpec())
+    monkeypatch.setitem(TASKS, "copying", Copying)
     toy = registry.Dataset(name="toy_copy_en", kind="toy_copy", description="toy copies")
     monkeypatch.setitem(registry.DATASETS, toy.name, toy)
-    return TASKS["copying"]
+    return SPECS["copying"]
 
 
 def copying_doc() -> dict:
@@ -83,16 +90,16 @@ def copying_doc() -> dict:
 
 
 def test_the_registered_tasks_cover_every_dataset_kind_once():
-    kinds = [k for task in TASKS.values() for k in task.dataset_kinds]
+    kinds = [k for spec in SPECS.values() for k in spec.dataset_kinds]
     assert len(kinds) == len(set(kinds))
     for dataset in registry.DATASETS.values():
-        assert task_for_kind(dataset.kind).name in TASKS
-    assert set(TASKS) == {"translation", "language_modeling", "classification"}
+        assert spec_for_kind(dataset.kind).name in TASKS
+    assert set(TASKS) == set(SPECS) == {"translation", "language_modeling", "classification"}
 
 
 def test_a_fourth_task_runs_through_params_and_the_train_command(copying):
     params = parse_params(copying_doc())
-    assert params.task is copying
+    assert params.spec is copying and isinstance(params.task, Copying)
     command = train_command(params, params.variants["mem10"], 1, Path("bin"), Path("save"))
     assert command[command.index("--task") + 1] == "translation"
     assert "--label-smoothing" not in command  # no translation-only option leaks in
