@@ -47,6 +47,7 @@ from memspec import BASELINE, TRANSLATION_ARCH  # noqa: E402
 from memtr.common.paths import PLUGIN_DIR, REPO  # noqa: E402
 from memtr.common.versions import fairseq_version  # noqa: E402
 from memtr.run.fairseq import precision_args  # noqa: E402
+from memtr.run.training import log_records  # noqa: E402
 
 TOLERANCE = {"cuda": 5e-2, "cpu": 1e-4}  # max |log p| difference, incremental vs full
 SIZES = {  # model sizes of the training checks: small enough for seconds per run
@@ -134,9 +135,8 @@ def train_command(data: Path, save: Path, model: list[str], precision: list[str]
 
 
 def losses(log: str) -> list[float]:
-    """The ``train_inner`` losses of a fairseq JSON log, in order."""
-    found = re.findall(r"\| train_inner \| (\{.*\})", log)
-    return [float(json.loads(record)["loss"]) for record in found]
+    """The ``train_inner`` losses of a fairseq JSON log, in order (the train stage's reader)."""
+    return [float(record["loss"]) for record in log_records(log)["train_inner"]]
 
 
 def loss_goes_down(values: list[float]) -> bool:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from memtr.run.checkpoints import recover_last_checkpoint
 from memtr.run.fairseq import PLUGIN_DIR, device_args, precision_args, thread_env
@@ -169,9 +169,16 @@ JSON_RECORD = re.compile(r"\| INFO \| (train_inner|valid|train) \| (\{.*\})\s*$"
 
 
 def parse_log(log_path: Path) -> dict[str, list[dict]]:
-    """The JSON records of a fairseq log (``--log-format json``), by kind."""
+    """The JSON records of a fairseq log file (``--log-format json``), by kind."""
+    return log_records(log_path.read_text(encoding="utf-8"))
+
+
+def log_records(log: str) -> dict[str, list[dict]]:
+    """The JSON records of fairseq-train's output (``--log-format json``), by kind:
+    ``train_inner``, ``valid``, ``train``, and ``early_stop`` (the line, when ``--patience``
+    stopped the run)."""
     records: dict[str, list[dict]] = {"train_inner": [], "valid": [], "train": [], "early_stop": []}
-    for line in log_path.read_text(encoding="utf-8").splitlines():
+    for line in log.splitlines():
         if EARLY_STOP in line:
             records["early_stop"].append({"line": line})
         match = JSON_RECORD.search(line)
@@ -256,8 +263,18 @@ def summarize(
     }
 
 
-def train(params: Params, variant: Variant, seed: int, data: Path, out: Path) -> dict:
-    """Train one run into ``out``: model.pt, train.json, train_log.csv (checkpoints beside)."""
+class Trained(NamedTuple):
+    """What :func:`train` hands its stage: the run's metrics (train.json) and the records of
+    its log (the learning curve), read once."""
+
+    summary: dict
+    records: dict[str, list[dict]]
+
+
+def train(params: Params, variant: Variant, seed: int, data: Path, out: Path) -> Trained:
+    """Train one run into ``out``: ``out/model.pt``, the log in ``out/checkpoints/train.log``
+    (the other checkpoints removed once the run succeeded). Returns the run's metrics and the
+    log's records; the stage writes them (train.json, train_log.csv)."""
     save_dir = out / "checkpoints"
     command = train_command(params, variant, seed, data, save_dir)
     resumed = prepare_checkpoint_dir(save_dir, fingerprint(command, data))
@@ -270,4 +287,4 @@ def train(params: Params, variant: Variant, seed: int, data: Path, out: Path) ->
     tmp.replace(out / "model.pt")
     for finished in save_dir.glob("*.pt"):  # model.pt is the product; keep the log only
         finished.unlink()
-    return summarize(records, wall, parameter_counts(out / "model.pt"), resumed)
+    return Trained(summarize(records, wall, parameter_counts(out / "model.pt"), resumed), records)

@@ -14,7 +14,6 @@ from pipeline_helpers import PIPELINE_PARAMS
 from memtr.config.params import parse_params
 from memtr.run.training import (
     fingerprint,
-    parse_log,
     prepare_checkpoint_dir,
     run_training,
     train,
@@ -37,9 +36,11 @@ def test_patience_counts_validations_of_the_update_interval_only(reverse_corpus,
     doc["train"].update(max_tokens=500, lr=1e-9, warmup_updates=5, max_update=500,
                         validate_interval_updates=INTERVAL, patience=PATIENCE)  # fmt: skip
     params = parse_params(doc)
-    summary = train(params, params.variants["baseline"], 1, reverse_corpus / "bin", tmp_path)
+    summary, records = train(
+        params, params.variants["baseline"], 1, reverse_corpus / "bin", tmp_path
+    )
 
-    write_learning_curve(parse_log(tmp_path / "checkpoints/train.log"), tmp_path / "curve.csv")
+    write_learning_curve(records, tmp_path / "curve.csv")
     curve = pd.read_csv(tmp_path / "curve.csv").dropna(subset=["valid_loss"])
     validated = list(curve["update"])
     assert validated == [INTERVAL * (k + 1) for k in range(PATIENCE + 1)]
@@ -72,7 +73,7 @@ def test_a_truncated_last_checkpoint_resumes_from_the_newest_good_one(
     last.write_bytes(whole[: len(whole) // 2])
 
     with caplog.at_level(logging.WARNING):
-        summary = train(params, variant, 1, data, tmp_path)
+        summary, _ = train(params, variant, 1, data, tmp_path)
     log = (save / "train.log").read_text()
     resumed_at = re.findall(
         r"Loaded checkpoint \S+checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", log

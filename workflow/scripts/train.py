@@ -15,7 +15,7 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.config.params import load_params, variant_and_seed
-from memtr.run.training import has_input_dictionary, parse_log, train, write_learning_curve
+from memtr.run.training import has_input_dictionary, train, write_learning_curve
 
 
 def main(args: argparse.Namespace) -> None:
@@ -25,13 +25,11 @@ def main(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"binarized data not found (no dictionary): {args.data}")
     args.out.mkdir(parents=True, exist_ok=True)
     args.metrics.mkdir(parents=True, exist_ok=True)
-    summary = train(params, variant, args.seed, args.data, args.out)
+    summary, records = train(params, variant, args.seed, args.data, args.out)
     summary.update(
         variant=variant.name, layout=variant.layout, mem_tokens=variant.mem_tokens, seed=args.seed
     )
-    write_learning_curve(
-        parse_log(args.out / "checkpoints" / "train.log"), args.metrics / "train_log.csv"
-    )
+    write_learning_curve(records, args.metrics / "train_log.csv")
     (args.metrics / "train.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
 
