@@ -146,11 +146,11 @@ def binarized(params: Params, work: Path) -> Path:
     """The reversal task through the pipeline's data code: generated, prepared, binarized."""
     from memtr.data.binarize import binarize
     from memtr.data.download import generate_synthetic
-    from memtr.data.prepare import prepare
+    from memtr.data.prepare import PrepareOptions, prepare
 
     dataset = params.data.selected()
     generate_synthetic(work / "raw", params.data.synthetic)
-    prepare(dataset, work / "raw", work / "prep", params.data, workers=1)
+    prepare(dataset, work / "raw", work / "prep", PrepareOptions.of(params.data), workers=1)
     return binarize(dataset, work / "prep", work / "bin", workers=1)
 
 

@@ -29,6 +29,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
@@ -222,11 +223,25 @@ def encode_clean(
     return report
 
 
+@dataclass(frozen=True)
+class PrepareOptions:
+    """What preparation reads of the ``data`` section: the subword model and the cleaning."""
+
+    bpe: str  # sentencepiece | gpt2
+    bpe_vocab_size: int  # sentencepiece's vocabulary
+    clean: CleanParams  # translation's training-pair filter
+    gpt2_from_pretrain: bool  # the GPT-2 BPE files come from the pretrain stage
+
+    @classmethod
+    def of(cls, data: DataParams) -> PrepareOptions:
+        return cls(data.bpe, data.bpe_vocab_size, data.clean, data.gpt2_from_pretrain)
+
+
 # --------------------------------------------------------------------------------------------
 # Per kind
 
 
-def prepare_mt(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int) -> dict:
+def prepare_mt(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, workers: int) -> dict:
     """Assemble, BPE-encode and clean a translation dataset into ``out``."""
     src, tgt = ds.src, ds.tgt
     stats: dict = {"lines": {}}
@@ -252,7 +267,7 @@ def prepare_mt(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: i
     return stats
 
 
-def prepare_lm(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int) -> dict:
+def prepare_lm(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, workers: int) -> dict:
     """Copy the (already tokenized) language-modelling splits as ``<split>.tokens``."""
     names = ds.options.get("split_files", {})
     lines = {}
@@ -301,7 +316,7 @@ def glue_tables(ds: Dataset, raw: Path) -> dict[str, list[list[str]]]:
     return result
 
 
-def prepare_glue(ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int) -> dict:
+def prepare_glue(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, workers: int) -> dict:
     """Cut GLUE columns into inputs and labels, then BPE-encode the inputs."""
     task: GlueTask = ds.glue  # type: ignore[assignment]
     tables = glue_tables(ds, raw)
@@ -362,18 +377,18 @@ def stage_pretrained_files(ds: Dataset, raw: Path, pretrain: Path | None, layout
 PREPARERS = {"mt": prepare_mt, "synthetic": prepare_mt, "lm": prepare_lm, "glue": prepare_glue}
 
 
-def required_raw_files(ds: Dataset, params: DataParams) -> list[str]:
+def required_raw_files(ds: Dataset, bpe: str) -> list[str]:
     """Names the download stage must have produced for ``ds``."""
     if ds.kind == "synthetic":
         return [
             f"{split}.{lang}" for split in ("train", "valid", "test") for lang in ("src", "tgt")
         ]
-    gpt2 = [raw_name for _, raw_name in GPT2_FILES.values()] if params.bpe == "gpt2" else []
+    gpt2 = [raw_name for _, raw_name in GPT2_FILES.values()] if bpe == "gpt2" else []
     return list(dict.fromkeys([*(raw.name for raw in ds.files), *gpt2]))
 
 
 def prepare(
-    ds: Dataset, raw: Path, out: Path, params: DataParams, workers: int = 1,
+    ds: Dataset, raw: Path, out: Path, params: PrepareOptions, workers: int = 1,
     pretrain: Path | None = None,
 ) -> dict:  # fmt: skip
     """Run the preprocessing of ``ds`` from ``raw`` into ``out`` (atomically); return stats.
@@ -384,7 +399,9 @@ def prepare(
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".layout-") as layout:
         if params.gpt2_from_pretrain:
             raw = stage_pretrained_files(ds, raw, pretrain, Path(layout, "with-gpt2"))
-        missing = [name for name in required_raw_files(ds, params) if not (raw / name).is_file()]
+        missing = [
+            name for name in required_raw_files(ds, params.bpe) if not (raw / name).is_file()
+        ]
         if missing:
             raise DataError(f"missing raw file {raw / missing[0]}; run the download stage first")
         declared: dict = {}

@@ -32,7 +32,7 @@ from memtr.common.textio import count_lines, read_lines
 from memtr.data.binarize import binarize
 from memtr.data.download import fetch_dataset, generate_synthetic
 from memtr.data.extra_test import build_extra_sets
-from memtr.data.prepare import prepare
+from memtr.data.prepare import PrepareOptions, prepare
 from memtr.datasets.params import DataParams, SyntheticParams
 from memtr.datasets.registry import Dataset, get_dataset
 
@@ -105,7 +105,7 @@ class Runs:
         for w in missing:
             root = self.root / f"{name}-{w}"
             shutil.copytree(source, root / "raw")
-            stats = prepare(ds, root / "raw", root / "prep", params, workers=w)
+            stats = prepare(ds, root / "raw", root / "prep", PrepareOptions.of(params), workers=w)
             prepared.append(Run(ds, root / "raw", root / "prep", root / "bin", stats, w))
         in_parallel(lambda run: binarize(ds, run.prep, run.bin, workers=run.workers), prepared)
         self._runs.update({(name, run.workers): run for run in prepared})
@@ -214,7 +214,7 @@ def test_wikitext2_end_to_end_from_the_mirror(tmp_path):
     ds = get_dataset("wikitext2")
     raw, prep, bin_ = tmp_path / "raw", tmp_path / "prep", tmp_path / "bin"
     fetch_dataset(ds, raw, tmp_path / "cache", str(shared_data()), progressbar=False)
-    stats = prepare(ds, raw, prep, SMALL, workers=2)
+    stats = prepare(ds, raw, prep, PrepareOptions.of(SMALL), workers=2)
     assert stats["lines"] == {"train": 36718, "valid": 3760, "test": 4358}
     binarize(ds, prep, bin_, workers=2)
     # WikiText-2: 33,278 types (fairseq keeps <unk> and end-of-line as its own specials)

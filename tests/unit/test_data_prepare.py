@@ -14,7 +14,14 @@ from data_helpers import ALL_GLUE, SMALL, served_upstream, shared_data
 
 from memtr.common.textio import AlignmentError, count_lines, read_lines, write_lines
 from memtr.data.download import fetch_dataset
-from memtr.data.prepare import encode_clean, keep_pair, prepare, seg_lines, train_spm
+from memtr.data.prepare import (
+    PrepareOptions,
+    encode_clean,
+    keep_pair,
+    prepare,
+    seg_lines,
+    train_spm,
+)
 from memtr.datasets.cleaning import drop_reason, results_note, summary_lines
 from memtr.datasets.params import CleanParams
 from memtr.datasets.registry import Dataset, get_dataset
@@ -33,7 +40,7 @@ def test_misaligned_parallel_files_are_a_clear_error(tmp_path):
     out.mkdir()
     (out / "good.txt").write_text("previous output\n")
     with pytest.raises(AlignmentError, match="train.de has 29000, train.en has 28999 lines"):
-        prepare(ds, raw, out, SMALL)
+        prepare(ds, raw, out, PrepareOptions.of(SMALL))
     assert [p.name for p in out.iterdir()] == ["good.txt"]  # the old output is untouched
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -124,7 +131,7 @@ def test_wmt14_recipe_on_fake_archives(upstream, tmp_path):
     assert sorted(p.name for p in raw.iterdir() if p.name != "checksums.lock.json") == sorted(
         f.name for f in ds.files
     )
-    stats = prepare(ds, raw, tmp_path / "prep", SMALL)
+    stats = prepare(ds, raw, tmp_path / "prep", PrepareOptions.of(SMALL))
     prep = tmp_path / "prep"
     assert stats["lines"]["train.raw"] == 3 * 60  # the three corpora concatenated
     assert stats["lines"]["train"] + stats["dropped_train_pairs"] == 180
@@ -136,7 +143,7 @@ def test_wmt14_recipe_on_fake_archives(upstream, tmp_path):
 def test_iwslt14_recipe_on_fake_archive(upstream, tmp_path):
     ds, raw = upstream("iwslt14_de_en")
     prep = tmp_path / "prep"
-    stats = prepare(ds, raw, prep, SMALL)
+    stats = prepare(ds, raw, prep, PrepareOptions.of(SMALL))
     # 3 talks of 20 lines, plus title and description whose tags (only) are removed
     assert stats["lines"]["valid"] == 66 // 23  # every 23rd line
     assert stats["lines"]["train.raw"] == 66 - 66 // 23
@@ -151,7 +158,7 @@ def test_iwslt14_recipe_on_fake_archive(upstream, tmp_path):
 
 def test_wikitext103_on_fake_zip(upstream, tmp_path):
     ds, raw = upstream("wikitext103")
-    stats = prepare(ds, raw, tmp_path / "prep", SMALL)
+    stats = prepare(ds, raw, tmp_path / "prep", PrepareOptions.of(SMALL))
     assert stats["lines"]["train"] == count_lines(raw / "wiki.train.tokens") > 0
     assert (tmp_path / "prep" / "test.tokens").read_bytes() == (
         raw / "wiki.test.tokens"
@@ -163,7 +170,7 @@ def test_glue_tasks_on_fake_files(upstream, tmp_path, name):
     ds, raw = upstream(name)
     task = ds.glue
     prep = tmp_path / "prep"
-    stats = prepare(ds, raw, prep, SMALL)
+    stats = prepare(ds, raw, prep, PrepareOptions.of(SMALL))
     n_inputs = len(task.inputs)
     for split in task.splits:
         assert (prep / f"{split}.input{n_inputs - 1}").exists()

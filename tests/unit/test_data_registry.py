@@ -43,7 +43,7 @@ def test_entry_is_consistent(name):
     assert len(names) == len(set(names))
     assert len({raw.mirror for raw in ds.files}) == len(ds.files)
     if ds.kind != "synthetic":
-        assert set(required_raw_files(ds, DataParams())) == set(names)
+        assert set(required_raw_files(ds, DataParams().bpe)) == set(names)
     for raw in ds.files:
         assert urlsplit(raw.url).scheme == "https"
         assert (raw.member is not None) == raw.url.endswith(ARCHIVE), raw

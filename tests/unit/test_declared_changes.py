@@ -21,7 +21,7 @@ from pipeline_helpers import TINY_PARAMS
 from memtr.common.errors import ConfigError, DataError
 from memtr.config.params import parse_params
 from memtr.data.download import LOCK_NAME, fetch_dataset
-from memtr.data.prepare import prepare
+from memtr.data.prepare import PrepareOptions, prepare
 from memtr.datasets.params import DataParams
 from memtr.datasets.registry import get_dataset
 
@@ -170,7 +170,7 @@ def test_a_registry_download_without_network_names_the_mirror_variable(tmp_path)
 def prepare_declared(decl: dict, root: Path, name: str = "pairs") -> dict:
     params = selected(decl, name)
     raw = fetch(decl, root)
-    return prepare(params.selected(), raw, root / "prep", params)
+    return prepare(params.selected(), raw, root / "prep", PrepareOptions.of(params))
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -28,7 +28,7 @@ from pipeline_helpers import REPO, TINY_PARAMS
 from memtr.common.errors import ConfigError, DataError
 from memtr.config.params import parse_params
 from memtr.data.download import fetch_dataset
-from memtr.data.prepare import prepare
+from memtr.data.prepare import PrepareOptions, prepare
 from memtr.datasets.inline import TASK_KINDS, inline_dataset
 from memtr.datasets.params import DataParams, load_data_params
 from memtr.specs import spec_for_kind
@@ -181,7 +181,7 @@ def fetch_and_prepare(params: DataParams, root: Path) -> tuple[Path, dict]:
     ds = params.selected()
     raw, prep = root / "raw", root / "prep"
     fetch_dataset(ds, raw, root / "cache", progressbar=False, download_hashes={})
-    return prep, prepare(ds, raw, prep, params)
+    return prep, prepare(ds, raw, prep, PrepareOptions.of(params))
 
 
 def test_zipped_tsv_over_http_is_carved_the_same_way_twice(served_pairs, tmp_path):

@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:
 
 from memtr import stage  # noqa: E402
 from memtr.data.binarize import default_workers  # noqa: E402
-from memtr.data.prepare import prepare  # noqa: E402
+from memtr.data.prepare import PrepareOptions, prepare  # noqa: E402
 from memtr.datasets.cleaning import summary_lines  # noqa: E402
 
 
@@ -25,7 +25,10 @@ def main(args) -> None:
     raw = stage.default_path(args.raw, "raw", ds.name)
     out = stage.default_path(args.out, "prep", ds.name)
     start = time.monotonic()
-    stats = prepare(ds, raw, out, params, args.workers or default_workers(), args.pretrain)
+    options = PrepareOptions(
+        params.bpe, params.bpe_vocab_size, params.clean, params.gpt2_from_pretrain
+    )
+    stats = prepare(ds, raw, out, options, args.workers or default_workers(), args.pretrain)
     seconds = time.monotonic() - start
     print(f"{ds.name}: prepared in {out} ({seconds:.1f} s): {stats['lines']}")
     if "cleaning" in stats:  # translation: what each filter of data.clean dropped
