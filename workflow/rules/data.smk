@@ -29,7 +29,7 @@ rule pretrain:
     conda:
         ENV
     params:
-        metrics=lambda w, output: os.path.dirname(output.summary),
+        metrics=lambda w: PRETRAIN_METRICS,  # a function: see results.smk
     threads: 2
     shell:
         "python workflow/scripts/pretrain.py --params params.yaml --out {output.model}"

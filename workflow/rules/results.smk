@@ -1,4 +1,6 @@
-# Attention plots over the memory and the results tables.
+# Attention plots over the memory and the results tables. A folder passed to a script is the
+# experiment's own (RESULTS, METRICS), given as a function: snakemake --lint flags a fixed
+# string that prefixes an output path.
 
 
 rule attention:
@@ -15,7 +17,7 @@ rule attention:
         ENV
     params:
         sentences=config["attention"]["num_sentences"],
-        out=lambda w, output: os.path.dirname(output[0]),
+        out=lambda w: f"{RESULTS}/attention",
     shell:
         "python workflow/scripts/attention.py --checkpoint {input.model} --data {input.data}"
         " --sentences {input.prep} --num-sentences {params.sentences}"
@@ -43,8 +45,8 @@ rule tables:
     conda:
         ENV
     params:
-        metrics=lambda w, input: os.path.dirname(os.path.dirname(os.path.dirname(input[0]))),
-        results=lambda w, output: os.path.dirname(output[0]),
+        metrics=lambda w: METRICS,
+        results=lambda w: RESULTS,
     shell:
         "python workflow/scripts/tables.py --params params.yaml --metrics {params.metrics}"
         " --prep {input.prep} --extra {input.extra} --attention {params.results}/attention"
@@ -74,8 +76,8 @@ rule figures:
     conda:
         ENV
     params:
-        results=lambda w, input: os.path.dirname(input[0]),
-        metrics=lambda w, input: os.path.dirname(os.path.dirname(os.path.dirname(input[3]))),
+        results=lambda w: RESULTS,
+        metrics=lambda w: METRICS,
     shell:
         "python workflow/scripts/figures.py --params params.yaml --results {params.results}"
         " --metrics {params.metrics} --out {output.figures} > {log} 2>&1"
