@@ -26,13 +26,6 @@ class Section(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    def __getitem__(self, key: str) -> Any:  # transitional: callers move to attributes
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:  # transitional
-        value = getattr(self, key, None)
-        return default if value is None else value
-
 
 class ModelSettings(Section):
     """``model``: the fairseq size preset and the options every variant shares."""

@@ -43,13 +43,14 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imported_names(tree: ast.AST, package: str) -> list[str]:
-    """Every module name an import statement of ``tree`` may load (TYPE_CHECKING skipped)."""
+def _imported_names(tree: ast.AST, package: str, typed: bool = False) -> list[str]:
+    """Every module name an import statement of ``tree`` may load (TYPE_CHECKING skipped,
+    unless ``typed``: the imports a type checker follows too)."""
     names: list[str] = []
     todo = [tree]
     while todo:
         node = todo.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node):
+        if isinstance(node, ast.If) and _is_type_checking(node) and not typed:
             todo.extend(node.orelse)
             continue
         if isinstance(node, ast.Import):
@@ -72,14 +73,15 @@ def _with_parents(name: str) -> list[str]:
 
 
 @cache
-def direct_imports(path: Path) -> frozenset[Path]:
-    """The repository files that importing (or running) ``path`` loads directly."""
+def direct_imports(path: Path, typed: bool = False) -> frozenset[Path]:
+    """The repository files that importing (or running) ``path`` loads directly (``typed``:
+    and those its ``if TYPE_CHECKING:`` blocks name)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     source = path.read_text(encoding="utf-8")
     found = set()
     ancestors = set(_with_parents(name)[:-1])  # already running when this module is imported
-    for imported in _imported_names(ast.parse(source), package):
+    for imported in _imported_names(ast.parse(source), package, typed):
         for candidate in _with_parents(imported):
             if candidate in ancestors:
                 continue
@@ -91,11 +93,12 @@ def direct_imports(path: Path) -> frozenset[Path]:
     return frozenset(found)
 
 
-def closure(path: Path) -> set[Path]:
-    """Every repository file that running ``path`` may load (itself included)."""
+def closure(path: Path, typed: bool = False) -> set[Path]:
+    """Every repository file that running ``path`` may load (itself included; ``typed``: with
+    the imports of ``if TYPE_CHECKING:`` blocks)."""
     seen, todo = {path}, [path]
     while todo:
-        for dep in direct_imports(todo.pop()):
+        for dep in direct_imports(todo.pop(), typed):
             if dep not in seen:
                 seen.add(dep)
                 todo.append(dep)

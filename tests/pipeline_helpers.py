@@ -232,3 +232,16 @@ def dvc_jobs(ws: Path) -> dict[str, set[str]]:
             outs = {os.path.relpath(o.fs_path, ws) for o in stage.outs}
             jobs.setdefault(stage.name.split("@")[0], set()).update(outs)
     return jobs
+
+
+def run_train_command(params, variant: str, seed: int, data: Path, save: Path) -> list[str]:
+    """The fairseq-train command the train stage builds for ``variant`` of ``params`` (a
+    loaded Params): the task's options, then memtr.run.training.train_command."""
+    from memtr.run.training import train_command
+    from memtr.tasks import task_of
+
+    v = params.variants[variant]
+    options = task_of(params.spec).train_options(
+        params.train, params.model, v, data, params.restore_file()
+    )
+    return train_command(params.train, v, options, seed, data, save)

@@ -26,6 +26,7 @@ from memtr.config.schema import (
     positive,
     require,
 )
+from memtr.config.study import Study
 from memtr.datasets.params import DataParams, _build, validate
 from memtr.settings import (
     NO_PRETRAIN,
@@ -36,10 +37,7 @@ from memtr.settings import (
     PretrainSettings,
     TrainSettings,
     Variant,
-    eval_labels,
-    pretrain_dir,
     restore_file,
-    run_variants,
 )
 from memtr.specs import allowed_for, offered_by, spec_for_dataset
 from memtr.specs.base import TaskSpec
@@ -66,28 +64,24 @@ class Params:
     attention: AttentionSettings
     spec: TaskSpec  # the task as it trains on and scores the selected dataset
 
-    # -- transitional: callers move to the sections and memtr.settings' functions ----------
-    @property
-    def task(self) -> Any:
-        from memtr.tasks import task_of
+    def variant(self, name: str) -> Variant:
+        """The variant ``name`` (a stage's ``--variant``); one line naming the defined ones."""
+        if name not in self.variants:
+            raise ConfigError(f"unknown variant {name!r}; defined: {', '.join(self.variants)}")
+        return self.variants[name]
 
-        return task_of(self.spec)
-
-    @property
-    def pretrain_dir(self) -> Path | None:
-        return pretrain_dir(self.pretrain)
+    def study(self) -> Study:
+        """What the tables side reads: the experiment, its variants, their budgets, how the
+        runs are scored (the dataset's name and its target language)."""
+        return Study(
+            self.experiment, self.variants, self.train, self.eval, self.spec,
+            self.data.dataset, self.data.selected().tgt,
+        )  # fmt: skip
 
     def restore_file(self) -> str | None:
+        """The checkpoint fine-tuning starts from (train.restore_file, pretrain read as the
+        pretrain stage's model)."""
         return restore_file(self.train, self.pretrain)
-
-    def run_variants(self) -> list[Variant]:
-        return run_variants(self.experiment, self.variants)
-
-    def eval_labels(self) -> list[str]:
-        return eval_labels(self.eval)
-
-    def max_update(self, variant: Variant) -> int:
-        return self.train.budget(variant)
 
 
 def _model(section: Any, task: TaskSpec) -> ModelSettings:
@@ -101,40 +95,6 @@ def _model(section: Any, task: TaskSpec) -> ModelSettings:
         if key in RESERVED_ARGS or key.replace("_", "-") in RESERVED_ARGS:
             raise ConfigError(f"model.args.{key} is set by the pipeline; remove it")
     return build(ModelSettings, model, "model")
-
-
-def arch_default(arch: str, key: str) -> Any:
-    """The value fairseq's architecture ``arch`` gives option ``key`` when params leave it
-    out (imports fairseq and the plugin: only for the rare check that needs it)."""
-    import argparse
-
-    from fairseq.models import ARCH_CONFIG_REGISTRY
-
-    import fairseq_plugins  # noqa: F401  (registers the memory architectures)
-
-    filled = argparse.Namespace()
-    ARCH_CONFIG_REGISTRY[arch](filled)
-    return getattr(filled, key, None)
-
-
-def _check_heads(args: dict, arch: str) -> None:
-    """Each side's embedding width must split evenly over its attention heads (fairseq
-    asserts it only when it builds the model, after the data stages). A value that params
-    leave out is the architecture's default, read from fairseq only when needed."""
-    args = {key.replace("-", "_"): value for key, value in args.items()}
-    for side in ("encoder", "decoder"):
-        dim_key, heads_key = f"{side}_embed_dim", f"{side}_attention_heads"
-        if dim_key not in args and heads_key not in args:
-            continue  # the architecture's own pair
-        dim, heads = (args[k] if k in args else arch_default(arch, k) for k in (dim_key, heads_key))
-        if not isinstance(dim, int) or not isinstance(heads, int) or heads <= 0:
-            continue  # not this side's options (or not numbers: fairseq's parser says so)
-        if dim % heads:
-            given = {k: ("" if k in args else f" ({arch}'s default)") for k in (dim_key, heads_key)}
-            raise ConfigError(
-                f"model.args: {dim_key} {dim}{given[dim_key]} must be divisible by "
-                f"{heads_key} {heads}{given[heads_key]}"
-            )
 
 
 def _variants(section: Any) -> dict[str, Variant]:
@@ -305,7 +265,6 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
             raise ConfigError(
                 f"variants.{name}.recurrent applies to {allowed_for('recurrent_memory')} only"
             )
-    _check_heads(model.args, task.arch(variants[experiment.reference].layout, model.size))
     pretrain_section = parse_pretrain(
         doc.get("pretrain", OPTIONAL_TOP_LEVEL["pretrain"]), data, task
     )
@@ -346,12 +305,3 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     except yaml.YAMLError as exc:
         raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
     return parse_params(doc, str(path))
-
-
-def variant_and_seed(params: Params, name: str, seed: int) -> Variant:
-    """The variant ``name`` of the experiment, checking that it and ``seed`` are in it."""
-    if name not in params.variants:
-        raise ConfigError(f"unknown variant {name!r}; defined: {', '.join(params.variants)}")
-    if seed not in params.experiment.seeds:
-        raise ConfigError(f"seed {seed} is not in experiment.seeds {list(params.experiment.seeds)}")
-    return params.variants[name]

@@ -19,7 +19,7 @@ from statistics import mean
 
 import yaml
 
-from memtr.config.params import Params
+from memtr.settings import AttentionSettings, ExperimentSettings
 
 
 class CampaignLockError(RuntimeError):
@@ -83,16 +83,18 @@ def recorded_stages(campaign_lock: Path) -> set[str]:
     return set(own_stages(campaign_lock))
 
 
-def pending_runs(params: Params, recorded: set[str]) -> list[list[str]]:
+def pending_runs(
+    experiment: ExperimentSettings, attention: AttentionSettings, recorded: set[str]
+) -> list[list[str]]:
     """The stages each unfinished run still needs, seed by seed (every variant of the first
     seed, then the next seed): a campaign stopped half-way then holds whole seeds. A run of
     an attention seed needs its attention stage too, while its model exists."""
     runs = []
-    for seed in params.experiment["seeds"]:
-        for variant in params.experiment["variants"]:
+    for seed in experiment.seeds:
+        for variant in experiment.variants:
             run = f"{variant}-{seed}"
             stages = [f"evaluate@{run}"]
-            if seed in params.attention["seeds"]:
+            if seed in attention.seeds:
                 stages.append(f"attention@{run}")
             if any(name not in recorded for name in stages):
                 runs.append(stages)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from memtr.common.markdown import rows_table
-from memtr.config.params import Params, load_params
+from memtr.config.params import load_params
+from memtr.config.study import Study
 from memtr.reports.convergence import (
     CONVERGED,
     CONVERGED_SLOPE,
@@ -38,14 +39,13 @@ def number_text(value: float, digits: int = 2, sign: str = "+") -> str:
 STILL_IMPROVING = " (runs still improving)"
 
 
-def budget_text(params: Params, folder: Path) -> str:
+def budget_text(study: Study, folder: Path) -> str:
     """How long the runs trained: the fixed budget, or the patience and where runs stopped."""
-    t = params.train
-    if reference_budget(params) == EQUAL_STEPS:
-        return f"{t['max_update']} updates (equal-steps budget)"
+    if reference_budget(study) == EQUAL_STEPS:
+        return f"{study.train.max_update} updates (equal-steps budget)"
     runs = pd.read_csv(folder / "runs.csv")
     return (
-        f"every run trained {stopping_rule(params)} ({stop_counts(runs)}, after "
+        f"every run trained {stopping_rule(study)} ({stop_counts(runs)}, after "
         f"{range_text(runs['updates'].min(), runs['updates'].max())} updates)"
     )
 
@@ -131,7 +131,7 @@ def projection_of(metrics: Path, variant: str, seed: int) -> tuple[float, float]
     """:func:`projected_range` of one run's learning curve under ``metrics``, with the warm-up
     of its experiment (``results/<e>/params.yaml``); NaNs without a curve."""
     params = results_of(metrics) / "params.yaml"
-    warmup = load_params(params).train["warmup_updates"] if params.is_file() else 0
+    warmup = load_params(params).train.warmup_updates if params.is_file() else 0
     return projected_range(read_curve(run_folder(metrics, variant, seed)), warmup)
 
 
@@ -186,7 +186,7 @@ def early_budget_lines(folder: Path, early: Path, metric: str, label: str) -> li
         return []
     now, before = pd.read_csv(folder / "claims.csv"), pd.read_csv(early / "claims.csv")
     before = before[before["budget"] == EQUAL_STEPS].set_index(["split", "variant", "against"])
-    early_updates = load_params(early / "params.yaml").train["max_update"]
+    early_updates = load_params(early / "params.yaml").train.max_update
     rows = []
     for _, row in now.iterrows():
         key = (row["split"], row["variant"], row["against"])

@@ -20,6 +20,7 @@ A figure whose data the experiment lacks (one memory size, no memory model) is n
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -31,6 +32,8 @@ import pandas as pd  # noqa: E402
 from memtr.reports.folders import run_folder  # noqa: E402
 from memtr.reports.forest import forest_figure  # noqa: E402
 from memtr.reports.mass_figure import mass_figure  # noqa: E402
+from memtr.settings import ExperimentSettings  # noqa: E402
+from memtr.specs.base import TaskSpec  # noqa: E402
 
 DPI = 110
 PNG_METADATA = {"Software": None}  # no matplotlib version in the file: same bytes every run
@@ -206,18 +209,18 @@ plots in `<figure>.csv`.
 """
 
 
-def draw_all(params, results: Path, metrics: Path, out: Path) -> list[Path]:
-    """Every figure the experiment has data for, into ``out``; return the PNGs."""
-    task = params.task
+def draw_all(exp: ExperimentSettings, task: TaskSpec, splits: Sequence[str], results: Path,
+             metrics: Path, out: Path) -> list[Path]:  # fmt: skip
+    """Every figure the experiment has data for, into ``out``; return the PNGs. ``splits``:
+    eval.splits (the memory-size figure's split when the claims table has none)."""
     table = pd.read_csv(results / "results.csv")
     claims = pd.read_csv(results / "claims.csv")
-    split = claims["split"].iloc[0] if len(claims) else params.eval["splits"][-1]
-    exp = params.experiment
+    split = claims["split"].iloc[0] if len(claims) else splits[-1]
     drawn = [
         claims_forest(claims, task.metric_label, out),
-        learning_curves(metrics, exp["variants"], exp["seeds"], out),
+        learning_curves(metrics, list(exp.variants), list(exp.seeds), out),
         memory_size(table, task.metric, task.metric_label, split, out),
         memory_mass(results / "memory_mass.csv", out),
     ]
-    (out / "README.md").write_text(FIGURES_README.format(name=exp["name"]), encoding="utf-8")
+    (out / "README.md").write_text(FIGURES_README.format(name=exp.name), encoding="utf-8")
     return [path for path in drawn if path is not None]

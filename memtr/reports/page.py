@@ -22,6 +22,7 @@ import pandas as pd
 from memtr.common.versions import package_version
 from memtr.reports.claims_reading import delta_column, is_uninformative
 from memtr.reports.summary import summary_html
+from memtr.specs.base import TaskSpec
 
 SOFTWARE = ("torch", "fairseq-fixed", "sacrebleu", "sentencepiece", "matplotlib", "pandas")
 TABLES = (  # (id, file under results/<e>/, heading)
@@ -145,10 +146,10 @@ def page(name: str, task: str, dataset: str, results: Path, figures: Path,
     )
 
 
-def write_page(params, results: Path, figures: Path, out: Path | None = None) -> Path:
-    """Write ``results/report.html`` (or ``out``) for the experiment of ``params``."""
+def write_page(experiment: str, task: TaskSpec, dataset: str, results: Path, figures: Path,
+               out: Path | None = None) -> Path:  # fmt: skip
+    """Write ``results/report.html`` (or ``out``) for ``experiment`` (``task`` on ``dataset``)."""
     out = out or results / "report.html"
-    text = page(params.experiment["name"], params.task.name, params.data.dataset, results, figures,
-                params.task.metric_label)  # fmt: skip
+    text = page(experiment, task.name, dataset, results, figures, task.metric_label)
     out.write_text(text, encoding="utf-8")
     return out

@@ -6,10 +6,10 @@ from __future__ import annotations
 import yaml
 
 from memtr.common.paths import PAPER_REFERENCE
-from memtr.tasks.base import Task
+from memtr.specs.base import TaskSpec
 
 
-def paper_numbers(task: Task, dataset: str) -> dict[str, float]:
+def paper_numbers(task: TaskSpec, dataset: str) -> dict[str, float]:
     """The paper's number per variant name for ``dataset`` (empty if none)."""
     if not PAPER_REFERENCE.is_file():
         return {}
@@ -22,7 +22,7 @@ def paper_numbers(task: Task, dataset: str) -> dict[str, float]:
     }
 
 
-def paper_deltas(task: Task, reference: str) -> dict[str, tuple[float, str]]:
+def paper_deltas(task: TaskSpec, reference: str) -> dict[str, tuple[float, str]]:
     """The paper's difference of each variant from its baseline, with the paper's dataset."""
     metric = task.metric
     doc = yaml.safe_load(PAPER_REFERENCE.read_text()) if PAPER_REFERENCE.is_file() else {}

@@ -110,15 +110,15 @@ def verdict_cell(row: pd.Series, metric: str) -> str:
 
 def claim_header(claim: Claim, folder: Path) -> tuple[str, str]:
     """The claim's one-line heading and the metric its claims table compares."""
-    params = load_params(folder / "params.yaml")
-    metric, label = params.task.metric, params.task.metric_label
-    better = "higher" if params.task.higher_is_better else "lower"
+    study = load_params(folder / "params.yaml").study()
+    metric, label = study.spec.metric, study.spec.metric_label
+    better = "higher" if study.spec.higher_is_better else "lower"
     statement = claim.statement.split(" (")[0]
-    reference = params.experiment["reference"]
+    reference = study.experiment.reference
     head = (
         f"**Claim {claim.number}: {statement}** (`{claim.experiment}` on "
-        f"`{params.data.dataset}`, Δ {label} against `{reference}` "
-        f"{budget_phrase(reference_budget(params))}; "
+        f"`{study.dataset}`, Δ {label} against `{reference}` "
+        f"{budget_phrase(reference_budget(study))}; "
         f"{better} is better)"
     )
     return head, metric
@@ -237,9 +237,9 @@ def group_block(group: list[Claim], results: Path) -> list[str]:
     for claim, claims in tables.items():
         params = params_of[claim]
         steps = claims[claims["budget"] == EQUAL_STEPS]
-        cells = [f"{task_name(claim)} ({params.task.metric_label})"]
+        cells = [f"{task_name(claim)} ({params.spec.metric_label})"]
         for variant in variants:
-            cells.append(_cell(steps[steps["variant"] == variant], params.task.metric))
+            cells.append(_cell(steps[steps["variant"] == variant], params.spec.metric))
         rows.append(cells)
     missing = [task_name(c) for c in group if c not in tables]
     pending = f" Not run yet: {', '.join(missing)}." if missing else ""
@@ -247,7 +247,7 @@ def group_block(group: list[Claim], results: Path) -> list[str]:
     params = params_of[done[0]]
     return [
         f"{head} ({experiments}; Δ of each task's GLUE metric against "
-        f"`{params.experiment['reference']}` at equal steps on the dev set; higher is better): "
+        f"`{params.experiment.reference}` at equal steps on the dev set; higher is better): "
         f"{tally_line(pd.concat(list(tables.values())))}{pending}",
         "",
         *rows_table(["task (metric)", *(f"`{v}`" for v in variants)], rows),

@@ -18,7 +18,8 @@ import pandas as pd
 
 from memtr.common.markdown import rows_table
 from memtr.common.paths import PRESETS
-from memtr.config.params import Params, load_params
+from memtr.config.params import load_params
+from memtr.config.study import Study
 from memtr.reports.campaign import (
     pending_runs,
     recorded_stages,
@@ -39,7 +40,9 @@ from memtr.reports.folders import metrics_of, run_folder
 from memtr.reports.inference import ALPHA
 from memtr.reports.tables import BUDGETS, EQUAL_COMPUTE, SELECTION_SPLIT
 from memtr.reports.verdicts import UNINFORMATIVE, tally, verdict_kind
-from memtr.tasks.classification import METRIC_LABELS
+from memtr.scoring import scorer_of
+from memtr.settings import ModelSettings, PretrainSettings
+from memtr.specs.classification import METRIC_LABELS
 
 
 @dataclass(frozen=True)
@@ -80,15 +83,15 @@ CLAIMS = (
 )  # fmt: skip
 
 
-def compute_summary(folder: Path, params: Params) -> dict:
+def compute_summary(folder: Path, study: Study, model: ModelSettings) -> dict:
     """Scale and cost of one experiment: model, budget, seeds, runs, total training time."""
     table = pd.read_csv(folder / "results.csv")
     first = table[table["split"] == table["split"].iloc[0]]
     seeds = int(first["seeds"].iloc[0])
     return {
-        "dataset": params.data.dataset,
-        "model": params.model["args"],
-        "budget": budget_text(params, folder),
+        "dataset": study.dataset,
+        "model": model.args,
+        "budget": budget_text(study, folder),
         "seeds": seeds,
         "runs": len(first) * seeds,
         "train_hours": float((first["train_wall_s_mean"] * seeds).sum() / 3600),
@@ -181,8 +184,12 @@ def in_progress_line(claim: Claim, finished: dict[str, list[int]], results: Path
     if preset.is_file():
         params = load_params(preset)
         exp = params.experiment
-        planned = f" of {len(exp['variants']) * len(exp['seeds'])}"
-        left = left_text(params, results / experiment, early_metrics(claim, results))
+        planned = f" of {len(exp.variants) * len(exp.seeds)}"
+        pending = pending_runs(
+            exp, params.attention, recorded_stages(results / experiment / "dvc.lock")
+        )
+        left = left_text(pending, params.train.max_update, results / experiment,
+                         early_metrics(claim, results))  # fmt: skip
     runs = "; ".join(
         f"`{v}` seed{'s' if len(k) > 1 else ''} {', '.join(map(str, k))}"
         for v, k in finished.items()
@@ -194,13 +201,12 @@ def in_progress_line(claim: Claim, finished: dict[str, list[int]], results: Path
     )
 
 
-def left_text(params: Params, folder: Path, early: Path | None) -> str:
-    """`` Left: N runs, about H h ...``: the pending runs at the update cap, at the seconds an
-    update measured so far (memtr.reports.campaign); empty when nothing is pending."""
-    pending = pending_runs(params, recorded_stages(folder / "dvc.lock"))
+def left_text(pending: list[list[str]], cap: int, folder: Path, early: Path | None) -> str:
+    """`` Left: N runs, about H h ...``: the ``pending`` runs at the update ``cap``, at the
+    seconds an update measured so far (memtr.reports.campaign); empty when nothing is pending."""
     if not pending:
         return ""
-    costs = run_costs(pending, variant_rates(metrics_of(folder), early), params.train["max_update"])
+    costs = run_costs(pending, variant_rates(metrics_of(folder), early), cap)
     hours = sum(cost.minutes for cost in costs if cost.minutes is not None) / 60
     unpriced = sum(cost.minutes is None for cost in costs)
     scaled = (
@@ -241,10 +247,11 @@ def claim_section(claim: Claim, results: Path) -> str:
             + "".join(finished_run_lines(metrics, finished, early_metrics(claim, results)))
         )
     params = load_params(folder / "params.yaml")
-    summary = compute_summary(folder, params)
+    study = params.study()
+    summary = compute_summary(folder, study, params.model)
     claims = pd.read_csv(folder / "claims.csv")
-    metric, label = params.task.metric, params.task.metric_label
-    better = "higher" if params.task.higher_is_better else "lower"
+    metric, label = study.spec.metric, study.spec.metric_label
+    better = "higher" if study.spec.higher_is_better else "lower"
     claimed = list(dict.fromkeys(claims["split"]))
     improving = improving_variants(folder)
     lines = [
@@ -292,20 +299,20 @@ def claim_section(claim: Claim, results: Path) -> str:
             f"{tally(part['verdict'])}{wall_note(part, budget)}.\n"
         )
     lines += pooling_lines(claims)
-    lines += reference_lines(folder, params, metric, label, claimed)
-    lines += majority_lines(folder, params, claimed)
-    lines += pretrain_lines(folder, params)
+    lines += reference_lines(folder, study, metric, label, claimed)
+    lines += majority_lines(folder, study, claimed)
+    lines += pretrain_lines(folder, params.pretrain)
     if claim.early:
         lines += early_budget_lines(folder, results / claim.early, metric, label)
     return "".join(lines)
 
 
-def majority_lines(folder: Path, params: Params, claimed: list[str]) -> list[str]:
+def majority_lines(folder: Path, study: Study, claimed: list[str]) -> list[str]:
     """Classification: the score of always predicting the dev set's majority label (read
     from the reference's predictions), the floor a model must clear."""
-    if params.task.name != "classification" or params.task.scoring.regression:
+    if study.spec.name != "classification" or study.spec.scoring.regression:
         return []
-    reference, seed = params.experiment["reference"], params.experiment["seeds"][0]
+    reference, seed = study.experiment.reference, study.experiment.seeds[0]
     lines = []
     for split in claimed:
         found = run_folder(metrics_of(folder), reference, seed)
@@ -314,7 +321,7 @@ def majority_lines(folder: Path, params: Params, claimed: list[str]) -> list[str
             continue
         gold = [line.split("\t")[1].strip() for line in predictions.read_text().splitlines()]
         majority = max(sorted(set(gold)), key=gold.count)
-        scores = params.task.scores([(majority, g) for g in gold])
+        scores = scorer_of(study.spec).scores([(majority, g) for g in gold])
         shown = ", ".join(f"{METRIC_LABELS[name]} {value:.2f}" for name, value in scores.items())
         lines.append(
             f"- always predicting the majority label (`{majority}`) on {split}: {shown} "
@@ -323,10 +330,10 @@ def majority_lines(folder: Path, params: Params, claimed: list[str]) -> list[str
     return lines
 
 
-def pretrain_lines(folder: Path, params: Params) -> list[str]:
+def pretrain_lines(folder: Path, pretrain: PretrainSettings) -> list[str]:
     """Fine-tuning from the pretrain stage's masked LM: that model's own quality, which bounds
     what fine-tuning can show (``metrics/pretrain/<name>/pretrain.json``)."""
-    name = params.pretrain.get("name", "none")
+    name = pretrain.name
     found = folder.parent.parent / "metrics" / "pretrain" / name / "pretrain.json"
     if name == "none" or not found.is_file():
         return []
@@ -367,7 +374,7 @@ def unclaimed_lines(experiment: str, evaluated: list[str], claimed: list[str]) -
 
 
 def reference_lines(
-    folder: Path, params: Params, metric: str, label: str, claimed: list[str]
+    folder: Path, study: Study, metric: str, label: str, claimed: list[str]
 ) -> list[str]:
     """The reference's own score per claimed test set, with the metric's floor there (the
     claims table's: a reference reaching it makes that test set's rows uninformative)."""
@@ -375,7 +382,7 @@ def reference_lines(
     claims = pd.read_csv(folder / "claims.csv")
     floors = dict(zip(claims["split"], claims.get("floor", pd.Series(dtype=float)), strict=False))
     reference = table[
-        (table["variant"] == params.experiment["reference"]) & table["split"].isin(claimed)
+        (table["variant"] == study.experiment.reference) & table["split"].isin(claimed)
     ]
     lines = []
     for _, row in reference.iterrows():

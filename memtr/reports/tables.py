@@ -12,16 +12,17 @@ import pandas as pd
 
 from memtr.common.errors import DataError
 from memtr.common.markdown import aligned_table
-from memtr.config.params import Params
+from memtr.config.study import Study
 from memtr.datasets.extra_sets import names_of
 from memtr.reports.convergence import CONVERGED_SLOPE, WINDOW, converged_share, run_convergence
 from memtr.reports.folders import run_folder
 from memtr.reports.paper import paper_deltas, paper_numbers
 from memtr.reports.verdicts import Family, claims_notes, family_rows
+from memtr.scoring import scorer_of
+from memtr.scoring.base import Sources
 from memtr.stats import mean_std_ci
-from memtr.tasks.base import Sources
 
-__all__ = ["Sources", "build_tables", "claims_markdown", "repeated_sets", "to_markdown"]
+__all__ = ["Sources", "Study", "build_tables", "claims_markdown", "repeated_sets", "to_markdown"]
 
 
 def read_json(path: Path) -> dict:
@@ -53,10 +54,10 @@ EQUAL_STEPS, EQUAL_COMPUTE, AT_CONVERGENCE = "equal steps", "equal compute", "at
 BUDGETS = (EQUAL_STEPS, AT_CONVERGENCE, EQUAL_COMPUTE)  # how a variant meets its baseline
 
 
-def reference_budget(params: Params) -> str:
+def reference_budget(study: Study) -> str:
     """How every variant meets the reference: at equal steps (the same ``train.max_update``)
     or, when each run trains until its patience stops it (``train.patience``), at convergence."""
-    return AT_CONVERGENCE if params.train.get("patience") else EQUAL_STEPS
+    return AT_CONVERGENCE if study.train.patience else EQUAL_STEPS
 
 
 def budget_phrase(budget: str) -> str:
@@ -79,13 +80,13 @@ def wall_mean(runs: list[tuple[dict, dict]]) -> float:
     return sum(tr["train_wall_s"] for tr, _ in runs) / len(runs)
 
 
-def comparison(params: Params, src: Sources, runs: dict, variant: str, against: str,
+def comparison(study: Study, src: Sources, runs: dict, variant: str, against: str,
                label: str) -> dict:  # fmt: skip
     """``variant`` against ``against`` on ``label``: the mean difference over seeds, the
     example-level paired bootstrap's p, and the ratio of their training wall times."""
-    metric = params.task.metric
+    metric = study.spec.metric
     a, b = per_seed(runs[variant], label, metric), per_seed(runs[against], label, metric)
-    boot = params.task.paired_bootstrap(params, src, variant, against, label)
+    boot = scorer_of(study.spec).paired_bootstrap(study, src, variant, against, label)
     return {
         "delta": sum(a) / len(a) - sum(b) / len(b),
         "p": boot["p"],
@@ -93,43 +94,43 @@ def comparison(params: Params, src: Sources, runs: dict, variant: str, against: 
     }
 
 
-def load_runs(params: Params, metrics: Path) -> dict[str, list[tuple[dict, dict]]]:
+def load_runs(study: Study, metrics: Path) -> dict[str, list[tuple[dict, dict]]]:
     """Every run of the experiment: variant -> [(train.json, eval.json) per seed]; an eval.json
     without a score the tables report is an error naming it."""
     runs = {}
-    for v in params.experiment["variants"]:
-        runs[v] = [load_run(metrics, v, s) for s in params.experiment["seeds"]]
-        for seed, (_, scores) in zip(params.experiment["seeds"], runs[v], strict=True):
-            for label in params.eval_labels():
-                if params.task.metric not in (scores.get(label) or {}):
+    for v in study.experiment.variants:
+        runs[v] = [load_run(metrics, v, s) for s in study.experiment.seeds]
+        for seed, (_, scores) in zip(study.experiment.seeds, runs[v], strict=True):
+            for label in study.eval_labels():
+                if study.spec.metric not in (scores.get(label) or {}):
                     path = run_folder(metrics, v, seed) / "eval.json"
-                    raise DataError(f"cannot read {path}: no {params.task.metric} on {label!r}")
+                    raise DataError(f"cannot read {path}: no {study.spec.metric} on {label!r}")
     return runs
 
 
-def compare_all(params: Params, src: Sources, runs: dict) -> dict[tuple[str, str, str], dict]:
+def compare_all(study: Study, src: Sources, runs: dict) -> dict[tuple[str, str, str], dict]:
     """Every comparison the tables report: (label, variant, against) -> :func:`comparison`.
 
     Each variant against the reference (equal steps) and, where ``experiment.equal_compute``
     pairs it, against its equal-compute baseline.
     """
-    reference = params.experiment["reference"]
-    pairs = [(v, reference) for v in params.experiment["variants"] if v != reference]
-    pairs += list((params.experiment.get("equal_compute") or {}).items())
+    reference = study.experiment.reference
+    pairs = [(v, reference) for v in study.experiment.variants if v != reference]
+    pairs += list((study.experiment.equal_compute or {}).items())
     return {
-        (label, v, against): comparison(params, src, runs, v, against, label)
-        for label in params.eval_labels()
+        (label, v, against): comparison(study, src, runs, v, against, label)
+        for label in study.eval_labels()
         for v, against in pairs
     }
 
 
-def families(params: Params) -> dict[str, list[str]]:
+def families(study: Study) -> dict[str, list[str]]:
     """The families of claims: each reference (the experiment's, and every equal-compute
     baseline) -> the memory variants compared with it, in the experiment's order."""
-    reference = params.experiment["reference"]
-    equal_compute = params.experiment.get("equal_compute") or {}
+    reference = study.experiment.reference
+    equal_compute = study.experiment.equal_compute or {}
     baselines = set(equal_compute.values())
-    found = {reference: [v for v in params.experiment["variants"]
+    found = {reference: [v for v in study.experiment.variants
                          if v != reference and v not in baselines]}  # fmt: skip
     for variant, baseline in equal_compute.items():
         found.setdefault(baseline, []).append(variant)
@@ -141,17 +142,17 @@ def _rounded(found: dict | None, key: str, digits: int) -> float:
 
 
 def results_table(
-    params: Params, src: Sources, runs: dict, compared: dict, converged: dict[str, list[dict]]
+    study: Study, src: Sources, runs: dict, compared: dict, converged: dict[str, list[dict]]
 ) -> pd.DataFrame:
     """One row per (test set, variant) of the experiment."""
-    task = params.task
+    task, scorer = study.spec, scorer_of(study.spec)
     metric = task.metric
-    paper = paper_numbers(task, params.data.dataset)
-    reference = params.experiment["reference"]
-    equal_compute = params.experiment.get("equal_compute") or {}
+    paper = paper_numbers(task, study.dataset)
+    reference = study.experiment.reference
+    equal_compute = study.experiment.equal_compute or {}
     rows = []
-    for label in params.eval_labels():
-        for variant in params.run_variants():
+    for label in study.eval_labels():
+        for variant in study.run_variants():
             own = runs[variant.name]
             mean, std, lo, hi = mean_std_ci(per_seed(own, label, metric))
             vs_ref = compared.get((label, variant.name, reference))
@@ -160,7 +161,7 @@ def results_table(
                 "mem_tokens": variant.mem_tokens, "seeds": len(own),
                 f"{metric}_mean": round(mean, 2), f"{metric}_std": round(std, 2),
                 f"{metric}_ci95_low": round(lo, 2), f"{metric}_ci95_high": round(hi, 2),
-                **task.result_columns(variant, own, label),
+                **scorer.result_columns(variant, own, label),
             }  # fmt: skip
             row["delta_vs_reference"] = _rounded(vs_ref, "delta", 2)
             row["p_vs_reference"] = _rounded(vs_ref, "p", 4)
@@ -180,7 +181,7 @@ def results_table(
                 "converged": converged_share([c["convergence"] for c in converged[variant.name]]),
                 "valid_slope_per_1k_mean": mean_slope(converged[variant.name]),
                 f"paper_{metric}": paper.get(variant.name, math.nan),
-                **task.run_details(own, label),
+                **scorer.run_details(own, label),
             })  # fmt: skip
             rows.append(row)
     return pd.DataFrame(rows)
@@ -198,7 +199,7 @@ def selection_left_out(labels: set[str], repeats: dict[str, str] | None = None) 
     return {SELECTION_SPLIT} if SELECTION_SPLIT in labels and independent else set()
 
 
-def claims_table(params: Params, src: Sources, runs: dict, compared: dict,
+def claims_table(study: Study, src: Sources, runs: dict, compared: dict,
                  repeats: dict[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
     """One row per comparison of a memory variant, family by family
     (:mod:`memtr.reports.verdicts`): effect, intervals, tests, power, verdict.
@@ -208,19 +209,20 @@ def claims_table(params: Params, src: Sources, runs: dict, compared: dict,
     split that chose the checkpoint when there is an independent one
     (:func:`selection_left_out`).
     """
-    task, reference = params.task, params.experiment["reference"]
+    task, reference = study.spec, study.experiment.reference
+    scorer = scorer_of(task)
     metric = task.metric
     paper = paper_deltas(task, reference)
     left_out = set(repeats or {}) | selection_left_out({label for label, _, _ in compared}, repeats)
     rows = []
-    for label in (x for x in params.eval_labels() if x not in left_out):
-        for against, members in families(params).items():
+    for label in (x for x in study.eval_labels() if x not in left_out):
+        for against, members in families(study).items():
             equal_steps = against == reference
             family = Family(
                 against, tuple(members),
                 {v: per_seed(runs[v], label, metric) for v in (against, *members)},
-                task.higher_is_better, task.floor(params, src, label),
-                task.spec.equivalence_margin(params.eval.equivalence_margin),
+                task.higher_is_better, scorer.floor(study, src, label),
+                task.equivalence_margin(study.eval.equivalence_margin),
                 {v: paper.get(v, (math.nan, ""))[0] for v in members} if equal_steps else {},
             )  # fmt: skip
             found = family_rows(family, {v: compared[(label, v, against)] for v in members})
@@ -230,7 +232,7 @@ def claims_table(params: Params, src: Sources, runs: dict, compared: dict,
                 )
                 rows.append({
                     "split": label, "variant": variant, "against": against,
-                    "budget": reference_budget(params) if equal_steps else EQUAL_COMPUTE,
+                    "budget": reference_budget(study) if equal_steps else EQUAL_COMPUTE,
                     "wall_ratio": round(compared[(label, variant, against)]["wall_ratio"], 2),
                     f"delta_{metric}": round(compared[(label, variant, against)]["delta"], 2),
                     **rounded_statistics(found[variant]),
@@ -257,31 +259,31 @@ def rounded_statistics(found: dict) -> dict:
     }
 
 
-def runs_table(params: Params, runs: dict, converged: dict[str, list[dict]]) -> pd.DataFrame:
+def runs_table(study: Study, runs: dict, converged: dict[str, list[dict]]) -> pd.DataFrame:
     """One row per training run: its budget, cost, convergence and score on every test set."""
-    metric = params.task.metric
+    metric = study.spec.metric
     rows = []
     for variant, per_seed_runs in runs.items():
-        seeds = zip(params.experiment["seeds"], per_seed_runs, converged[variant], strict=True)
+        seeds = zip(study.experiment.seeds, per_seed_runs, converged[variant], strict=True)
         for seed, (train, scores), conv in seeds:
             rows.append({
                 "variant": variant, "seed": seed, "updates": train["updates"],
                 "train_wall_s": train["train_wall_s"], "resumed": train.get("resumed", False),
                 "params_total": train["params"]["total"],
-                **{f"{metric}_{label}": scores[label][metric] for label in params.eval_labels()},
+                **{f"{metric}_{label}": scores[label][metric] for label in study.eval_labels()},
                 "stopped_by": train.get("stopped_by", "max_update"), **conv,
             })  # fmt: skip
     return pd.DataFrame(rows)
 
 
-def runs_convergence(params: Params, metrics: Path) -> dict[str, list[dict]]:
+def runs_convergence(study: Study, metrics: Path) -> dict[str, list[dict]]:
     """The convergence of every run (memtr.reports.convergence), per variant in seed order."""
     return {
         variant.name: [
             run_convergence(run_folder(metrics, variant.name, seed))
-            for seed in params.experiment["seeds"]
+            for seed in study.experiment.seeds
         ]
-        for variant in params.run_variants()
+        for variant in study.run_variants()
     }
 
 
@@ -301,15 +303,15 @@ def repeated_sets(extra: Path | None) -> dict[str, str]:
     return {label: s["same_tokens_as"] for label, s in sets.items() if "same_tokens_as" in s}
 
 
-def build_tables(params: Params, src: Sources) -> tuple[pd.DataFrame, ...]:
+def build_tables(study: Study, src: Sources) -> tuple[pd.DataFrame, ...]:
     """The results, claims and per-run tables of one experiment."""
-    runs = load_runs(params, src.metrics)
-    compared = compare_all(params, src, runs)
-    converged = runs_convergence(params, src.metrics)
+    runs = load_runs(study, src.metrics)
+    compared = compare_all(study, src, runs)
+    converged = runs_convergence(study, src.metrics)
     return (
-        results_table(params, src, runs, compared, converged),
-        claims_table(params, src, runs, compared, repeated_sets(src.extra)),
-        runs_table(params, runs, converged),
+        results_table(study, src, runs, compared, converged),
+        claims_table(study, src, runs, compared, repeated_sets(src.extra)),
+        runs_table(study, runs, converged),
     )
 
 
@@ -329,20 +331,20 @@ def repeats_note(repeats: dict[str, str] | None, claims: bool) -> list[str]:
     ]
 
 
-def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None) -> list[str]:
+def legend(table: pd.DataFrame, study: Study, repeats: dict[str, str] | None = None) -> list[str]:
     """The notes under the Markdown table: how each column was measured."""
-    label, reference = params.task.metric_label, params.experiment["reference"]
-    notes = params.task.legend(params, table)
-    if params.eval.get("extra_test"):
+    label, reference = study.spec.metric_label, study.experiment.reference
+    notes = scorer_of(study.spec).legend(study, table)
+    if study.eval.extra_test:
         notes.append(
             "split: the dataset's own valid/test, or an extra out-of-domain test set "
-            f"(eval.extra_test: {', '.join(names_of(params.eval['extra_test']))}) read with this "
+            f"(eval.extra_test: {', '.join(names_of(list(study.eval.extra_test)))}) read with this "
             "experiment's BPE model and dictionary."
         )
     notes += repeats_note(repeats, claims=False)
-    notes.append(delta_note(params, reference))
-    notes.append(params.task.bootstrap_note(params))
-    if params.experiment.get("equal_compute"):
+    notes.append(delta_note(study, reference))
+    notes.append(scorer_of(study.spec).bootstrap_note(study))
+    if study.experiment.equal_compute:
         notes.append(
             "compute_reference: the baseline trained for about the same compute "
             "(experiment.equal_compute, more updates); delta/p_vs_compute_reference compare "
@@ -356,7 +358,7 @@ def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None =
         f"-{CONVERGED_SLOPE} bits per 1,000 updates, or no new best there; "
         "memtr/reports/convergence.py); valid_slope_per_1k_mean: that slope, mean over seeds "
         "(per run: runs.csv).",
-        f"mean, sample std and 95% t-interval over {len(params.experiment['seeds'])} seed(s) "
+        f"mean, sample std and 95% t-interval over {len(study.experiment.seeds)} seed(s) "
         "(std and CI need at least 2 seeds).",
         f"paper's {label}: typed in from workflow/paper_reference.yaml, which states each "
         "number's source (rows with `checked: false` come from a secondary source quoting the "
@@ -364,47 +366,47 @@ def legend(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None =
     ]
 
 
-def delta_note(params: Params, reference: str) -> str:
+def delta_note(study: Study, reference: str) -> str:
     """How ``delta_vs_reference`` compares: at equal steps, or each run at its convergence."""
-    if reference_budget(params) == EQUAL_STEPS:
+    if reference_budget(study) == EQUAL_STEPS:
         return (
             f"delta_vs_reference: mean difference from `{reference}` at equal training steps "
             "(the paper's budget)."
         )
     return (
         f"delta_vs_reference: mean difference from `{reference}`, every run trained "
-        f"{stopping_rule(params)} and scored with its best checkpoint; updates: mean over seeds "
+        f"{stopping_rule(study)} and scored with its best checkpoint; updates: mean over seeds "
         "of where the runs stopped (per run: runs.csv, `stopped_by`)."
     )
 
 
-def stopping_rule(params: Params) -> str:
+def stopping_rule(study: Study) -> str:
     """When a run trained to convergence stops: its patience ran out, or it reached the cap."""
-    t = params.train
+    t = study.train
     return (
-        f"until {t['patience']} validations of {t['validate_interval_updates']} updates brought "
-        f"no new best validation loss (train.patience) or it reached the cap of {t['max_update']} "
+        f"until {t.patience} validations of {t.validate_interval_updates} updates brought "
+        f"no new best validation loss (train.patience) or it reached the cap of {t.max_update} "
         "updates (train.max_update), whichever came first"
     )
 
 
-def to_markdown(table: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None) -> str:
+def to_markdown(table: pd.DataFrame, study: Study, repeats: dict[str, str] | None = None) -> str:
     """The Markdown version of the table, with a legend."""
-    metric, label = params.task.metric, params.task.metric_label
-    shown = table.drop(columns=list(params.task.hidden_columns))
+    metric, label = study.spec.metric, study.spec.metric_label
+    shown = table.drop(columns=list(study.spec.hidden_columns))
     shown = shown.rename(columns={f"paper_{metric}": f"paper's {label} (reference, not ours)"})
-    notes = "".join(f"- {line}\n" for line in legend(table, params, repeats))
+    notes = "".join(f"- {line}\n" for line in legend(table, study, repeats))
     return (
-        f"# {params.task.title}: {params.data.dataset} (experiment "
-        f"`{params.experiment['name']}`)\n\n"
+        f"# {study.spec.title}: {study.dataset} (experiment "
+        f"`{study.experiment.name}`)\n\n"
         f"Generated by `workflow/scripts/tables.py` from the pipeline's runs; do not edit.\n\n"
         f"{aligned_table(shown)}\n\n{notes}"
     )
 
 
-def selection_note(claims: pd.DataFrame, params: Params) -> list[str]:
+def selection_note(claims: pd.DataFrame, study: Study) -> list[str]:
     """A note when the checkpoint-selection split was evaluated but left out of the claims."""
-    evaluated = SELECTION_SPLIT in params.eval["splits"]
+    evaluated = SELECTION_SPLIT in study.eval.splits
     if claims.empty or not evaluated or SELECTION_SPLIT in set(claims["split"]):
         return []
     return [
@@ -413,12 +415,12 @@ def selection_note(claims: pd.DataFrame, params: Params) -> list[str]:
     ]
 
 
-def budget_note(params: Params) -> str:
+def budget_note(study: Study) -> str:
     """What the ``budget`` column of the claims table means for this experiment."""
-    if reference_budget(params) == AT_CONVERGENCE:
+    if reference_budget(study) == AT_CONVERGENCE:
         return (
             "budget: `at convergence` compares with the reference, each run trained "
-            f"{stopping_rule(params)}, so the runs can differ in updates and cost "
+            f"{stopping_rule(study)}, so the runs can differ in updates and cost "
             "(wall_ratio = variant / against)."
         )
     return (
@@ -429,18 +431,18 @@ def budget_note(params: Params) -> str:
 
 
 def claims_markdown(
-    claims: pd.DataFrame, params: Params, repeats: dict[str, str] | None = None
+    claims: pd.DataFrame, study: Study, repeats: dict[str, str] | None = None
 ) -> str:
     """The claims table in Markdown, with how the verdicts are decided."""
     notes = [
-        *claims_notes(params),
-        budget_note(params),
+        *claims_notes(study.spec, len(study.experiment.seeds)),
+        budget_note(study),
         *repeats_note(repeats, claims=True),
-        *selection_note(claims, params),
+        *selection_note(claims, study),
     ]
     return (
-        f"# Claims: {params.task.title.lower()}, {params.data.dataset} (experiment "
-        f"`{params.experiment['name']}`)\n\n"
+        f"# Claims: {study.spec.title.lower()}, {study.dataset} (experiment "
+        f"`{study.experiment.name}`)\n\n"
         "Generated by `workflow/scripts/tables.py` from the pipeline's runs; do not edit.\n\n"
         f"{aligned_table(claims)}\n\n" + "".join(f"- {n}\n" for n in notes)
     )

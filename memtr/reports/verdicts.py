@@ -32,6 +32,7 @@ from memtr.reports.inference import (
     seeds_needed,
     tost_p,
 )
+from memtr.specs.base import TaskSpec
 from memtr.stats import mean_std_ci
 
 BETTER, WORSE = "better", "worse"
@@ -131,11 +132,10 @@ def verdict(effect: BlockEffect, row: dict, floored: bool, higher_is_better: boo
     return f"{INCONCLUSIVE} (detectable: {row['detectable']:.2f})"
 
 
-def claims_notes(params) -> list[str]:
-    """The notes under the claims table: what each column holds and how a verdict is read."""
-    task = params.task
+def claims_notes(task: TaskSpec, seeds: int) -> list[str]:
+    """The notes under the claims table (of ``seeds`` seeds): what each column holds and how
+    a verdict is read."""
     metric, label = task.metric, task.metric_label
-    seeds = len(params.experiment["seeds"])
     better = "higher" if task.higher_is_better else "lower"
     return [
         f"delta_{metric}: mean {label} of `variant` minus that of `against` over {seeds} "

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
+from typing import Any
 from pathlib import Path
 
 from memtr.common.errors import ConfigError
@@ -166,3 +167,17 @@ def generate_in_process(args: list[str], threads: int) -> str:
         generate.main(parsed)
         (written,) = Path(out).glob("generate-*.txt")
         return written.read_text(encoding="utf-8")
+
+
+def arch_default(arch: str, key: str) -> Any:
+    """The value fairseq's architecture ``arch`` gives option ``key`` when params leave it
+    out (imports fairseq and the plugin: only for the rare check that needs it)."""
+    import argparse
+
+    from fairseq.models import ARCH_CONFIG_REGISTRY
+
+    import fairseq_plugins  # noqa: F401  (registers the memory architectures)
+
+    filled = argparse.Namespace()
+    ARCH_CONFIG_REGISTRY[arch](filled)
+    return getattr(filled, key, None)

@@ -24,31 +24,29 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, NamedTuple
 
 from memtr.common.textio import read_lines, write_lines
 from memtr.data.binarize import drop_preprocess_logs, run_preprocess
 from memtr.data.download import fetch_dataset
 from memtr.data.gpt2_bpe import encode_gpt2, gpt2_encoder, learn_gpt2_bpe
-from memtr.data.prepare import prepare
-from memtr.datasets.params import named_dataset
-from memtr.run.fairseq import PLUGIN_DIR, device_args, precision_args
+from memtr.data.prepare import PrepareOptions, prepare
+from memtr.datasets.params import CleanParams, named_dataset
+from memtr.run.fairseq import precision_args
+from memtr.run.fairseq_train import fairseq_train_command
 from memtr.run.training import (
     fingerprint,
     logged_records,
+    option_args,
     parameter_counts,
     prepare_checkpoint_dir,
     run_training,
-    size_args,
     summarize,
     write_learning_curve,
 )
-
-if TYPE_CHECKING:  # types only: the config layer sits above the run layer
-    from memtr.config.params import Params
+from memtr.settings import ModelSettings, PretrainSettings, pretrain_dir
+from memtr.specs.classification import ClassificationSpec
 
 NONE_MARKER = "NO_PRETRAINING.md"  # the folder of pretrain.name: none
 
@@ -66,15 +64,17 @@ def write_no_pretraining(model_dir: Path, metrics: Path) -> dict:
     return summary
 
 
-def prepare_corpus(params: Params, work: Path, cache: Path, workers: int) -> Path:
+# a corpus of tokens (prepare_lm): no subword model of its own, no pair cleaning
+TOKENS = PrepareOptions("sentencepiece", 0, CleanParams(), gpt2_from_pretrain=False)
+
+
+def prepare_corpus(corpus: Corpus, work: Path, cache: Path, workers: int) -> Path:
     """Fetch and prepare ``pretrain.corpus`` as the data stages do; return its prep folder
     (``{train,valid}.tokens``)."""
-    name = params.pretrain["corpus"]
-    corpus = named_dataset(name, params.data.datasets)
-    raw, prep = work / "raw" / name, work / "prep" / name
-    fetch_dataset(corpus, raw, cache, params.data.resolved_mirror(), progressbar=False)
-    data = replace(params.data, dataset=name, bpe="sentencepiece", gpt2_bpe=None)
-    prepare(corpus, raw, prep, data, workers)
+    dataset = named_dataset(corpus.name, corpus.declared)
+    raw, prep = work / "raw" / corpus.name, work / "prep" / corpus.name
+    fetch_dataset(dataset, raw, cache, corpus.mirror, progressbar=False)
+    prepare(dataset, raw, prep, TOKENS, workers)
     return prep
 
 
@@ -101,50 +101,60 @@ def encode_corpus(prep: Path, model_dir: Path, work: Path, merges: int, workers:
     return stats
 
 
-def pretrain_command(params: Params, data: Path, save_dir: Path) -> list[str]:
-    """fairseq-train of the masked LM (fairseq's RoBERTa recipe at the params' sizes)."""
-    p, task = params.pretrain, params.task
-    arch = task.arch_prefix["none"] + task.size_suffix(params.model["size"])  # no memory
-    return [
-        sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", str(PLUGIN_DIR),
+def pretrain_command(p: PretrainSettings, model: ModelSettings, data: Path,
+                     save_dir: Path) -> list[str]:  # fmt: skip
+    """fairseq-train of the masked LM: fairseq's RoBERTa recipe at the model's size, without
+    memory (the paper adds memory at fine-tuning)."""
+    arch = ClassificationSpec().arch("none", model.size)
+    options = [
         "--task", "masked_lm", "--criterion", "masked_lm", "--sample-break-mode", "none",
-        "--tokens-per-sample", str(p["tokens_per_sample"]), "--mask-prob", str(p["mask_prob"]),
-        "--arch", arch, *size_args(params),
-        "--seed", str(p["seed"]), "--save-dir", str(save_dir),
-        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--adam-eps", "1e-06",
-        "--lr", str(p["lr"]), "--lr-scheduler", "polynomial_decay",
-        "--warmup-updates", str(p["warmup_updates"]), "--total-num-update", str(p["max_update"]),
-        "--weight-decay", str(p["weight_decay"]), "--clip-norm", "0.0",
-        "--dropout", str(p["dropout"]), "--attention-dropout", str(p["dropout"]),
-        "--max-tokens", str(p["max_tokens"]), "--max-update", str(p["max_update"]),
-        "--validate-interval-updates", str(p["validate_interval_updates"]),
-        "--save-interval-updates", str(p["validate_interval_updates"] or p["max_update"]),
-        "--keep-interval-updates", "1", "--no-epoch-checkpoints", "--data-buffer-size", "0",
-        "--log-format", "json", "--log-interval", "10",
-        *device_args(), *precision_args(p.get("precision", "fp32"), "pretrain.precision"),
-        *p["extra_args"],
+        "--tokens-per-sample", str(p.tokens_per_sample), "--mask-prob", str(p.mask_prob),
+        "--arch", arch, *option_args(model.args),
     ]  # fmt: skip
+    schedule = [
+        "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--adam-eps", "1e-06",
+        "--lr", str(p.lr), "--lr-scheduler", "polynomial_decay",
+        "--warmup-updates", str(p.warmup_updates), "--total-num-update", str(p.max_update),
+        "--weight-decay", str(p.weight_decay), "--clip-norm", "0.0",
+        "--dropout", str(p.dropout), "--attention-dropout", str(p.dropout),
+        "--max-tokens", str(p.max_tokens), "--max-update", str(p.max_update),
+    ]  # fmt: skip
+    return fairseq_train_command(
+        data, save_dir, p.seed, options, schedule, max_update=p.max_update,
+        validate_interval=p.validate_interval_updates, precision=p.precision,
+        where="pretrain.precision", extra=p.extra_args or (),
+    )  # fmt: skip
 
 
-def pretrain(params: Params, model_dir: Path, metrics: Path, cache: Path, workers: int) -> dict:
+class Corpus(NamedTuple):
+    """Where the pretrain corpus comes from: its name, the declared datasets (it may be one)
+    and the data mirror."""
+
+    name: str
+    declared: dict[str, Any]
+    mirror: str | None
+
+
+def pretrain(p: PretrainSettings, model: ModelSettings, corpus: Corpus, threads: int,
+             model_dir: Path, metrics: Path, cache: Path, workers: int) -> dict:  # fmt: skip
     """Run the pretrain stage into ``model_dir`` and ``metrics``; return pretrain.json's dict."""
-    if params.pretrain_dir is None:
+    if pretrain_dir(p) is None:
         return write_no_pretraining(model_dir, metrics)
-    precision_args(params.pretrain.get("precision", "fp32"), "pretrain.precision")  # refused now
+    precision_args(p.precision, "pretrain.precision")  # refused now
     work = model_dir.parent / "work"
     staging = work / "model"  # becomes model_dir once the run succeeded
     staging.mkdir(parents=True, exist_ok=True)
-    prep = prepare_corpus(params, work, cache, workers)
-    bpe = encode_corpus(prep, staging, work, params.pretrain["bpe_merges"], workers)
+    prep = prepare_corpus(corpus, work, cache, workers)
+    bpe = encode_corpus(prep, staging, work, p.bpe_merges, workers)
     save_dir = work / "checkpoints"
-    command = pretrain_command(params, work / "bin", save_dir)
+    command = pretrain_command(p, model, work / "bin", save_dir)
     resumed = prepare_checkpoint_dir(save_dir, fingerprint(command, work / "bin"))
-    wall = run_training(command, save_dir / "train.log", params.train["threads"])
+    wall = run_training(command, save_dir / "train.log", threads)
     records = logged_records(save_dir / "train.log")
     shutil.copyfile(save_dir / "checkpoint_best.pt", staging / "model.pt")
     summary = {
         **summarize(records, wall, parameter_counts(staging / "model.pt"), resumed),
-        "pretrained": True, "corpus": params.pretrain["corpus"], "bpe": bpe,
+        "pretrained": True, "corpus": p.corpus, "bpe": bpe,
     }  # fmt: skip
     metrics.mkdir(parents=True, exist_ok=True)
     write_learning_curve(records, metrics / "train_log.csv")

@@ -19,82 +19,75 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple
 
 from memtr.run.checkpoints import recover_last_checkpoint
-from memtr.run.fairseq import PLUGIN_DIR, device_args, precision_args, thread_env
-
-if TYPE_CHECKING:  # types only: the config layer sits above the run layer
-    from memtr.config.params import Params, Variant
+from memtr.run.fairseq import PLUGIN_DIR, thread_env
+from memtr.run.fairseq_train import fairseq_train_command
+from memtr.settings import TrainSettings, Variant
 
 logger = logging.getLogger(__name__)
 
 
-def model_args(params: Params, variant: Variant) -> list[str]:
-    """fairseq model options of a variant: architecture, memory, shared size overrides."""
-    args = ["--arch", params.spec.arch(variant.layout, params.model.size)]
+def model_args(arch: str, variant: Variant, args: Mapping[str, Any]) -> list[str]:
+    """fairseq model options of a variant: its architecture and memory, then ``args`` (the
+    task's completion of ``model.args``, shared by every variant)."""
+    options = ["--arch", arch]
     if variant.layout != "none":
-        args += ["--mem-tokens", str(variant.mem_tokens)]
+        options += ["--mem-tokens", str(variant.mem_tokens)]
     if variant.recurrent:
-        args.append("--mem-recurrent")
-    return args + size_args(params)
+        options.append("--mem-recurrent")
+    return options + option_args(args)
 
 
-def size_args(params: Params) -> list[str]:
-    """``model.args`` as fairseq options (shared by every variant and the pretrain stage)."""
-    args = []
-    for key, value in params.task.model_options(params.model["args"]).items():
+def option_args(args: Mapping[str, Any]) -> list[str]:
+    """``model.args`` as fairseq options: ``true`` a bare flag, ``false`` and null left out."""
+    options = []
+    for key, value in args.items():
         flag = "--" + key.replace("_", "-")
         if value is True:
-            args.append(flag)
+            options.append(flag)
         elif value is not False and value is not None:
-            args += [flag, str(value)]
-    return args
+            options += [flag, str(value)]
+    return options
 
 
 def train_command(
-    params: Params, variant: Variant, seed: int, data: Path, save_dir: Path
-) -> list[str]:
-    """The full fairseq-train command line of one run; a ConfigError when this machine cannot
-    train in ``train.precision``."""
-    t = params.train
-    return [
-        sys.executable, "-m", "fairseq_cli.train", str(data),
-        "--user-dir", str(PLUGIN_DIR), *params.task.fairseq_args(params, data),
-        *model_args(params, variant),
-        "--seed", str(seed), "--save-dir", str(save_dir),
+    train: TrainSettings, variant: Variant, model: Sequence[str], seed: int, data: Path,
+    save_dir: Path,
+) -> list[str]:  # fmt: skip
+    """The full fairseq-train command line of one run of ``variant``; ``model``: the task's
+    and the architecture's options. A ConfigError when this machine cannot train in
+    ``train.precision``."""
+    budget = train.budget(variant)
+    schedule = [
         "--optimizer", "adam", "--adam-betas", "(0.9, 0.98)",
-        "--lr", str(t["lr"]), "--lr-scheduler", "inverse_sqrt",
-        "--warmup-updates", str(t["warmup_updates"]), "--warmup-init-lr", "1e-07",
-        "--weight-decay", str(t["weight_decay"]), "--clip-norm", str(t["clip_norm"]),
-        "--dropout", str(t["dropout"]), "--max-update", str(params.max_update(variant)),
-        "--validate-interval-updates", str(t["validate_interval_updates"]),
-        "--save-interval-updates", str(t["validate_interval_updates"] or params.max_update(variant)),
-        "--keep-interval-updates", "1", "--no-epoch-checkpoints",
-        # fairseq's prefetch thread can abort the process at exit after a mid-epoch stop
-        # (exit 134 after the checkpoint is written); without it the exit is clean.
-        "--data-buffer-size", "0",
-        "--log-format", "json", "--log-interval", "10",
-        *patience_args(t),
-        *device_args(),
-        *precision_args(t.get("precision", "fp32")),
-        *t["extra_args"],
+        "--lr", str(train.lr), "--lr-scheduler", "inverse_sqrt",
+        "--warmup-updates", str(train.warmup_updates), "--warmup-init-lr", "1e-07",
+        "--weight-decay", str(train.weight_decay), "--clip-norm", str(train.clip_norm),
+        "--dropout", str(train.dropout), "--max-update", str(budget),
     ]  # fmt: skip
+    return fairseq_train_command(
+        data, save_dir, seed, model, schedule, max_update=budget,
+        validate_interval=train.validate_interval_updates, precision=train.precision,
+        stopping=patience_args(train), extra=train.extra_args,
+    )  # fmt: skip
 
 
 NEVER = "1000000"  # epochs: fairseq has no "never" for its per-epoch intervals
 
 
-def patience_args(train: dict) -> list[str]:
+def patience_args(train: TrainSettings) -> list[str]:
     """fairseq's ``--patience`` for ``train.patience``. With an update interval, validation
     (and saving) at each epoch's end is turned off, so that the patience counts validations of
     ``validate_interval_updates`` updates each: a run stops after ``patience x interval``
     updates without a new best. Without an interval the patience counts epochs."""
-    if not train.get("patience"):
+    if not train.patience:
         return []
-    args = ["--patience", str(train["patience"])]
-    if train["validate_interval_updates"]:
+    args = ["--patience", str(train.patience)]
+    if train.validate_interval_updates:
         args += ["--validate-interval", NEVER, "--save-interval", NEVER]
     return args
 
@@ -271,16 +264,18 @@ class Trained(NamedTuple):
     records: dict[str, list[dict]]
 
 
-def train(params: Params, variant: Variant, seed: int, data: Path, out: Path) -> Trained:
-    """Train one run into ``out``: ``out/model.pt``, the log in ``out/checkpoints/train.log``
-    (the other checkpoints removed once the run succeeded). Returns the run's metrics and the
-    log's records; the stage writes them (train.json, train_log.csv)."""
+def train(train: TrainSettings, variant: Variant, model: Sequence[str], seed: int, data: Path,
+          out: Path) -> Trained:  # fmt: skip
+    """Train one run of ``variant`` (``model``: its task's and architecture's options) into
+    ``out``: ``out/model.pt``, the log in ``out/checkpoints/train.log`` (the other checkpoints
+    removed once the run succeeded). Returns the run's metrics and the log's records; the
+    stage writes them (train.json, train_log.csv)."""
     save_dir = out / "checkpoints"
-    command = train_command(params, variant, seed, data, save_dir)
+    command = train_command(train, variant, model, seed, data, save_dir)
     resumed = prepare_checkpoint_dir(save_dir, fingerprint(command, data))
     logger.info("%s seed %s: %s", variant.name, seed, "resuming" if resumed else "starting")
     log_path = save_dir / "train.log"
-    wall = run_training(command, log_path, params.train["threads"])
+    wall = run_training(command, log_path, train.threads)
     records = logged_records(log_path)
     tmp = out / "model.pt.tmp"
     shutil.copyfile(save_dir / "checkpoint_best.pt", tmp)

@@ -13,13 +13,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from memtr.scoring.language_modeling import Segment
+from memtr.settings import EvalSettings, TrainSettings
 from memtr.specs.language_modeling import LanguageModelingSpec
-from memtr.tasks.base import EvalRun, Sources, Task, outputs_per_seed
-
-if TYPE_CHECKING:
-    from memtr.config.params import Params
+from memtr.tasks.base import EvalRun, Task
 
 EVAL_LM_RESULT = re.compile(r"Loss \(base 2\): ([\d.]+), Perplexity: ([\d.]+)")
 EVAL_LM_TOKENS = re.compile(r"Evaluated ([\d,]+) tokens")
@@ -29,7 +27,6 @@ SEGMENT_LINE = re.compile(
     r"^(?:.*\| fairseq_cli\.eval_lm \| |INFO:fairseq_cli\.eval_lm:)(\d+) (.*\[-?[\d.]+\])\s*$"
 )
 WORD_SCORE = re.compile(r" \[(-?[\d.]+)\]$")
-Segment = tuple[int, float, int]  # (batch row, negative log-likelihood in nats, tokens)
 
 
 class LanguageModeling(Task):
@@ -46,48 +43,30 @@ class LanguageModeling(Task):
             args.setdefault("decoder_output_dim", dim)
         return args
 
-    def fairseq_args(self, params: Params, data: Path) -> list[str]:
-        t = params.train
+    def fairseq_args(self, train: TrainSettings, data: Path, restore: str | None) -> list[str]:
+        segment = train.tokens_per_sample
         return [
-            "--task", "stream_lm", "--tokens-per-sample", str(t["tokens_per_sample"]),
-            "--batch-size", str(lm_rows(params, t["max_tokens"])), "--criterion", "cross_entropy",
+            "--task", "stream_lm", "--tokens-per-sample", str(segment),
+            "--batch-size", str(lm_rows(segment, train.max_tokens)), "--criterion", "cross_entropy",
         ]  # fmt: skip
 
-    def evaluate(self, params: Params, run: EvalRun, label: str) -> dict:
+    def evaluate(self, ev: EvalSettings, run: EvalRun, label: str) -> dict:
         from memtr.datasets.extra_sets import eval_location
 
         data, split = eval_location(label, run.data, run.extra)
-        result = eval_lm(run.model, data, split, params, run.metrics / "outputs", label)
+        result = eval_lm(run, data, split, ev.batch_size, label)
         print(f"{run.variant} seed {run.seed} {label}: perplexity {result['ppl']}")
         return result
 
-    def paired_bootstrap(self, params: Params, src: Sources, variant: str, against: str,
-                         label: str) -> dict:  # fmt: skip
-        name = f"segment_nll.{label}.tsv"
-        segments = [
-            [[(int(row), float(nll), int(n)) for row, nll, n in (x.split("\t") for x in lines)]
-             for lines in outputs_per_seed(params, src.metrics, v, name)]
-            for v in (variant, against)
-        ]  # fmt: skip
-        return paired_bootstrap_perplexity(*segments, params.eval["bootstrap_resamples"])
 
-    def result_columns(self, variant, runs: list[tuple[dict, dict]], label: str) -> dict:
-        return {"recurrent": variant.recurrent}
-
-    def legend(self, params: Params, table: Any) -> list[str]:
-        return [
-            "perplexity: `fairseq-eval-lm` over the whole split in segments of "
-            f"{params.train['tokens_per_sample']} tokens (lower is better); every variant is "
-            "scored on the same tokens.",
-        ]
+def lm_rows(segment: int, tokens: int) -> int:
+    """Batch rows of a language model: ``tokens`` per batch cut into ``segment``s."""
+    return max(1, tokens // segment)
 
 
-def lm_rows(params: Params, tokens: int) -> int:
-    """Batch rows of a language model: ``tokens`` per batch cut into segments."""
-    return max(1, tokens // params.train["tokens_per_sample"])
-
-
-def eval_lm_command(checkpoint: Path, data: Path, split: str, params: Params) -> list[str]:
+def eval_lm_command(
+    checkpoint: Path, data: Path, split: str, segment: int, batch_size: int
+) -> list[str]:
     """``fairseq-eval-lm`` over ``split`` with the training's segments (``stream_lm``).
 
     ``eval.batch_size`` rows: each row is one contiguous part of the split, read segment by
@@ -98,8 +77,8 @@ def eval_lm_command(checkpoint: Path, data: Path, split: str, params: Params) ->
     return [
         sys.executable, "-m", "fairseq_cli.eval_lm", str(data),
         "--user-dir", str(PLUGIN_DIR), "--path", str(checkpoint), "--task", "stream_lm",
-        "--tokens-per-sample", str(params.train["tokens_per_sample"]),
-        "--batch-size", str(params.eval["batch_size"]), "--gen-subset", split,
+        "--tokens-per-sample", str(segment),
+        "--batch-size", str(batch_size), "--gen-subset", split,
         "--num-workers", "0", "--output-word-probs", *device_args(),
     ]  # fmt: skip
 
@@ -132,16 +111,16 @@ def check_segments(segments: list[Segment], loss_base2: float, tokens: int, spli
         )
 
 
-def eval_lm(checkpoint: Path, data: Path, split: str, params: Params, outputs: Path,
-            label: str) -> dict:  # fmt: skip
+def eval_lm(run: EvalRun, data: Path, split: str, batch_size: int, label: str) -> dict:
     """Perplexity of a language model on ``split``. Writes fairseq's log (without the
     per-word lines) to ``outputs/eval_lm.<label>.log`` and, in scoring order, each segment's
     row, negative log-likelihood (nats) and tokens to ``outputs/segment_nll.<label>.tsv``:
     the per-example output of the paired bootstrap."""
     from memtr.run.fairseq import thread_env
 
-    command = eval_lm_command(checkpoint, data, split, params)
-    env = thread_env(params.train["threads"])
+    outputs = run.metrics / "outputs"
+    command = eval_lm_command(run.model, data, split, run.segment, batch_size)
+    env = thread_env(run.threads)
     proc = subprocess.run(command, capture_output=True, text=True, env=env)
     segments, log = segment_scores(proc.stdout + proc.stderr)
     log_path = outputs / f"eval_lm.{label}.log"
@@ -159,25 +138,3 @@ def eval_lm(checkpoint: Path, data: Path, split: str, params: Params, outputs: P
     rows = (f"{row}\t{nll:.6f}\t{n}\n" for row, nll, n in segments)
     (outputs / f"segment_nll.{label}.tsv").write_text("".join(rows), encoding="utf-8")
     return scores
-
-
-def perplexity_of(segments):
-    """Perplexity of (..., segments, 2) arrays of (nll in nats, tokens): over the last two
-    axes, exp(total nll / total tokens); base e, the same value as fairseq's base-2 one."""
-    import numpy as np
-
-    return np.exp(segments[..., 0].sum(axis=-1) / segments[..., 1].sum(axis=-1))
-
-
-def paired_bootstrap_perplexity(system: list[list[Segment]], baseline: list[list[Segment]],
-                                resamples: int) -> dict:  # fmt: skip
-    """:func:`memtr.stats.paired_bootstrap` of perplexity: each seed's segments of each
-    variant, ``(row, nll, tokens)`` in the same order (see segment_scores), resampling
-    segments (the same for every seed and both variants)."""
-    from memtr.stats import paired_bootstrap
-
-    order = {tuple((r, n) for r, _, n in seed) for model in (system, baseline) for seed in model}
-    if len(order) != 1:
-        raise ValueError("paired bootstrap of perplexity: the models scored other segments")
-    pairs = [[[(nll, n) for _, nll, n in seed] for seed in model] for model in (system, baseline)]
-    return paired_bootstrap(perplexity_of, *pairs, resamples)

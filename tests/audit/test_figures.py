@@ -40,7 +40,10 @@ def redrawn(request, tmp_path_factory):
     name = request.param
     results = REPO / "results" / name
     out = tmp_path_factory.mktemp(name)
-    draw_all(load_params(results / "params.yaml"), results, REPO / "metrics" / name, out)
+    params = load_params(results / "params.yaml")
+    draw_all(
+        params.experiment, params.spec, params.eval.splits, results, REPO / "metrics" / name, out
+    )
     return name, results / "figures", out
 
 
@@ -96,7 +99,7 @@ def test_the_memory_size_figure_draws_one_line_per_variant_family(redrawn):
         return
     results = pd.read_csv(REPO / "results" / name / "results.csv")
     sizes = pd.read_csv(committed / "memory_size.csv")
-    metric = load_params(REPO / "results" / name / "params.yaml").task.metric
+    metric = load_params(REPO / "results" / name / "params.yaml").spec.metric
     for row in sizes.itertuples():
         match = results[(results["variant"] == row.variant)]
         assert row.mean in set(match[f"{metric}_mean"]), row
@@ -147,8 +150,8 @@ def test_the_committed_page_is_what_the_committed_tables_and_figures_make(redraw
     name, committed, _ = redrawn
     params = load_params(REPO / "results" / name / "params.yaml")
     results = REPO / "results" / name
-    text = page(name, params.task.name, params.data.dataset, results, committed,
-                params.task.metric_label)  # fmt: skip
+    text = page(name, params.spec.name, params.data.dataset, results, committed,
+                params.spec.metric_label)  # fmt: skip
     assert text.index('id="summary"') < text.index('id="results"')
     assert (results / "report.html").read_text(encoding="utf-8") == text
     for png in committed.glob("*.png"):
@@ -159,12 +162,12 @@ def test_the_learning_curves_draw_the_runs_logs(redrawn):
     name, committed, _ = redrawn
     params = load_params(REPO / "results" / name / "params.yaml")
     drawn = pd.read_csv(committed / "learning_curves.csv")
-    for variant in params.experiment["variants"]:
+    for variant in params.experiment.variants:
         logs = [pd.read_csv(REPO / "metrics" / name / variant / f"seed{seed}" / "train_log.csv")
-                for seed in params.experiment["seeds"]]  # fmt: skip
+                for seed in params.experiment.seeds]  # fmt: skip
         last = logs[0]["update"].max()
         valid = [log.set_index("update")["valid_loss"].get(last) for log in logs]
         row = drawn[(drawn["variant"] == variant) & (drawn["update"] == last)].iloc[0]
         assert row["valid_mean"] == pytest.approx(sum(valid) / len(valid), abs=1e-4)
         assert (row["valid_min"], row["valid_max"]) == (min(valid), max(valid))
-        assert row["seeds"] == len(params.experiment["seeds"])
+        assert row["seeds"] == len(params.experiment.seeds)

@@ -45,7 +45,7 @@ def test_a_campaign_in_progress_is_reported_with_its_finished_runs(tmp_path):
         "(`baseline` seeds 1, 2; `mem10` seed 1)."
     ) in text
     # left: baseline-3 and mem10-2, -3 at 0.5 s an update to the cap; 12 runs of other variants
-    cap = load_params(REPO / "workflow/presets/cpu_replication_lm.yaml").train["max_update"]
+    cap = load_params(REPO / "workflow/presets/cpu_replication_lm.yaml").train.max_update
     hours = 3 * (0.5 * cap / 60 + EVALUATION_MINUTES) / 60
     assert (
         f"Left: 15 runs, 12 of them not priced yet (no run of their variant); about {hours:.1f} h"
@@ -79,7 +79,10 @@ def test_sets_that_are_another_splits_tokens_are_reported_without_a_claim():
         assert f"- `baseline` on {split}" not in text
     repeats = {"wikitext103_valid": "valid", "wikitext103_test": "test"}
     params = load_params(exp / "params.yaml")
-    for page in (to_markdown(table, params, repeats), claims_markdown(claims, params, repeats)):
+    for page in (
+        to_markdown(table, params.study(), repeats),
+        claims_markdown(claims, params.study(), repeats),
+    ):
         assert "`wikitext103_test` = `test`" in page and "`wikitext103_valid` = `valid`" in page
     assert repeats_note({}, claims=True) == []
 
@@ -90,7 +93,7 @@ def converged_campaign(results: Path) -> None:
     membottleneck20 is 4 BLEU behind), beside the committed early-budget campaign."""
     from memtr.config.params import load_params
     from memtr.reports.tables import claims_table, per_seed, results_table, runs_table, wall_mean
-    from memtr.tasks.base import Sources
+    from memtr.scoring.base import Sources
 
     shutil.copytree(REPO / "results" / "cpu_replication", results / "cpu_replication")
     shutil.copytree(REPO / "metrics" / "cpu_replication", results.parent / "metrics" / "cpu_replication",
@@ -102,20 +105,20 @@ def converged_campaign(results: Path) -> None:
     bleu = {"baseline": 36.0, "mem10": 36.0, "mem20": 35.5, "memctrl_shared20": 36.2,
             "membottleneck20": 32.0}  # fmt: skip
     runs, converged = {}, {}
-    for v in params.experiment["variants"]:
+    for v in params.experiment.variants:
         stop = {"baseline": 5000}.get(v, 4000)
         runs[v] = [
             ({"updates": stop + 200 * s, "train_wall_s": 0.5 * (stop + 200 * s), "resumed": False,
               "params": {"total": 2_446_338}, "stopped_by": "patience"},
              {label: {"bleu": bleu[v] + 0.1 * s + 0.05 * ((s + len(v)) % 3), "chrf": 50.0,
                       "bleu_signature": "sig"}
-              for label in params.eval_labels()})
-            for s in params.experiment["seeds"]
+              for label in params.study().eval_labels()})
+            for s in params.experiment.seeds
         ]  # fmt: skip
         converged[v] = [
             {"best_update": stop + 200 * s - 1000, "valid_slope_per_1k": 0.01,
              "convergence": "converged"}
-            for s in params.experiment["seeds"]
+            for s in params.experiment.seeds
         ]  # fmt: skip
 
     def mean(v: str, label: str) -> float:
@@ -126,15 +129,15 @@ def converged_campaign(results: Path) -> None:
             "delta": mean(v, label) - mean("baseline", label),
             "p": 0.001, "wall_ratio": wall_mean(runs[v]) / wall_mean(runs["baseline"]),
         }
-        for label in params.eval_labels()
-        for v in params.experiment["variants"][1:]
+        for label in params.study().eval_labels()
+        for v in params.experiment.variants[1:]
     }  # fmt: skip
     src = Sources(metrics=folder, prep=folder)
-    results_table(params, src, runs, compared, converged).to_csv(
+    results_table(params.study(), src, runs, compared, converged).to_csv(
         folder / "results.csv", index=False
     )
-    claims_table(params, src, runs, compared).to_csv(folder / "claims.csv", index=False)
-    runs_table(params, runs, converged).to_csv(folder / "runs.csv", index=False)
+    claims_table(params.study(), src, runs, compared).to_csv(folder / "claims.csv", index=False)
+    runs_table(params.study(), runs, converged).to_csv(folder / "runs.csv", index=False)
 
 
 def test_claim_1_at_convergence_is_reported_beside_the_early_budget(tmp_path):
@@ -156,9 +159,9 @@ def test_claim_1_at_convergence_is_reported_beside_the_early_budget(tmp_path):
     rule = "until 5 validations of 200 updates brought no new best validation loss " \
         "(train.patience) or it reached the cap of 8000 updates (train.max_update)"  # fmt: skip
     assert f"budget: `at convergence` compares with the reference, each run trained {rule}" in \
-        claims_markdown(claims, params)  # fmt: skip
+        claims_markdown(claims, params.study())  # fmt: skip
     assert f"delta_vs_reference: mean difference from `baseline`, every run trained {rule}" in \
-        to_markdown(table, params)  # fmt: skip
+        to_markdown(table, params.study())  # fmt: skip
     (claim,) = (c for c in CLAIMS if c.experiment == "cpu_replication_converged")
     text = report(results, (claim,))
     assert f"every run trained {rule}, whichever came first (15 of 15 runs stopped on their " \

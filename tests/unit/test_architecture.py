@@ -15,9 +15,10 @@ LAYERS = [  # top -> bottom; a name stands for the module or the package of that
     ("memtr.stage",),
     ("memtr.reports",),
     ("memtr.attention",),
-    ("memtr.config",),
     ("memtr.tasks",),
     ("memtr.run",),
+    ("memtr.scoring",),
+    ("memtr.config",),
     ("memtr.specs",),
     ("memtr.settings",),
     ("memtr.data",),
@@ -46,7 +47,7 @@ def upward_imports(modules) -> list[str]:
     return [
         f"{module_name(m)} -> {module_name(d)}"
         for m in modules
-        for d in direct_imports(m)
+        for d in direct_imports(m, typed=True)
         if module_name(d) != "memtr" and layer_of(d) < layer_of(m)
     ]
 
@@ -55,9 +56,20 @@ def test_imports_point_down_the_layers():
     assert upward_imports(repository_modules()) == []
 
 
-def test_the_layer_check_sees_an_import_that_points_up():
-    bad = {p for p in repository_modules() if module_name(p) == "memtr.run.training"}
-    assert layer_of(next(iter(bad))) > layer_of(REPO / "memtr" / "config" / "params.py")
+def test_the_layer_check_sees_an_import_that_points_up(tmp_path, monkeypatch):
+    """A module of the config layer that imports a task's behaviour, even for types only,
+    points up: the config reads the task's declaration (memtr.specs), never its behaviour."""
+    config = REPO / "memtr" / "config" / "params.py"
+    assert layer_of(config) > layer_of(REPO / "memtr" / "tasks" / "base.py")
+    probe = REPO / "memtr" / "config" / "_probe_upward.py"
+    probe.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import memtr.tasks.base\n"
+    )
+    try:
+        assert "memtr.config._probe_upward -> memtr.tasks.base" in upward_imports([probe])
+    finally:
+        probe.unlink()
+        direct_imports.cache_clear()
 
 
 def test_the_plugin_never_imports_memtr_and_memspec_imports_nothing_of_ours():
@@ -71,10 +83,10 @@ def test_the_plugin_never_imports_memtr_and_memspec_imports_nothing_of_ours():
 
 
 def test_no_import_cycles():
-    graph = {m: set(direct_imports(m)) for m in repository_modules()}
+    graph = {m: set(direct_imports(m, typed=True)) for m in repository_modules()}
     for module in graph:
         for dep in graph[module]:
-            if dep != module and module in closure(dep) and module_name(dep) != "memtr":
+            if dep != module and module in closure(dep, typed=True) and module_name(dep) != "memtr":
                 pytest.fail(f"import cycle: {module_name(module)} <-> {module_name(dep)}")
 
 

@@ -21,10 +21,9 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.trainer import Trainer
 from lm_helpers import ROBERTA_HEAD, memory_lm, memory_roberta, random_tokens
 from model_helpers import SMALL, build_model, sample_batch
-from pipeline_helpers import synthetic_params
+from pipeline_helpers import run_train_command, synthetic_params
 
 from memtr.config.params import parse_params
-from memtr.run.training import train_command
 
 # max |log p| difference in bf16, against fp32 and between incremental and full decoding: the
 # GPU check's bf16 tolerance (measured here: at most 0.035)
@@ -190,7 +189,7 @@ def test_the_pipelines_bf16_command_selects_cuda_not_the_tpu(data, tmp_path, mon
         gpu.setattr(torch.cuda, "is_available", lambda: True)
         gpu.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
         params = parse_params(synthetic_params(precision="bf16"))
-        command = train_command(params, params.variants["mem4"], 1, data, tmp_path / "save")
+        command = run_train_command(params, "mem4", 1, data, tmp_path / "save")
     assert command[1:3] == ["-m", "fairseq_cli.train"]
     cfg = convert_namespace_to_omegaconf(parse_as_fairseq_train(command, monkeypatch))
     assert (cfg.common.bf16, cfg.common.tpu, cfg.common.cpu) == (True, False, False)

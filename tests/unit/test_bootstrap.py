@@ -9,9 +9,9 @@ import random
 import numpy as np
 import pytest
 
+from memtr.scoring.language_modeling import paired_bootstrap_perplexity, perplexity_of
+from memtr.scoring.translation import bleu_of, paired_bootstrap_bleu, sentence_statistics
 from memtr.stats import accuracy, of_gold, paired_bootstrap, with_gold
-from memtr.tasks.language_modeling import paired_bootstrap_perplexity, perplexity_of
-from memtr.tasks.translation import bleu_of, paired_bootstrap_bleu, sentence_statistics
 
 RESAMPLES = 200
 FLOOR = 1 / (RESAMPLES + 1)  # no resample as far from 0 as the observed difference

@@ -108,7 +108,7 @@ LM_PRESET = load_params(REPO / "workflow/presets/cpu_replication_lm.yaml")
 
 
 def test_pending_runs_come_seed_by_seed_with_attention_for_its_seeds():
-    pending = pending_runs(LM_PRESET, set())
+    pending = pending_runs(LM_PRESET.experiment, LM_PRESET.attention, set())
     assert len(pending) == 18
     assert pending[0] == ["evaluate@baseline-1", "attention@baseline-1"]
     assert pending[5] == ["evaluate@baseline_x105-1", "attention@baseline_x105-1"]
@@ -118,7 +118,7 @@ def test_pending_runs_come_seed_by_seed_with_attention_for_its_seeds():
 
 def test_a_run_is_pending_until_every_stage_it_needs_is_recorded():
     recorded = {"evaluate@baseline-1", "attention@baseline-1", "evaluate@mem10-1", "train@mem20-1"}
-    pending = pending_runs(LM_PRESET, recorded)
+    pending = pending_runs(LM_PRESET.experiment, LM_PRESET.attention, recorded)
     assert pending[:2] == [
         ["evaluate@mem10-1", "attention@mem10-1"],  # its attention is missing: the run again
         ["evaluate@mem20-1", "attention@mem20-1"],  # trained, not evaluated
@@ -129,7 +129,7 @@ def test_a_run_is_pending_until_every_stage_it_needs_is_recorded():
 def test_a_finished_campaign_has_nothing_pending():
     params = load_params(REPO / "results/cpu_replication/params.yaml")
     recorded = recorded_stages(REPO / "results/cpu_replication/dvc.lock")
-    assert pending_runs(params, recorded) == []
+    assert pending_runs(params.experiment, params.attention, recorded) == []
     assert recorded_stages(REPO / "results/nowhere/dvc.lock") == set()
 
 
@@ -215,7 +215,8 @@ def test_pending_hours_prints_the_runs_that_fit_and_the_plan(tmp_path):
     done = subprocess.run([*args, "--hours", "0.5"], capture_output=True, text=True, check=True)
     planned = done.stdout.splitlines()
     assert planned and set(planned) < {
-        " ".join(s) for s in pending_runs(load_params(params), set())
+        " ".join(s)
+        for s in pending_runs(load_params(params).experiment, load_params(params).attention, set())
     }
     assert done.stderr.startswith(f"fits 0.5 h: {len(planned)} run")
     assert all(f"evaluate@{v}-" in done.stdout for v in ("baseline", "mem10"))

@@ -34,11 +34,11 @@ def with_extra(*entries) -> dict:
 
 def test_declared_sets_are_labelled_by_their_names():
     params = parse_params(with_extra("newstest2014_de_en", TSV_SET, TEXT_SET))
-    assert params.eval_labels() == ["test", "newstest2014", "ted", "inhouse"]
+    assert params.study().eval_labels() == ["test", "newstest2014", "ted", "inhouse"]
     ds = declared_test_set(TSV_SET, params.data.selected())
     assert (ds.name, ds.kind, ds.src, ds.tgt) == ("ted", "mt", "de", "en")
     assert [raw.name for raw in ds.files] == ["test.tsv"]
-    assert names_of(params.eval["extra_test"]) == [
+    assert names_of(params.eval.extra_test) == [
         "newstest2014_de_en", "ted (declared)", "inhouse (declared)"
     ]  # fmt: skip
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pipeline_helpers import REPO, synthetic_params
+from pipeline_helpers import REPO, run_train_command, synthetic_params
 
 from memtr.common.errors import ConfigError
 from memtr.config.params import parse_params
@@ -23,7 +23,7 @@ from memtr.run.fairseq import (
     wait_passively_here,
     warn_if_oversubscribed,
 )
-from memtr.run.training import train, train_command
+from memtr.run.training import train
 
 
 @pytest.fixture
@@ -178,11 +178,11 @@ def test_bf16_is_refused_on_a_card_without_it(cuda):
 def test_the_train_command_carries_the_precision_on_a_gpu(cuda):
     cuda()
     params = parse_params(synthetic_params(precision="bf16"))
-    command = train_command(params, params.variants["mem4"], 1, Path("bin"), Path("save"))
+    command = run_train_command(params, "mem4", 1, Path("bin"), Path("save"))
     assert "--bf16" in command and "--cpu" not in command
     fp32 = parse_params(synthetic_params())
-    assert fp32.train["precision"] == "fp32"  # the default: no option, the fingerprint of before
-    command = train_command(fp32, fp32.variants["mem4"], 1, Path("bin"), Path("save"))
+    assert fp32.train.precision == "fp32"  # the default: no option, the fingerprint of before
+    command = run_train_command(fp32, "mem4", 1, Path("bin"), Path("save"))
     assert not {"--fp16", "--bf16"} & set(command)
 
 
@@ -192,5 +192,5 @@ def test_the_train_command_carries_the_precision_on_a_gpu(cuda):
 def test_the_train_stage_refuses_before_any_work(tmp_path):
     params = parse_params(synthetic_params(precision="fp16"))
     with pytest.raises(ConfigError, match="train.precision is fp16"):
-        train(params, params.variants["mem4"], 1, tmp_path / "bin", tmp_path / "run")
+        train(params.train, params.variants["mem4"], [], 1, tmp_path / "bin", tmp_path / "run")
     assert not (tmp_path / "run").exists()

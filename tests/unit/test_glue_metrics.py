@@ -18,10 +18,11 @@ from sklearn.metrics import f1_score, matthews_corrcoef
 from memtr.config.params import parse_params
 from memtr.datasets.registry import get_dataset
 from memtr.reports.tables import Sources, build_tables, to_markdown
+from memtr.scoring import scorer_of
+from memtr.scoring.classification import ClassificationScorer
 from memtr.specs import SPECS, spec_for_dataset
 from memtr.stats import f1, mcc, of_gold, paired_bootstrap, pearson, spearman, with_gold
 from memtr.tasks import task_of
-from memtr.tasks.classification import Classification
 
 GLUE_DOC = {
     **TINY_PARAMS,
@@ -146,9 +147,9 @@ def test_bootstrap_refuses_unpaired_predictions():
      ("glue_rte", ("accuracy",)), ("glue_mnli", ("accuracy",))],
 )  # fmt: skip
 def test_each_glue_task_is_scored_by_the_metrics_glue_reports(dataset, metrics):
-    task = glue_params(dataset).task
+    task = glue_params(dataset).spec
     assert task.scoring.metrics == metrics and task.metric == metrics[0]
-    assert (task.spec is SPECS["classification"]) == (metrics == ("accuracy",))
+    assert (task is SPECS["classification"]) == (metrics == ("accuracy",))
 
 
 def test_a_declared_classification_dataset_keeps_accuracy():
@@ -156,32 +157,32 @@ def test_a_declared_classification_dataset_keeps_accuracy():
     declared = {"task": "classification", "format": "tsv", "columns": {"inputs": [0], "label": 1},
                 "files": {"train": "https://example.org/t.tsv"}, "split": {"valid": 10, "test": 10}}  # fmt: skip
     doc["data"].update(dataset="my_cola", datasets={"my_cola": declared})
-    assert parse_params(doc).task.metric == "accuracy"
+    assert parse_params(doc).spec.metric == "accuracy"
 
 
 def test_stsb_trains_a_regression_head_chosen_by_loss(tmp_path):
     params = glue_params("glue_stsb")
-    args = params.task.fairseq_args(params, tmp_path)  # no label dictionary: not read
+    args = task_of(params.spec).fairseq_args(params.train, tmp_path, None)  # no label dict read
     assert args[args.index("--num-classes") + 1] == "1" and "--regression-target" in args
     assert args[args.index("--best-checkpoint-metric") + 1] == "loss"
     assert "--maximize-best-checkpoint-metric" not in args
     rte = glue_params("glue_rte")
     (tmp_path / "label").mkdir()
     (tmp_path / "label" / "dict.txt").write_text("entailment 10\nnot_entailment 9\n")
-    args = rte.task.fairseq_args(rte, tmp_path)
+    args = task_of(rte.spec).fairseq_args(rte.train, tmp_path, None)
     assert args[args.index("--num-classes") + 1] == "2" and "--regression-target" not in args
 
 
 def test_scores_are_every_metric_in_percent():
-    cola = task_of(spec_for_dataset(get_dataset("glue_cola")))
+    cola = scorer_of(spec_for_dataset(get_dataset("glue_cola")))
     pairs = [("1", "1"), ("0", "1"), ("1", "0"), ("0", "0"), ("1", "1")]
     pred, gold = [int(p) for p, _ in pairs], [int(g) for _, g in pairs]
     assert cola.scores(pairs) == {
         "mcc": round(100 * matthews_corrcoef(gold, pred), 2), "accuracy": 60.0}  # fmt: skip
-    mnli = Classification()
+    mnli = ClassificationScorer()
     assert mnli.scores([("entailment", "entailment"), ("neutral", "contradiction")]) == {
         "accuracy": 50.0}  # fmt: skip
-    stsb = task_of(spec_for_dataset(get_dataset("glue_stsb")))
+    stsb = scorer_of(spec_for_dataset(get_dataset("glue_stsb")))
     scores = stsb.scores([("1.5", "1"), ("2.5", "2.2"), ("4", "4.8")])
     assert scores["pearson"] == round(100 * pearsonr([1.5, 2.5, 4], [1, 2.2, 4.8])[0], 2)
     assert scores["spearman"] == 100.0
@@ -193,7 +194,7 @@ def test_scores_are_every_metric_in_percent():
 
 def write_runs(metrics, rng, gold: list[int], right: dict[str, float]) -> None:
     """eval.json, train.json and predictions.valid.tsv of each variant and seed."""
-    task = task_of(spec_for_dataset(get_dataset("glue_cola")))
+    task = scorer_of(spec_for_dataset(get_dataset("glue_cola")))
     for variant, share in right.items():
         for seed in (1, 2):
             folder = metrics / variant / f"seed{seed}"
@@ -213,16 +214,16 @@ def test_a_cola_table_reports_mcc_with_its_bootstrap_and_accuracy_beside(tmp_pat
     rng = np.random.default_rng(0)
     gold = rng.integers(0, 2, 400).tolist()
     write_runs(tmp_path, rng, gold, {"baseline": 0.3, "mem4": 0.95})
-    table, claims, runs = build_tables(params, Sources(tmp_path, tmp_path))
+    table, claims, runs = build_tables(params.study(), Sources(tmp_path, tmp_path))
     assert {"mcc_mean", "mcc_ci95_low", "accuracy_mean"} <= set(table.columns)
     assert table["mcc_mean"].iloc[1] > table["mcc_mean"].iloc[0] + 40  # MCC ~ 30 against ~ 95
     assert claims["delta_mcc"].iloc[0] > 40 and claims["p_boot"].iloc[0] < 0.01
     assert "mcc_valid" in runs.columns
-    page = to_markdown(table, params)
+    page = to_markdown(table, params.study())
     assert "mcc: Matthews correlation (MCC) x 100" in page
     assert "paired bootstrap over dev examples (200 resamples)" in page
     (tmp_path / "mem4" / "seed2" / "outputs" / "predictions.valid.tsv").write_text("1\t0\n" * 400)
     with pytest.raises(ValueError, match="mem4 seed 2: predictions.valid.tsv lists other gold"):
-        params.task.paired_bootstrap(
-            params, Sources(tmp_path, tmp_path), "mem4", "baseline", "valid"
+        scorer_of(params.spec).paired_bootstrap(
+            params.study(), Sources(tmp_path, tmp_path), "mem4", "baseline", "valid"
         )

@@ -42,9 +42,9 @@ def family_scores(experiment: str, split: str) -> dict[str, list[float]]:
     """Per-seed scores of the equal-steps family of a committed experiment (runs.csv)."""
     runs = pd.read_csv(REPO / "results" / experiment / "runs.csv")
     params = load_params(REPO / "results" / experiment / "params.yaml")
-    reference = params.experiment["reference"]
-    members = [reference, *families(params)[reference]]
-    metric = params.task.metric
+    reference = params.experiment.reference
+    members = [reference, *families(params.study())[reference]]
+    metric = params.spec.metric
     return {
         v: runs[runs["variant"] == v].sort_values("seed")[f"{metric}_{split}"].tolist()
         for v in members
@@ -158,7 +158,9 @@ def test_a_committed_glue_family_at_its_majority_floor_reads_uninformative():
     """MRPC: the baseline's F1 (80.69) is below the majority class's (81.22)."""
     experiment = "cpu_replication_glue_mrpc"
     params = load_params(REPO / "results" / experiment / "params.yaml")
-    _, claims, _ = build_tables(params, Sources(REPO / "metrics" / experiment, REPO / "nowhere"))
+    _, claims, _ = build_tables(
+        params.study(), Sources(REPO / "metrics" / experiment, REPO / "nowhere")
+    )
     assert set(claims["verdict"]) == {UNINFORMATIVE}
     assert claims["floor"].iloc[0] == pytest.approx(81.22)
 

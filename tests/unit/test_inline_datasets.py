@@ -86,7 +86,7 @@ def test_a_declared_dataset_validates_with_the_whole_params_file(tmp_path):
     params = parse_params(doc)
     ds = params.data.selected()
     assert (ds.name, ds.kind, ds.src, ds.tgt) == ("pairs", "mt", "de", "en")
-    assert params.task.name == "translation"
+    assert params.spec.name == "translation"
     assert [raw.name for raw in ds.files] == ["train.tsv"]
 
 

@@ -14,11 +14,13 @@ from pipeline_helpers import REPO, TINY_PARAMS
 
 from memtr.common.errors import ConfigError
 from memtr.config.params import load_params, parse_params
+from memtr.settings import pretrain_dir
+from memtr.tasks import task_of
 
 
 def test_committed_params_and_presets_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert params.experiment["reference"] in params.experiment["variants"]
+    assert params.experiment.reference in params.experiment.variants
     presets = sorted((REPO / "workflow" / "presets").glob("*.yaml"))
     assert presets, "the paper's presets live in workflow/presets/"
     for preset in presets:
@@ -187,7 +189,7 @@ BAD_BY_TASK = [
 
 def test_language_model_and_classification_params_are_valid():
     lm, glue = parse_params(LM_PARAMS), parse_params(GLUE_PARAMS)
-    assert (lm.task.name, glue.task.name) == ("language_modeling", "classification")
+    assert (lm.spec.name, glue.spec.name) == ("language_modeling", "classification")
     assert lm.variants["mem4"].recurrent and not glue.variants["mem4"].recurrent
     assert lm.spec.arch(lm.variants["mem4"].layout, "tiny") == "mem_transformer_lm_tiny"
     assert glue.spec.arch(glue.variants["baseline"].layout, "base") == "roberta_base"
@@ -259,7 +261,9 @@ def test_extra_args_the_pipeline_does_not_set_reach_fairseq_train():
 
     extra = ["--update-freq", "6", "--max-valid-steps", "1"]
     params = parse_params(mutate("train.extra_args", extra))
-    command = train_command(params, params.variants["mem4"], 1, Path("data"), Path("save"))
+    command = train_command(
+        params.train, params.variants["mem4"], [], 1, Path("data"), Path("save")
+    )
     assert command[-len(extra) :] == extra
 
 
@@ -267,21 +271,25 @@ def test_extra_args_the_pipeline_does_not_set_reach_fairseq_train():
     ("args", "message"),
     [
         ({"encoder_embed_dim": 30, "encoder_attention_heads": 4},
-         "model.args: encoder_embed_dim 30 must be divisible by encoder_attention_heads 4"),
+         "model.args.encoder_embed_dim: 30 must be divisible by encoder_attention_heads 4"),
         # the heads left out: transformer's default, 8, read from fairseq's registry
         ({"decoder_embed_dim": 100},
-         "model.args: decoder_embed_dim 100 must be divisible by decoder_attention_heads 8 "
-         "(transformer's default)"),
+         "model.args.decoder_embed_dim: 100 must be divisible by decoder_attention_heads 8 "
+         "(filled in by transformer)"),
     ],
 )  # fmt: skip
 def test_embedding_width_must_split_over_the_heads(args, message):
+    """The check stage reads model.args with fairseq's own parser (memtr.run.option_checks)."""
     doc = copy.deepcopy(TINY_PARAMS)
     doc["model"] = {"size": "base", "args": args}
+    params = parse_params(doc)  # the loader stays light: fairseq's checks are the check stage's
+    task = task_of(params.spec)
     with pytest.raises(ConfigError, match=re.escape(message)):
-        parse_params(doc)
+        task.check_options(params.train, params.model, list(params.variants.values()))
     doc["model"]["args"] = {**args, "encoder_attention_heads": 2, "decoder_attention_heads": 2}
     doc["model"]["args"].update(encoder_embed_dim=32, decoder_embed_dim=32)
-    parse_params(doc)  # the same keys, widths that split: accepted
+    params = parse_params(doc)  # the same keys, widths that split: accepted
+    task.check_options(params.train, params.model, list(params.variants.values()))
 
 
 def test_a_sacrebleu_test_set_is_scored_under_its_own_label():
@@ -292,7 +300,7 @@ def test_a_sacrebleu_test_set_is_scored_under_its_own_label():
         "sacrebleu:iwslt17/tst2015",
     ]
     params = parse_params(doc)
-    assert params.eval_labels() == ["test", "newstest2014", "wmt14_full", "iwslt17_tst2015"]
+    assert params.study().eval_labels() == ["test", "newstest2014", "wmt14_full", "iwslt17_tst2015"]
 
 
 # A classification study on GPT-2 BPE: the pretrain stage's files and model (claim 3), or
@@ -354,7 +362,7 @@ def test_subword_and_pretrain_mistakes_are_one_clear_line(doc, path, value, mess
 
 def test_a_pretrained_study_resolves_the_stage_folder_and_a_release_its_files():
     params = parse_params(PRETRAINED_GLUE)
-    assert params.pretrain_dir == Path("pretrain/mlm/model")
+    assert pretrain_dir(params.pretrain) == Path("pretrain/mlm/model")
     assert params.restore_file() == "pretrain/mlm/model/model.pt"
     assert params.data.gpt2_from_pretrain
     assert [raw.name for raw in params.data.selected().files][-3:] == [
@@ -364,7 +372,7 @@ def test_a_pretrained_study_resolves_the_stage_folder_and_a_release_its_files():
     ]
     released = parse_params(mutate_doc(mutate_doc(mutate_doc(
         GLUE_PARAMS, "data.bpe", "gpt2"), "data.gpt2_bpe", RELEASE), "train.restore_file", "rb/model.pt"))  # fmt: skip
-    assert released.pretrain_dir is None and released.restore_file() == "rb/model.pt"
+    assert pretrain_dir(released.pretrain) is None and released.restore_file() == "rb/model.pt"
     files = {raw.name: raw for raw in released.data.selected().files}
     assert files["gpt2.vocab.bpe"].url == "https://example.org/vocab.bpe"
     assert files["gpt2.dict.txt"].url == "roberta.base/dict.txt"

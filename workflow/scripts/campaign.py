@@ -23,7 +23,7 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.common.errors import ConfigError
-from memtr.config.params import Params, load_params
+from memtr.config.params import load_params
 from memtr.reports.campaign import (
     fit_sitting,
     pending_runs,
@@ -37,16 +37,17 @@ from memtr.reports.campaign import (
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    name, dataset = params.experiment["name"], params.data.dataset
+    name, dataset = params.experiment.name, params.data.dataset
     own_lock = args.results / name / "dvc.lock"
     if args.early and args.hours is None:
         raise ConfigError("--early is read with --hours only (it prices the runs to fit)")
     if args.hours is not None and args.command != "pending":
         raise ConfigError(f"--hours plans the pending runs; {args.command} does not read it")
     if args.command == "pending":
-        pending = pending_runs(params, recorded_stages(own_lock))
+        pending = pending_runs(params.experiment, params.attention, recorded_stages(own_lock))
         if args.hours is not None:
-            pending = [cost.stages for cost in plan_sitting(args, params, pending)]
+            cap = params.train.max_update
+            pending = [cost.stages for cost in plan_sitting(args, name, cap, pending)]
         for stages in pending:
             print(" ".join(stages))
         return
@@ -55,13 +56,14 @@ def main(args: argparse.Namespace) -> None:
     print(f"wrote {own_lock}: {len(stages)} stages, {runs} evaluated runs")
 
 
-def plan_sitting(args: argparse.Namespace, params: Params, pending: list[list[str]]) -> list:
-    """The pending runs that fit ``args.hours``; the plan, with each run's estimate, on stderr."""
+def plan_sitting(args: argparse.Namespace, name: str, cap: int, pending: list[list[str]]) -> list:
+    """The pending runs of experiment ``name`` (``cap`` updates each) that fit ``args.hours``;
+    the plan, with each run's estimate, on stderr."""
     early = args.metrics / args.early if args.early else None
     if early and not early.is_dir():
         raise FileNotFoundError(f"--early {args.early}: no folder {early}")
-    rates = variant_rates(args.metrics / params.experiment["name"], early)
-    costs = run_costs(pending, rates, params.train["max_update"])
+    rates = variant_rates(args.metrics / name, early)
+    costs = run_costs(pending, rates, cap)
     chosen, later = fit_sitting(costs, args.hours)
     used = sum(cost.minutes for cost in chosen)
     print(f"fits {args.hours:g} h: {runs_text(len(chosen))}, {used:.0f} min", file=sys.stderr)

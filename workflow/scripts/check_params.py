@@ -14,17 +14,23 @@ import _bootstrap  # noqa: F401
 from memtr import stage
 from memtr.common.errors import ConfigError
 from memtr.config.params import load_params
-from memtr.config.pretrain import FROM_PRETRAIN
 from memtr.datasets.extra_sets import check_local_test_files
+from memtr.run.option_checks import check_train_options
+from memtr.settings import FROM_PRETRAIN, pretrain_dir
+from memtr.tasks import task_of
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    restore = params.train.get("restore_file")
+    restore = params.train.restore_file
     if restore not in (None, FROM_PRETRAIN) and not Path(restore).is_file():
         raise ConfigError(f"train.restore_file {restore!r} does not exist")
-    params.data.check_local_files(params.pretrain.get("corpus", ""))
-    check_local_test_files(params.data.selected(), params.eval.get("extra_test") or [])
+    params.data.check_local_files(params.pretrain.corpus or "")
+    check_local_test_files(params.data.selected(), params.eval.extra_test or [])
+    variants = [params.variants[name] for name in params.experiment.variants]
+    task_of(params.spec).check_options(params.train, params.model, variants)
+    if pretrain_dir(params.pretrain) is not None:  # the masked LM's own options
+        check_train_options(params.pretrain.extra_args or [], "pretrain.extra_args", "masked_lm")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("params.yaml is valid\n")
     print(f"{args.params}: valid")

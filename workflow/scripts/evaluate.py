@@ -22,23 +22,29 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.config.params import load_params, variant_and_seed
+from memtr.config.params import load_params
 from memtr.run.fairseq import wait_passively_here
+from memtr.settings import eval_labels
+from memtr.tasks import task_of
 from memtr.tasks.base import EvalRun
 
 
 def main(args: argparse.Namespace) -> None:
     wait_passively_here()  # before torch loads: fairseq-generate runs in this process
     params = load_params(args.params)
-    variant_and_seed(params, args.variant, args.seed)
+    params.variant(args.variant)  # one line for an unknown variant
     if not args.model.is_file():
         raise FileNotFoundError(f"model not found: {args.model} (run the train stage first)")
     (args.metrics / "outputs").mkdir(parents=True, exist_ok=True)
-    run = EvalRun(args.variant, args.seed, args.model, args.data, args.prep, args.extra,
-                  args.metrics)  # fmt: skip
-    results = {"variant": args.variant, "seed": args.seed, "task": params.task.name}
-    for label in params.eval_labels():
-        results[label] = params.task.evaluate(params, run, label)
+    run = EvalRun(
+        args.variant, args.seed, args.model, args.data, args.prep, args.extra, args.metrics,
+        threads=params.train.threads, target=params.data.selected().tgt,
+        segment=params.train.tokens_per_sample,
+    )  # fmt: skip
+    task = task_of(params.spec)
+    results = {"variant": args.variant, "seed": args.seed, "task": params.spec.name}
+    for label in eval_labels(params.eval):
+        results[label] = task.evaluate(params.eval, run, label)
     (args.metrics / "eval.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

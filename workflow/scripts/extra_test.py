@@ -20,7 +20,7 @@ from memtr.data.extra_test import build_extra_sets
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    names = params.eval.get("extra_test") or []
+    names = list(params.eval.extra_test or [])
     for folder in (args.prep, args.bin):
         if not folder.is_dir():
             raise FileNotFoundError(f"missing {folder}: run the prepare and binarize stages first")

@@ -28,8 +28,13 @@ def main(args: argparse.Namespace) -> None:
     ):
         figures = staged / args.out.name
         figures.mkdir()
-        drawn = draw_all(params, args.results, args.metrics, figures)
-        write_page(params, args.results, figures, page_dir / "report.html")
+        drawn = draw_all(
+            params.experiment, params.spec, params.eval.splits, args.results, args.metrics, figures
+        )
+        write_page(
+            params.experiment.name, params.spec, params.data.dataset, args.results, figures,
+            page_dir / "report.html",
+        )  # fmt: skip
     print(f"{len(drawn)} figures in {args.out}: {', '.join(p.stem for p in drawn)}")
     print(f"report page: {args.results / 'report.html'}")
 

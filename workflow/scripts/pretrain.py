@@ -18,17 +18,22 @@ from memtr import stage
 from memtr.common.errors import ConfigError
 from memtr.config.params import load_params
 from memtr.data.binarize import default_workers
-from memtr.run.pretrain import pretrain
+from memtr.run.pretrain import Corpus, pretrain
+from memtr.settings import pretrain_dir
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    expected = params.pretrain_dir
+    expected = pretrain_dir(params.pretrain)
     if expected is not None and args.out != expected:
         raise ConfigError(f"--out {args.out} is not pretrain.name's folder {expected}")
-    summary = pretrain(
-        params, args.out, args.metrics, args.cache, args.workers or default_workers()
+    corpus = Corpus(
+        params.pretrain.corpus or "", params.data.datasets, params.data.resolved_mirror()
     )
+    summary = pretrain(
+        params.pretrain, params.model, corpus, params.train.threads, args.out, args.metrics,
+        args.cache, args.workers or default_workers(),
+    )  # fmt: skip
     print(json.dumps(summary))
 
 

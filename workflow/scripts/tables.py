@@ -38,31 +38,32 @@ is typed in by hand except the paper's reference numbers, which come from
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    table, claims, runs = build_tables(params, Sources(args.metrics, args.prep, args.extra))
+    study = params.study()
+    table, claims, runs = build_tables(study, Sources(args.metrics, args.prep, args.extra))
     repeats = repeated_sets(args.extra)
     # every file is written to a staging folder and replaces the previous one only once all
     # are written: an input that cannot be read leaves the previous tables (dvc.yaml: persist)
     with stage.staged_outputs(args.out, "tables") as out:
         table.to_csv(out / "results.csv", index=False)
-        results_md = to_markdown(table, params, repeats)
+        results_md = to_markdown(table, study, repeats)
         if (note := results_note(args.prep)) is not None:  # translation: what data.clean dropped
             results_md += f"- {note}\n"
         (out / "results.md").write_text(results_md, encoding="utf-8")
         claims.to_csv(out / "claims.csv", index=False)
         runs.to_csv(out / "runs.csv", index=False)
-        (out / "claims.md").write_text(claims_markdown(claims, params, repeats), encoding="utf-8")
+        (out / "claims.md").write_text(claims_markdown(claims, study, repeats), encoding="utf-8")
         readme = RESULTS_README.format(
-            name=params.experiment["name"], task=params.task.name, dataset=params.data.dataset
+            name=study.experiment.name, task=study.spec.name, dataset=study.dataset
         )
         (out / "README.md").write_text(readme, encoding="utf-8")
         shutil.copyfile(args.params, out / "params.yaml")
         attention = [
             args.attention / f"{variant}_seed{seed}" / "memory_mass.csv"
-            for variant in params.experiment["variants"]
-            for seed in params.attention["seeds"]
+            for variant in study.experiment.variants
+            for seed in params.attention.seeds
         ]
         write_comparison(attention, out / "memory_mass.csv")
-    print(table.drop(columns=list(params.task.hidden_columns)).to_string(index=False))
+    print(table.drop(columns=list(study.spec.hidden_columns)).to_string(index=False))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,18 +14,23 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.config.params import load_params, variant_and_seed
+from memtr.config.params import load_params
 from memtr.run.training import has_input_dictionary, train, write_learning_curve
+from memtr.tasks import task_of
 
 
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
-    variant = variant_and_seed(params, args.variant, args.seed)
+    variant = params.variant(args.variant)
     if not has_input_dictionary(args.data):
         raise FileNotFoundError(f"binarized data not found (no dictionary): {args.data}")
     args.out.mkdir(parents=True, exist_ok=True)
     args.metrics.mkdir(parents=True, exist_ok=True)
-    summary, records = train(params, variant, args.seed, args.data, args.out)
+    task = task_of(params.spec)
+    options = task.train_options(
+        params.train, params.model, variant, args.data, params.restore_file()
+    )
+    summary, records = train(params.train, variant, options, args.seed, args.data, args.out)
     summary.update(
         variant=variant.name, layout=variant.layout, mem_tokens=variant.mem_tokens, seed=args.seed
     )
