@@ -4,6 +4,7 @@ Layers from top to bottom: a module may import from its own layer and the layers
 never from a layer above. Lazy imports inside functions count (``import_graph``).
 """
 
+import re
 import subprocess
 import sys
 
@@ -109,3 +110,19 @@ def test_config_and_reports_load_no_model_library(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def documented_order() -> list[str]:
+    """The layer order as docs/architecture.md writes it (``a`` -> ``b`` -> ...)."""
+    text = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    chain = text.split("Layers from top to bottom: ", 1)[1].split(". A module", 1)[0]
+    return [re.sub(r"`|\s", "", part) for part in chain.split("->")]
+
+
+def test_the_docs_and_the_package_state_this_layer_order():
+    names = [n for layer in LAYERS for n in layer]
+    docs = documented_order()
+    assert docs[0] == "workflow/scriptsandbenchmarks" and docs[1:] == names[2:]
+    package = (REPO / "memtr" / "__init__.py").read_text(encoding="utf-8")
+    listed = re.findall(r"^- ``(\w+)/?``", package, re.M)
+    assert [f"memtr.{n}" for n in listed] == [n for n in names if n.startswith("memtr.")]
