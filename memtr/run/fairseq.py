@@ -21,8 +21,8 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from memtr.common.errors import ConfigError
 from memtr.common.paths import PLUGIN_DIR
