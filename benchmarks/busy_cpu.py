@@ -28,8 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -42,6 +43,7 @@ from benchmarks.machine import cpu_name, load_average, plugin_revision  # noqa: 
 from memtr.common.paths import REPO  # noqa: E402
 from memtr.common.versions import fairseq_version, package_version  # noqa: E402
 from memtr.config.params import Params, parse_params  # noqa: E402
+from memtr.datasets.params import DataParams  # noqa: E402
 from memtr.run.fairseq import (  # noqa: E402
     PASSIVE,
     SPIN_COUNT,
@@ -50,6 +52,8 @@ from memtr.run.fairseq import (  # noqa: E402
     usable_cores,
     wait_policy,
 )
+from memtr.settings import ModelSettings, TrainSettings, Variant  # noqa: E402
+from memtr.specs.base import TaskSpec  # noqa: E402
 
 POLICIES = {  # name -> what fairseq ran with
     "spinning": "OMP_WAIT_POLICY and GOMP_SPINCOUNT unset: libgomp's threads spin about 3 ms "
@@ -142,16 +146,27 @@ def demo_params(cfg: argparse.Namespace) -> Params:
     return parse_params(doc, "workflow/presets/demo.yaml (busy_cpu)")
 
 
-def binarized(params: Params, work: Path) -> Path:
+def binarized(data: DataParams, work: Path) -> Path:
     """The reversal task through the pipeline's data code: generated, prepared, binarized."""
     from memtr.data.binarize import binarize
     from memtr.data.download import generate_synthetic
     from memtr.data.prepare import PrepareOptions, prepare
 
-    dataset = params.data.selected()
-    generate_synthetic(work / "raw", params.data.synthetic)
-    prepare(dataset, work / "raw", work / "prep", PrepareOptions.of(params.data), workers=1)
+    dataset = data.selected()
+    generate_synthetic(work / "raw", data.synthetic)
+    prepare(dataset, work / "raw", work / "prep", PrepareOptions.of(data), workers=1)
     return binarize(dataset, work / "prep", work / "bin", workers=1)
+
+
+def demo_command(spec: TaskSpec, model: ModelSettings, train: TrainSettings, variant: Variant,
+                 data: Path, save: Path) -> list[str]:  # fmt: skip
+    """The fairseq-train command of seed 1 of ``variant``, as the train stage builds it (the
+    task's options, then ``train_command``); the demo is a translation: nothing to restore."""
+    from memtr.run.training import train_command
+    from memtr.tasks import task_of
+
+    options = task_of(spec).train_options(train, model, variant, data, None)
+    return train_command(train, variant, options, 1, data, save)
 
 
 def policy_env(policy: str, threads: int) -> dict[str, str]:
@@ -212,22 +227,20 @@ def train_once(command: list[str], env: dict[str, str], load: str,
     return training_seconds(proc.stdout + proc.stderr), max(0.0, others)
 
 
-def measure(params: Params, data: Path, work: Path, cfg: argparse.Namespace) -> list[Run]:
+def measure(command: Callable[[Path], list[str]], work: Path,
+            cfg: argparse.Namespace) -> list[Run]:  # fmt: skip
     """Every round's trainings (each policy under each load), in an order rotated every
     round; a training that other work disturbed runs again (at most ``cfg.retries`` times),
-    every attempt kept."""
-    from memtr.run.training import train_command
-
+    every attempt kept. ``command``: the training's command line, given its save folder."""
     order = [(policy, load) for load in LOADS for policy in POLICIES]
     runs = []
     for r in range(cfg.rounds):
         for policy, load in order[r % len(order) :] + order[: r % len(order)]:
             for attempt in range(cfg.retries + 1):
                 save = work / "runs" / f"{r}-{policy}-{load}-{attempt}"
-                command = train_command(params, params.variants["baseline"], 1, data, save)
                 env = policy_env(policy, cfg.threads)
                 run = Run(policy, load, r + 1,
-                          *train_once(command, env, load, cfg.load))  # fmt: skip
+                          *train_once(command(save), env, load, cfg.load))  # fmt: skip
                 print(f"round {r + 1}: {policy:8s} {load:8s} {run.seconds:7.1f} s, other work "
                       f"{run.others:.2f} cores", flush=True)  # fmt: skip
                 runs.append(run)
@@ -284,12 +297,13 @@ def result_table(times: dict[tuple[str, str], float], updates: int) -> list[str]
     return rows
 
 
-def report(cfg: argparse.Namespace, params: Params, runs: list[Run], wall: float,
-           loads: tuple[str, str]) -> str:  # fmt: skip
-    """busy_cpu.md: machine, targets, setup, the table and every run."""
+def report(cfg: argparse.Namespace, model: ModelSettings, train: TrainSettings, runs: list[Run],
+           wall: float, loads: tuple[str, str]) -> str:  # fmt: skip
+    """busy_cpu.md: machine, targets, setup, the table and every run (``model``, ``train``:
+    the demo's settings that the setup names)."""
     times, cores = medians(runs), usable_cores()
     over = (cfg.threads + cfg.load) / cores
-    m = params.model["args"]
+    m = model.args
     versions = {"python": sys.version.split()[0], "torch": package_version("torch"),
                 "fairseq": fairseq_version(), "memtr plugin": plugin_revision()}  # fmt: skip
     spin = "; ".join(f"{x} {times['spinning', x] / times['pipeline', x]:.2f}x" for x in LOADED)
@@ -304,7 +318,7 @@ def report(cfg: argparse.Namespace, params: Params, runs: list[Run], wall: float
         "## Setup", "",
         f"- Training: the pipeline's fairseq-train command (`train_command`) of the demo "
         f"preset's baseline (d={m['encoder_embed_dim']}, {m['encoder_layers']}+"
-        f"{m['decoder_layers']} layers, max_tokens {params.train['max_tokens']}), "
+        f"{m['decoder_layers']} layers, max_tokens {train.max_tokens}), "
         f"{cfg.updates} updates on the generated reversal task, train.threads {cfg.threads}. "
         "Time: fairseq's own training time (\"done training in X seconds\"), median over "
         f"{cfg.rounds} round(s); the order of the trainings rotates every round.",
@@ -332,9 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     start, load_start = time.perf_counter(), load_average()
     params = demo_params(cfg)
     with tempfile.TemporaryDirectory(prefix="busy-cpu-") as tmp:
-        data = binarized(params, Path(tmp))
-        runs = measure(params, data, Path(tmp), cfg)
-    text = report(cfg, params, runs, time.perf_counter() - start, (load_start, load_average()))
+        data = binarized(params.data, Path(tmp))
+        command = partial(demo_command, params.spec, params.model, params.train,
+                          params.variants["baseline"], data)  # fmt: skip
+        runs = measure(command, Path(tmp), cfg)
+    text = report(cfg, params.model, params.train, runs, time.perf_counter() - start,
+                  (load_start, load_average()))  # fmt: skip
     cfg.out.mkdir(parents=True, exist_ok=True)
     (cfg.out / "busy_cpu.md").write_text(text)
     print(text)

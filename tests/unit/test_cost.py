@@ -105,15 +105,17 @@ def test_classifier_flops_are_what_torch_counts(dictionaries, m):
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_has_a_cost_per_run_and_a_total(preset, tmp_path):
     params = load_params(REPO / f"workflow/presets/{preset}.yaml")
-    costs = run_costs(params, tmp_path)  # no binarized data: the documented assumptions
-    assert len(costs) == len(params.experiment["variants"]) * len(params.experiment["seeds"])
+    sections = (params.spec, params.data, params.model, params.variants, params.experiment,
+                params.pretrain, params.train)  # fmt: skip
+    costs = run_costs(*sections, tmp_path)  # no binarized data: the documented assumptions
+    assert len(costs) == len(params.experiment.variants) * len(params.experiment.seeds)
     by_variant = {c.variant: c for c in costs}
-    reference = by_variant[params.experiment["reference"]]
+    reference = by_variant[params.experiment.reference]
     for c in costs:
-        assert c.updates == params.max_update(params.variants[c.variant])
+        assert c.updates == params.train.budget(params.variants[c.variant])
         if c.mem_tokens and c.layout in ("prepend", "ctrl", "ctrl_shared"):
             assert c.flops_per_update > reference.flops_per_update  # memory rows cost
-    text = report(params, "H100", None, tmp_path)
+    text = report(*sections, "H100", None, tmp_path)
     total = sum(c.flops for c in costs)
     assert f"**{gpu_hours(total, card_peak('H100'), DEFAULT_MFU):,.2f}**" in text
     assert "40% MFU (assumed: no GPU check has measured it)" in text

@@ -40,7 +40,8 @@ def main(args: argparse.Namespace) -> None:
         raise ConfigError(f"--mfu must be in (0, 1], got {args.mfu}")
     params = load_params(params_path(args.preset))
     try:
-        print(report(params, args.card, args.mfu), end="")
+        print(report(params.spec, params.data, params.model, params.variants, params.experiment,
+                     params.pretrain, params.train, args.card, args.mfu), end="")  # fmt: skip
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
