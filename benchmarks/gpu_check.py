@@ -46,7 +46,7 @@ if REPO_ROOT not in sys.path:  # `python benchmarks/gpu_check.py`
 from memspec import BASELINE, TRANSLATION_ARCH  # noqa: E402
 from memtr.common.paths import PLUGIN_DIR, REPO  # noqa: E402
 from memtr.common.versions import fairseq_version  # noqa: E402
-from memtr.run.fairseq import precision_args  # noqa: E402
+from memtr.run.fairseq_train import fairseq_train_command  # noqa: E402
 from memtr.run.training import log_records  # noqa: E402
 
 TOLERANCE = {"cuda": 5e-2, "cpu": 1e-4}  # max |log p| difference, incremental vs full
@@ -77,20 +77,20 @@ def binarized(name: str, work: Path, device: str) -> Path:
     ``name`` from the mirror, on CPU the generated reversal task (tiny)."""
     from memtr.data.binarize import binarize
     from memtr.data.download import fetch_dataset, generate_synthetic
-    from memtr.data.prepare import prepare
+    from memtr.data.prepare import PrepareOptions, prepare
     from memtr.datasets.params import DataParams, SyntheticParams
     from memtr.datasets.registry import get_dataset
 
     if device == "cpu":
         name = "synthetic"
     ds, raw = get_dataset(name), work / "raw" / name
-    params = DataParams(dataset=name, bpe_vocab_size=8000 if device == "cuda" else 100)
+    data = DataParams(dataset=name, bpe_vocab_size=8000 if device == "cuda" else 100)
     if name == "synthetic":
         generate_synthetic(raw, SyntheticParams(train=2000, valid=50, test=50))
     else:
         mirror = os.environ.get("MEMTR_DATA_MIRROR")
         fetch_dataset(ds, raw, work / "downloads", mirror, progressbar=False)
-    prepare(ds, raw, work / "prep" / name, params, workers=os.cpu_count() or 1)
+    prepare(ds, raw, work / "prep" / name, PrepareOptions.of(data), workers=os.cpu_count() or 1)
     return binarize(ds, work / "prep" / name, work / "bin" / name)
 
 
@@ -119,19 +119,28 @@ def size_args(side: str, device: str) -> list[str]:
     ]
 
 
-def train_command(data: Path, save: Path, model: list[str], precision: list[str], updates: int,
-                  lm: bool) -> list[str]:  # fmt: skip
+def train_command(data: Path, save: Path, model: list[str], precision: str, updates: int,
+                  lm: bool, device: str) -> list[str]:  # fmt: skip
+    """The pipeline's fairseq-train command (``fairseq_train_command``) of one check: no
+    validation, a checkpoint at half and at the end of ``updates`` (both kept, for
+    :func:`memory_moved`), a loss logged every tenth of them (for :func:`loss_goes_down`).
+    ``precision``: fp32 on CPU; ``device`` cpu trains on the CPU even beside a GPU."""
     task = (["--task", "language_modeling", "--tokens-per-sample", "64", "--sample-break-mode", "none"]
             if lm else ["--task", "translation"])  # fmt: skip
-    return [
-        sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", str(PLUGIN_DIR),
-        *task, *model, *precision, "--criterion", "cross_entropy", "--optimizer", "adam",
-        "--lr", "1e-3", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "10",
-        "--max-update", str(updates), "--max-tokens", "4096", "--seed", "1",
-        "--log-format", "json", "--log-interval", str(max(1, updates // 10)),
-        "--save-dir", str(save), "--save-interval-updates", str(max(1, updates // 2)),
-        "--no-epoch-checkpoints", "--disable-validation",
-    ]  # fmt: skip
+    schedule = ["--optimizer", "adam", "--lr", "1e-3", "--lr-scheduler", "inverse_sqrt",
+                "--warmup-updates", "10", "--max-update", str(updates)]  # fmt: skip
+    # after the builder's own options, so that these win (fairseq's parser keeps the last):
+    # every interval checkpoint kept (the builder keeps one), the log interval of this run
+    extra = ["--disable-validation", "--keep-interval-updates", "-1",
+             "--log-interval", str(max(1, updates // 10))]  # fmt: skip
+    command = fairseq_train_command(
+        data, save, 1, [*task, "--max-tokens", "4096", "--criterion", "cross_entropy", *model],
+        schedule, max_update=updates, validate_interval=max(1, updates // 2),
+        precision=precision, where="the GPU check's precision", extra=extra,
+    )  # fmt: skip
+    if device == "cpu" and "--cpu" not in command:  # the builder's --cpu: only without CUDA
+        command.append("--cpu")
+    return command
 
 
 def losses(log: str) -> list[float]:
@@ -165,12 +174,12 @@ def memory_moved(save: Path) -> bool | None:
     return all(not torch.equal(states[0][k], states[1][k]) for k in keys)
 
 
-def train_check(name: str, data: Path, model: list[str], precision: list[str], cfg: argparse.Namespace,
+def train_check(name: str, data: Path, model: list[str], precision: str, cfg: argparse.Namespace,
                 work: Path, lm: bool = False) -> Check:  # fmt: skip
     save = work / "runs" / name
+    command = train_command(data, save, model, precision, cfg.updates, lm, cfg.device)
     start = time.perf_counter()
-    proc = subprocess.run(train_command(data, save, model, precision, cfg.updates, lm),
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -188,9 +197,9 @@ def train_check(name: str, data: Path, model: list[str], precision: list[str], c
 
 
 def training_checks(mt: Path, lm: Path, cfg: argparse.Namespace, work: Path) -> list[Check]:
-    # the pipeline's own options (train.precision): --bf16 trains on CUDA through the plugin's
-    # fix of fairseq's TPU switch (fairseq_plugins/bf16.py)
-    half = precision_args("bf16") if cfg.device == "cuda" else ["--cpu"]
+    # the pipeline's own precision options (train.precision): --bf16 trains on CUDA through the
+    # plugin's fix of fairseq's TPU switch (fairseq_plugins/bf16.py)
+    half = "bf16" if cfg.device == "cuda" else "fp32"
     sizes = size_args("encoder", cfg.device) + size_args("decoder", cfg.device)
     checks = []
     for layout, arch in {BASELINE: "transformer", **TRANSLATION_ARCH}.items():
@@ -198,7 +207,7 @@ def training_checks(mt: Path, lm: Path, cfg: argparse.Namespace, work: Path) -> 
         checks.append(train_check(layout, mt, ["--arch", arch, *sizes, *memory], half, cfg, work))
     if cfg.device == "cuda":
         model = ["--arch", "mem_transformer", *sizes, "--mem-tokens", str(MEM_TOKENS)]
-        checks.append(train_check("prepend fp16", mt, model, precision_args("fp16"), cfg, work))
+        checks.append(train_check("prepend fp16", mt, model, "fp16", cfg, work))
     lm_model = ["--arch", "mem_transformer_lm", *size_args("decoder", cfg.device),
                 "--decoder-input-dim", str(SIZES[cfg.device]["embed_dim"]),
                 "--decoder-output-dim", str(SIZES[cfg.device]["embed_dim"]),
