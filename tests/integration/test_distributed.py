@@ -102,8 +102,11 @@ torch.cuda.device_count = lambda: int(gpus)
 torch.cuda.is_bf16_supported = lambda *a, **k: True
 from memtr.config.params import parse_params
 from memtr.run.training import train_command
+from memtr.tasks import task_of
 params = parse_params(json.loads(doc))
-command = train_command(params, params.variants["mem4"], 1, Path(data), Path(save))
+mem4 = params.variants["mem4"]
+options = task_of(params.spec).train_options(params.train, params.model, mem4, Path(data), None)
+command = train_command(params.train, mem4, options, 1, Path(data), Path(save))
 sys.argv = ["fairseq-train", *command[3:]]
 from fairseq import options
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf

@@ -25,11 +25,17 @@ import pytest
 import torch
 import yaml
 from data_helpers import flip_byte, http_server
-from pipeline_helpers import MIRROR, PIPELINE_PARAMS, REPO, tool_env, write_sst2_mirror
+from pipeline_helpers import (
+    MIRROR,
+    PIPELINE_PARAMS,
+    REPO,
+    run_train_command,
+    tool_env,
+    write_sst2_mirror,
+)
 
 from memtr.config.params import load_params
 from memtr.data.gpt2_bpe import encode_gpt2, gpt2_encoder
-from memtr.run.training import train_command
 
 pytestmark = pytest.mark.slow
 
@@ -147,8 +153,7 @@ def restored_model(ws: Path, variant: str):
     from fairseq.trainer import Trainer
 
     params = load_params(ws / "params.yaml")
-    command = train_command(params, params.variants[variant], 1, ws / "data/bin" / TASK,
-                            ws / "unused")  # fmt: skip
+    command = run_train_command(params, variant, 1, ws / "data/bin" / TASK, ws / "unused")
     argv = command[command.index("fairseq_cli.train") + 1 :]
     cfg = convert_namespace_to_omegaconf(
         options.parse_args_and_arch(options.get_training_parser(), argv)

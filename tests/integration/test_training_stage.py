@@ -20,6 +20,7 @@ from memtr.run.training import (
     train_command,
     write_learning_curve,
 )
+from memtr.tasks import task_of
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +37,11 @@ def test_patience_counts_validations_of_the_update_interval_only(reverse_corpus,
     doc["train"].update(max_tokens=500, lr=1e-9, warmup_updates=5, max_update=500,
                         validate_interval_updates=INTERVAL, patience=PATIENCE)  # fmt: skip
     params = parse_params(doc)
-    summary, records = train(
-        params, params.variants["baseline"], 1, reverse_corpus / "bin", tmp_path
+    baseline = params.variants["baseline"]
+    options = task_of(params.spec).train_options(
+        params.train, params.model, baseline, reverse_corpus / "bin", None
     )
+    summary, records = train(params.train, baseline, options, 1, reverse_corpus / "bin", tmp_path)
 
     write_learning_curve(records, tmp_path / "curve.csv")
     curve = pd.read_csv(tmp_path / "curve.csv").dropna(subset=["valid_loss"])
@@ -65,7 +68,8 @@ def test_a_truncated_last_checkpoint_resumes_from_the_newest_good_one(
         reverse_corpus / "bin",
         tmp_path / "checkpoints",
     )
-    command = train_command(params, variant, 1, data, save)
+    options = task_of(params.spec).train_options(params.train, params.model, variant, data, None)
+    command = train_command(params.train, variant, options, 1, data, save)
     prepare_checkpoint_dir(save, fingerprint(command, data))
     run_training([*command, "--max-update", "20"], save / "train.log", 1)  # the "killed" run
     last = save / "checkpoint_last.pt"
