@@ -137,10 +137,14 @@ def test_the_pipeline_decodes_in_process_as_the_cli_does(data, tiny_models):
     """The evaluate stage's decoding (fairseq-generate called in its own process, once per
     split) gives the command line's hypotheses, split after split; a split that is not there
     is one error naming it."""
+    from memtr.specs.translation import TranslationEval
     from memtr.tasks.translation import generate, generate_args, hypotheses
 
     checkpoint = tiny_models("prepend")["prepend"].checkpoint
-    ev = {"beam": 3, "lenpen": 1.0, "max_len_a": 1.0, "max_len_b": 5, "batch_size": 32}
+    ev = TranslationEval(
+        splits=("test",), batch_size=32, bootstrap_resamples=10, beam=3, lenpen=1.0,
+        max_len_a=1.0, max_len_b=5, sacrebleu_tokenize="13a",
+    )  # fmt: skip
     for split in ("valid", "test"):
         cli = run_cli("generate", *generate_args(checkpoint, data, split, ev, bpe=False), threads=1)
         expected = hypotheses(cli.stdout)

@@ -103,8 +103,8 @@ def tables(ws: Path) -> tuple[pd.DataFrame, str]:
     attention stage's outputs, which a classification model has none of)."""
     params = load_params(ws / "params.yaml")
     src = Sources(ws / "metrics" / EXPERIMENT, ws / "data" / "prep" / DATASET)
-    table = build_tables(params, src)[0]
-    return table, to_markdown(table, params)
+    table = build_tables(params.study(), src)[0]
+    return table, to_markdown(table, params.study())
 
 
 @pytest.mark.slow
