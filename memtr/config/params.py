@@ -7,15 +7,15 @@ Snakemake read the same file.
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from memspec import LAYOUTS, MAX_MEM_TOKENS
 from memtr.common.errors import ConfigError
+from memtr.common.yamlfile import read_yaml_file
 from memtr.config.pretrain import check_pretrained_inputs, parse_pretrain
 from memtr.config.schema import (
     RESERVED_ARGS,
@@ -235,6 +235,7 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
     """Validate a loaded params document; raise ConfigError with a one-line message."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{where} must hold a mapping at top level")
+    doc = copy.deepcopy(doc)  # the checks fill in defaults (train.precision): not the caller's
     unknown = sorted(set(doc) - set(TOP_LEVEL))
     if unknown:
         raise ConfigError(
@@ -296,12 +297,6 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
-    """Read and validate a params file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"params file not found: {path}")
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
-    return parse_params(doc, str(path))
+    """Read and validate a params file, read as DVC and Snakemake both read it (a scalar
+    whose meaning differs between YAML 1.1 and 1.2 is refused: memtr.common.yamlfile)."""
+    return parse_params(read_yaml_file(path), str(path))

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from memtr.common.errors import ConfigError
+from memtr.common.yamlfile import read_yaml_file
 from memtr.datasets.inline import inline_dataset
 from memtr.datasets.registry import DATASETS, MIRROR_ENV, Dataset
 from memtr.datasets.subwords import check_subwords, gpt2_files, with_gpt2_files
@@ -189,10 +188,7 @@ def load_data_params(path: Path | str | None, dataset: str | None = None) -> Dat
     if path is not None:
         path = Path(path)
         if path.exists():
-            try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"cannot parse {path}: {str(exc).splitlines()[0]}") from None
+            doc = read_yaml_file(path) or {}  # as DVC and Snakemake read it, or refused
             if not isinstance(doc, dict):
                 raise ConfigError(f"{path} must hold a mapping at top level")
             section = doc.get("data")
