@@ -35,9 +35,8 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = str(Path(__file__).resolve().parents[1])
-if REPO_ROOT not in sys.path:  # `python benchmarks/busy_cpu.py`
-    sys.path.insert(0, REPO_ROOT)
+if not __package__:  # `python benchmarks/busy_cpu.py`: make the repository importable
+    import _bootstrap  # noqa: F401
 
 from benchmarks.machine import cpu_name, load_average, plugin_revision  # noqa: E402
 from memtr.common.paths import REPO  # noqa: E402

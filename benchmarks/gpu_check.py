@@ -39,9 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = str(Path(__file__).resolve().parents[1])
-if REPO_ROOT not in sys.path:  # `python benchmarks/gpu_check.py`
-    sys.path.insert(0, REPO_ROOT)
+if not __package__:  # `python benchmarks/gpu_check.py`: make the repository importable
+    import _bootstrap  # noqa: F401
 
 from memspec import BASELINE, TRANSLATION_ARCH  # noqa: E402
 from memtr.common.paths import PLUGIN_DIR, REPO  # noqa: E402

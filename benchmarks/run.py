@@ -34,10 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-# `python benchmarks/run.py` puts benchmarks/ on sys.path, not the repository root.
-REPO_ROOT = str(Path(__file__).resolve().parents[1])
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+if not __package__:  # `python benchmarks/run.py`: make the repository importable
+    import _bootstrap  # noqa: F401
 
 from benchmarks.decoding import generate_section  # noqa: E402
 from benchmarks.machine import load_average, machine_info  # noqa: E402

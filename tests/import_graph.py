@@ -17,10 +17,12 @@ PACKAGES = ("memspec", "memtr", "fairseq_plugins", "benchmarks")  # the reposito
 SCRIPTS = REPO / "workflow" / "scripts"
 
 
-def module_file(name: str) -> Path | None:
-    """The file of module ``name`` in the repository (a package's ``__init__.py``)."""
+def module_file(name: str, importer: Path | None = None) -> Path | None:
+    """The file of module ``name`` in the repository (a package's ``__init__.py``); a script's
+    ``_bootstrap`` is the one beside it (``workflow/scripts/`` or ``benchmarks/``)."""
     if name == "_bootstrap":
-        return SCRIPTS / "_bootstrap.py"
+        beside = (importer.parent if importer else SCRIPTS) / "_bootstrap.py"
+        return beside if beside.is_file() else None
     base = REPO.joinpath(*name.split("."))
     for path in (base.with_suffix(".py"), base / "__init__.py"):
         if path.is_file():
@@ -85,7 +87,7 @@ def direct_imports(path: Path, typed: bool = False) -> frozenset[Path]:
         for candidate in _with_parents(imported):
             if candidate in ancestors:
                 continue
-            target = module_file(candidate)
+            target = module_file(candidate, path)
             if target is not None and target != path:
                 found.add(target)
     if "PLUGIN_DIR" in source and module_name(path) != "memtr.common.paths":

@@ -161,7 +161,8 @@ def test_without_memory_the_stage_says_so_and_exits_0(stage):
     assert not list(folder.glob("*.png")) and not (folder / "attention.npz").exists()
 
 
-def test_comparison_table_merges_models(stage, tmp_path):
+def test_comparison_table_merges_models(stage, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(TABLE_SCRIPT.parent))  # as `python <script>` has it
     spec = importlib.util.spec_from_file_location("attention_table", TABLE_SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -126,3 +126,15 @@ def test_the_docs_and_the_package_state_this_layer_order():
     package = (REPO / "memtr" / "__init__.py").read_text(encoding="utf-8")
     listed = re.findall(r"^- ``(\w+)/?``", package, re.M)
     assert [f"memtr.{n}" for n in listed] == [n for n in names if n.startswith("memtr.")]
+
+
+def test_scripts_make_the_repository_importable_one_way():
+    """Stage scripts and benchmarks reach the repository through the ``_bootstrap`` beside
+    them, never through a ``sys.path`` edit of their own."""
+    own_edits = [
+        p.relative_to(REPO).as_posix()
+        for folder in (SCRIPTS, REPO / "benchmarks")
+        for p in sorted(folder.glob("*.py"))
+        if p.name != "_bootstrap.py" and "sys.path" in p.read_text(encoding="utf-8")
+    ]
+    assert own_edits == []

@@ -31,9 +31,7 @@ import logging
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401
 
 from memtr.run.fairseq import wait_passively_here  # noqa: E402
 

@@ -10,12 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401
 
-from memtr.attention.tables import write_comparison  # noqa: E402
-from memtr.common.markdown import compact_table  # noqa: E402
+from memtr.attention.tables import write_comparison
+from memtr.common.markdown import compact_table
 
 
 def main(argv: list[str] | None = None) -> int:

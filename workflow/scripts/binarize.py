@@ -4,15 +4,12 @@ python workflow/scripts/binarize.py [--params params.yaml] [--dataset NAME]
     [--prep data/prep/NAME] [--out data/bin/NAME] [--workers N] [--quiet]
 """
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401
 
-from memtr import stage  # noqa: E402
-from memtr.data.binarize import binarize, default_workers  # noqa: E402
+from memtr import stage
+from memtr.data.binarize import binarize, default_workers
 
 
 def main(args) -> None:

@@ -8,19 +8,15 @@ benchmarks/cost.py for the model. Snakemake prints the same before it submits to
 """
 
 import argparse
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401
 
-from benchmarks.cost import report  # noqa: E402
-from memtr import stage  # noqa: E402
-from memtr.common.errors import ConfigError  # noqa: E402
-from memtr.config.params import load_params  # noqa: E402
-
-PRESETS = ROOT / "workflow" / "presets"
+from benchmarks.cost import report
+from memtr import stage
+from memtr.common.errors import ConfigError
+from memtr.common.paths import PRESETS
+from memtr.config.params import load_params
 
 
 def params_path(name: str) -> Path:

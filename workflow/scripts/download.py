@@ -6,15 +6,12 @@
 Uses the mirror in $MEMTR_DATA_MIRROR or data.mirror when set; 'synthetic' is generated.
 """
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401
 
-from memtr import stage  # noqa: E402
-from memtr.data.download import fetch_dataset, generate_synthetic  # noqa: E402
+from memtr import stage
+from memtr.data.download import fetch_dataset, generate_synthetic
 
 
 def main(args) -> None:

@@ -5,18 +5,15 @@ python workflow/scripts/prepare.py [--params params.yaml] [--dataset NAME]
     [--workers N] [--quiet]
 """
 
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _bootstrap  # noqa: F401
 
-from memtr import stage  # noqa: E402
-from memtr.data.binarize import default_workers  # noqa: E402
-from memtr.data.prepare import PrepareOptions, prepare  # noqa: E402
-from memtr.datasets.cleaning import summary_lines  # noqa: E402
+from memtr import stage
+from memtr.data.binarize import default_workers
+from memtr.data.prepare import PrepareOptions, prepare
+from memtr.datasets.cleaning import summary_lines
 
 
 def main(args) -> None:
