@@ -69,3 +69,53 @@ def count_kinds(verdicts: Iterable[object]) -> list[tuple[VerdictKind, int]]:
     """How many verdicts of each kind, in the order of ``KINDS`` (unknown ones last)."""
     counts = Counter(verdict_kind(v) for v in verdicts)
     return [(kind, counts[kind]) for kind in (*KINDS, OTHER) if counts[kind]]
+
+
+UNCOUNTED = "uninformative"  # the key of the kind shown in every table, never in a tally
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many comparisons got each kind of verdict: the one count behind every tally (the
+    README's, REPLICATION.md's, the report page's). Comparisons with a reference at its floor
+    (``uninformative (floor)``) are shown, never counted: they stand apart."""
+
+    counted: tuple[tuple[VerdictKind, int], ...]  # in the order of KINDS, none of 0
+    uninformative: int
+
+    @classmethod
+    def of(cls, verdicts: Iterable[object]) -> Tally:
+        counts = count_kinds(verdicts)
+        return cls(
+            tuple((kind, n) for kind, n in counts if kind.key != UNCOUNTED),
+            sum(n for kind, n in counts if kind.key == UNCOUNTED),
+        )
+
+    @property
+    def total(self) -> int:
+        """The comparisons counted."""
+        return sum(n for _, n in self.counted)
+
+    def words(self) -> str:
+        """``1 inconclusive, 3 worse (of 4); 2 uninformative, not counted``, the kinds in
+        alphabetical order: the tally of the README and REPLICATION.md."""
+        named = ", ".join(f"{n} {kind.label}" for kind, n in sorted(self.counted, key=_label))
+        text = f"{named} (of {self.total})" if self.counted else "none counted"
+        floor = self.uninformative
+        return text + (f"; {floor} uninformative, not counted" if floor else "")
+
+    def sentence(self) -> str:
+        """``4 comparisons: 3 worse, 1 inconclusive; 2 more uninformative (floor), greyed below
+        and not counted``, the kinds in the order of KINDS: the report page's tally."""
+        not_counted = "uninformative (floor), greyed below and not counted"
+        floor, total = self.uninformative, self.total
+        if floor and not total:
+            return f"{floor} {not_counted}"
+        text = f"{total} comparison{'s' if total != 1 else ''}"
+        if self.counted:
+            text += ": " + ", ".join(f"{n} {kind.label}" for kind, n in self.counted)
+        return text + (f"; {floor} more {not_counted}" if floor else "")
+
+
+def _label(count: tuple[VerdictKind, int]) -> str:
+    return count[0].label

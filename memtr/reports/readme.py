@@ -26,6 +26,7 @@ import pandas as pd
 
 from memtr.common.markdown import rows_table
 from memtr.config.params import load_params
+from memtr.reports.claims_reading import Tally
 from memtr.reports.convergence import IMPROVING
 from memtr.reports.replication import CLAIMS, Claim
 from memtr.reports.tables import (
@@ -40,7 +41,6 @@ from memtr.reports.verdicts import (
     EQUIVALENT,
     RULED_OUT,
     UNINFORMATIVE,
-    tally,
     verdict_kind,
 )
 
@@ -125,9 +125,9 @@ def claim_header(claim: Claim, folder: Path) -> tuple[str, str]:
 
 
 def tally_line(claims: pd.DataFrame) -> str:
-    """How many comparisons of each budget got which verdict (:func:`verdicts.tally`)."""
+    """How many comparisons of each budget got which verdict (:meth:`Tally.words`)."""
     parts = [
-        f"{budget}: {tally(part['verdict'])}"
+        f"{budget}: {Tally.of(part['verdict']).words()}"
         for budget in BUDGETS
         if not (part := claims[claims["budget"] == budget]).empty
     ]

@@ -27,6 +27,7 @@ from memtr.reports.campaign import (
     runs_text,
     variant_rates,
 )
+from memtr.reports.claims_reading import Tally
 from memtr.reports.convergence_report import (
     STILL_IMPROVING,
     budget_text,
@@ -39,7 +40,7 @@ from memtr.reports.convergence_report import (
 from memtr.reports.folders import metrics_of, run_folder
 from memtr.reports.inference import ALPHA
 from memtr.reports.tables import BUDGETS, EQUAL_COMPUTE, SELECTION_SPLIT
-from memtr.reports.verdicts import UNINFORMATIVE, tally, verdict_kind
+from memtr.reports.verdicts import UNINFORMATIVE, verdict_kind
 from memtr.scoring import scorer_of
 from memtr.settings import ModelSettings, PretrainSettings
 from memtr.specs.classification import METRIC_LABELS
@@ -296,7 +297,7 @@ def claim_section(claim: Claim, results: Path) -> str:
         lines.append(
             f"- {budget}: {len(part)} comparisons in {families} "
             f"{'family' if families == 1 else 'families'}: "
-            f"{tally(part['verdict'])}{wall_note(part, budget)}.\n"
+            f"{Tally.of(part['verdict']).words()}{wall_note(part, budget)}.\n"
         )
     lines += pooling_lines(claims)
     lines += reference_lines(folder, study, metric, label, claimed)
@@ -444,5 +445,5 @@ def comparison_count(results: Path, claims: tuple[Claim, ...]) -> str:
     families = found.groupby(["experiment", "split", "budget", "against"]).ngroups
     return (
         f"The {len(tables)} experiments make {len(found)} comparisons in {families} families: "
-        f"{tally(found['verdict'])}."
+        f"{Tally.of(found['verdict']).words()}."
     )

@@ -15,29 +15,16 @@ import html
 
 import pandas as pd
 
-from memtr.reports.claims_reading import count_kinds, delta_column, verdict_kind
-
-
-def tally(verdicts: pd.Series) -> str:
-    """``6 comparisons: 2 worse, 4 inconclusive; 2 more uninformative (floor), greyed below
-    and not counted``."""
-    counts = count_kinds(verdicts)
-    counted = [(kind, n) for kind, n in counts if kind.key != "uninformative"]
-    floor = sum(n for kind, n in counts if kind.key == "uninformative")
-    total = sum(n for _, n in counted)
-    not_counted = "uninformative (floor), greyed below and not counted"
-    if floor and not total:
-        return f"{floor} {not_counted}"
-    text = f"{total} comparison{'s' if total != 1 else ''}"
-    if counted:
-        text += ": " + ", ".join(f"{n} {kind.label}" for kind, n in counted)
-    return text + (f"; {floor} more {not_counted}" if floor else "")
+from memtr.reports.claims_reading import Tally, delta_column, verdict_kind
 
 
 def family_tallies(claims: pd.DataFrame) -> list[str]:
     """One tally per test set and budget, in the table's order."""
     groups = claims.groupby(["split", "budget"], sort=False)["verdict"]
-    return [f"{split}, {budget}: {tally(verdicts)}" for (split, budget), verdicts in groups]
+    return [
+        f"{split}, {budget}: {Tally.of(verdicts).sentence()}"
+        for (split, budget), verdicts in groups
+    ]
 
 
 def signed(value: float) -> str:
@@ -83,7 +70,7 @@ def summary_html(claims: pd.DataFrame, metric_label: str) -> str:
     families = "".join(f"<li>{html.escape(line)}</li>" for line in family_tallies(claims))
     return (
         '<section id="summary" class="summary"><h2>Summary</h2>'
-        f"<p>{html.escape(tally(claims['verdict']))}.</p>"
+        f"<p>{html.escape(Tally.of(claims['verdict']).sentence())}.</p>"
         f"<ul>{families}</ul>"
         f"<p>{html.escape(strongest_finding(claims, metric_label))}</p></section>"
     )

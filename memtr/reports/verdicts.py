@@ -42,7 +42,6 @@ RULED_OUT = "paper's effect ruled out"
 INCONCLUSIVE = "inconclusive"  # prefix: "inconclusive (detectable: 2.31)"
 UNINFORMATIVE = "uninformative (floor)"
 ONE_SEED = "undecided (1 seed)"
-NOT_COUNTED = (UNINFORMATIVE,)  # shown, never in a tally
 
 
 def verdict_kind(verdict: str) -> str:
@@ -165,18 +164,3 @@ def claims_notes(task: TaskSpec, seeds: int) -> list[str]:
         "`inconclusive (detectable: x)`; `uninformative (floor)` rows count in no tally "
         "(docs/replication.md).",
     ]
-
-
-KIND_WORDS = {EQUIVALENT: "equivalent", INCONCLUSIVE: "inconclusive"}
-
-
-def tally(verdicts) -> str:
-    """How many comparisons got which kind of verdict, e.g. ``2 worse, 5 inconclusive (of
-    7); 1 uninformative, not counted``: the one tally of the reports and README."""
-    kinds = [verdict_kind(v) for v in verdicts]
-    counted = [k for k in kinds if k not in NOT_COUNTED]
-    counts = {k: counted.count(k) for k in sorted(set(counted))}
-    words = ", ".join(f"{n} {KIND_WORDS.get(k, k)}" for k, n in counts.items())
-    text = f"{words} (of {len(counted)})" if counted else "none counted"
-    skipped = len(kinds) - len(counted)
-    return text + (f"; {skipped} uninformative, not counted" if skipped else "")

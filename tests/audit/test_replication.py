@@ -10,8 +10,8 @@ from pipeline_helpers import REPO
 
 from memtr.config.params import load_params
 from memtr.reports.campaign import EVALUATION_MINUTES
+from memtr.reports.claims_reading import Tally
 from memtr.reports.replication import CLAIMS, Claim, report
-from memtr.reports.verdicts import tally
 
 
 def test_committed_replication_report_is_the_generated_one():
@@ -168,7 +168,10 @@ def test_claim_1_at_convergence_is_reported_beside_the_early_budget(tmp_path):
         "patience, 0 at the cap, after 4,200-5,600 updates)" in text  # fmt: skip
     # membottleneck20 (-4) far beyond the seed noise of about 0.05, on both test sets
     claims = pd.read_csv(results / "cpu_replication_converged" / "claims.csv")
-    assert f"- at convergence: 8 comparisons in 2 families: {tally(claims['verdict'])}." in text
+    assert (
+        f"- at convergence: 8 comparisons in 2 families: {Tally.of(claims['verdict']).words()}."
+        in text
+    )
     assert set(claims.loc[claims["variant"] == "membottleneck20", "verdict"]) == {"worse"}
     early = pd.read_csv(results / "cpu_replication" / "claims.csv").set_index(
         ["split", "variant", "budget"]
@@ -221,15 +224,17 @@ def test_rows_at_a_floor_are_uninformative_and_left_out_of_the_tallies():
     import pandas as pd
 
     from memtr.reports.readme import verdicts_block
-    from memtr.reports.verdicts import UNINFORMATIVE, tally
+    from memtr.reports.verdicts import UNINFORMATIVE
 
     converged = pd.read_csv(REPO / "results/cpu_replication_converged/claims.csv")
     news = converged[converged["split"] == "newstest2014"]
     assert set(news["verdict"]) == {UNINFORMATIVE} and (news["reference_mean"] < 5).all()
     cola = pd.read_csv(REPO / "results/cpu_replication_glue_cola/claims.csv")
     assert set(cola["verdict"]) == {UNINFORMATIVE}
-    assert tally(news["verdict"]) == f"none counted; {len(news)} uninformative, not counted"
-    counted = tally(converged["verdict"])
+    assert (
+        Tally.of(news["verdict"]).words() == f"none counted; {len(news)} uninformative, not counted"
+    )
+    counted = Tally.of(converged["verdict"]).words()
     assert f"(of {len(converged) - len(news)}); {len(news)} uninformative, not" in counted
     block = verdicts_block(REPO / "results")
     assert "**uninformative" not in block and "*(floor)*" in block  # CoLA's row

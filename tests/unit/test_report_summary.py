@@ -7,9 +7,9 @@ import re
 
 import pandas as pd
 
-from memtr.reports.claims_reading import count_kinds, verdict_kind
+from memtr.reports.claims_reading import Tally, count_kinds, verdict_kind
 from memtr.reports.page import page
-from memtr.reports.summary import family_tallies, strongest_finding, tally
+from memtr.reports.summary import family_tallies, strongest_finding
 
 VERDICTS = ["worse", "equivalent within ±1.00", "equivalent within ±0.50",
             "inconclusive (detectable: 2.31)", "uninformative (floor)", "worse"]  # fmt: skip
@@ -32,12 +32,12 @@ def test_verdicts_are_counted_by_their_prefix():
     counts = {kind.key: n for kind, n in count_kinds(VERDICTS)}
     assert counts == {"worse": 2, "equivalent": 2, "inconclusive": 1, "uninformative": 1}
     assert verdict_kind("paper\u2019s effect ruled out").key == "ruled_out"
-    text = tally(pd.Series(VERDICTS))
+    text = Tally.of(pd.Series(VERDICTS)).sentence()
     assert text == (
         "5 comparisons: 2 worse, 2 equivalent, 1 inconclusive; "
         "1 more uninformative (floor), greyed below and not counted"
     )
-    assert tally(pd.Series(VERDICTS[4:5])) == (
+    assert Tally.of(pd.Series(VERDICTS[4:5])).sentence() == (
         "1 uninformative (floor), greyed below and not counted"
     )
     assert family_tallies(claims_table()) == [
@@ -45,6 +45,19 @@ def test_verdicts_are_counted_by_their_prefix():
         "newstest2014, equal steps: 1 comparison: 1 worse; "
         "1 more uninformative (floor), greyed below and not counted",
     ]
+
+
+def test_the_readme_and_replication_words_count_as_the_page_does():
+    """One count, two wordings: the README's and REPLICATION.md's lists the kinds in
+    alphabetical order; an unknown verdict counts as ``other`` in both."""
+    assert Tally.of(VERDICTS).words() == (
+        "2 equivalent, 1 inconclusive, 2 worse (of 5); 1 uninformative, not counted"
+    )
+    assert (
+        Tally.of(["uninformative (floor)"]).words() == "none counted; 1 uninformative, not counted"
+    )
+    assert Tally.of(["worse", "no such verdict"]).words() == "1 other, 1 worse (of 2)"
+    assert Tally.of(["worse", "no such verdict"]).sentence() == "2 comparisons: 1 worse, 1 other"
 
 
 def test_the_strongest_finding_is_the_largest_decided_difference():
