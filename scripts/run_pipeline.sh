@@ -15,6 +15,10 @@ cd "$root"
 bash scripts/setup_env.sh
 # shellcheck disable=SC1091
 source .venv/bin/activate
+# The check stage's script first: DVC resolves the keys dvc.yaml interpolates (data.dataset,
+# experiment.name/variants/seeds, attention.seeds/num_sentences, pretrain.name) before any
+# stage runs, and fails on a malformed one in its own words; this gives the one line instead.
+python workflow/scripts/check_params.py --quiet --params params.yaml --out build/params.ok
 kept=runs/main-job.dvc.lock
 if [[ ! -e dvc.lock ]]; then
   if [[ -f "$kept" ]]; then cp "$kept" dvc.lock; fi

@@ -296,6 +296,23 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
     )  # fmt: skip
 
 
+# the keys dvc.yaml resolves itself (its ${...}), before any stage runs: DVC fails in its own
+# words on one that is missing. parse_params requires each of them but pretrain, which a
+# campaign's params snapshot (read by the tables alone) may lack.
+DVC_RESOLVED = ("data.dataset", "experiment.name", "experiment.variants", "experiment.seeds",
+                "attention.seeds", "attention.num_sentences", "pretrain.name")  # fmt: skip
+
+
+def check_pipeline_keys(doc: dict, where: str = "params.yaml") -> None:
+    """Refuse a file the pipeline cannot run although :func:`parse_params` takes it: one
+    without the ``pretrain`` section, whose ``pretrain.name`` dvc.yaml reads."""
+    if "pretrain" not in doc:
+        raise ConfigError(
+            f"missing section 'pretrain' in {where}: dvc.yaml reads pretrain.name; "
+            f"write pretrain: {{name: {NO_PRETRAIN}}} for no pre-training"
+        )
+
+
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and validate a params file, read as DVC and Snakemake both read it (a scalar
     whose meaning differs between YAML 1.1 and 1.2 is refused: memtr.common.yamlfile)."""

@@ -240,6 +240,25 @@ def test_stage_script_reports_bad_params_in_one_line_and_writes_nothing(tmp_path
     assert proc.stderr.startswith("error: cannot parse") and proc.stderr.count("\n") == 1
 
 
+def test_the_check_stage_refuses_a_file_without_the_pretrain_section(tmp_path: Path):
+    """A campaign's params snapshot may lack pretrain: (the tables read it alone); a file the
+    pipeline runs must hold it: dvc.yaml resolves ${pretrain.name} before any stage, and DVC
+    said only "Could not find 'pretrain.name'" while Snakemake ran without it."""
+    doc = copy.deepcopy(TINY_PARAMS)
+    del doc["pretrain"]
+    assert parse_params(doc).pretrain.name == "none"
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(doc))
+    script = str(REPO / "workflow/scripts/check_params.py")
+    run = [sys.executable, script, "--params", str(params), "--out", str(tmp_path / "ok")]
+    proc = subprocess.run(run, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"error: missing section 'pretrain' in {params}: dvc.yaml reads pretrain.name; "
+        "write pretrain: {name: none} for no pre-training\n"
+    )
+
+
 def test_use_preset_validates_switches_and_keeps_the_old_params(tmp_path: Path):
     script = REPO / "workflow/scripts/use_preset.py"
     target = tmp_path / "params.yaml"

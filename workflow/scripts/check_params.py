@@ -13,7 +13,8 @@ import _bootstrap  # noqa: F401
 
 from memtr import stage
 from memtr.common.errors import ConfigError
-from memtr.config.params import load_params
+from memtr.common.yamlfile import read_yaml_file
+from memtr.config.params import check_pipeline_keys, parse_params
 from memtr.datasets.extra_sets import check_local_test_files
 from memtr.run.option_checks import check_train_options
 from memtr.settings import FROM_PRETRAIN, pretrain_dir
@@ -21,7 +22,9 @@ from memtr.tasks import task_of
 
 
 def main(args: argparse.Namespace) -> None:
-    params = load_params(args.params)
+    doc = read_yaml_file(args.params)  # as DVC and Snakemake read it alike, or refused
+    params = parse_params(doc, str(args.params))
+    check_pipeline_keys(doc, str(args.params))
     restore = params.train.restore_file
     if restore not in (None, FROM_PRETRAIN) and not Path(restore).is_file():
         raise ConfigError(f"train.restore_file {restore!r} does not exist")
