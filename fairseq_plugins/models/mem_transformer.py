@@ -2,7 +2,8 @@
 
 fairseq's ``transformer`` whose encoder is the plugin's ``MemTransformerEncoder``
 (``modules/mem_encoder.py``: the four layouts and the choices the paper leaves open).
-Options: ``--mem-tokens``, ``--mem-layout``, ``--mem-init-std``, ``--mem-hide-from-decoder``.
+Options: ``--mem-tokens``, ``--mem-layout``, ``--mem-init-std``, ``--mem-hide-from-decoder``;
+at inference, ``--model-overrides`` may add ``mem_intervention`` (``modules/intervention.py``).
 Architectures: one family per layout (``mem_transformer``, ``mem_ctrl``, ``mem_ctrl_shared``,
 ``mem_bottleneck``, see ``memspec.TRANSLATION_ARCH``), each with fairseq's sizes and
 ``_tiny``, e.g. ``mem_ctrl_iwslt_de_en``; the family sets the default ``--mem-layout``.
@@ -27,6 +28,7 @@ from torch import nn
 
 from memspec import MEMORY_LAYOUTS, TRANSLATION_ARCH, TRANSLATION_MODEL
 
+from ..modules.intervention import from_model_options
 from ..modules.mem_encoder import MemTransformerEncoder, validate_memory_options
 from ..modules.options import mem_tokens_arg, positive_float_arg
 from .architectures import register_architectures
@@ -91,6 +93,7 @@ class MemTransformerModel(TransformerModel):
         mem_base_architecture(args)  # fill options missing from older checkpoints
         validate_memory_options(args)
         model = super().build_model(args, task)
+        model.encoder.set_intervention(from_model_options(args))  # inference only, else None
         logger.info(describe_parameters(model))
         return model
 

@@ -37,6 +37,9 @@ Choices the paper leaves open (see README, "Design choices"):
   gives it the memory only.
 * MemBottleneck uses the ordinary layer's weights for both of its steps, so it adds
   no parameters beyond the memory: a BLEU drop is the bottleneck's, not a size effect.
+
+At inference an intervention (``modules/intervention.py``: zero, swap, mean, hide, knockout,
+remove) may change the memory outputs the decoder reads, or run without memory.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from torch import Tensor, nn
 
 from memspec import MEMORY_LAYOUTS, check_mem_tokens
 
+from .intervention import Intervention, check_intervention
 from .memory import MemoryTokens, encoder_layer_forward
 
 
@@ -105,13 +109,30 @@ class MemTransformerEncoder(TransformerEncoderBase):
             self.memory_layers.append(self.build_encoder_layer(cfg))
         # Set to a list to collect per-layer attention probabilities (B, H, T, T).
         self.recorded_attention: list[Tensor] | None = None
+        # An intervention on the memory at inference (modules/intervention.py), or None.
+        self.intervention: Intervention | None = None
+
+    def set_intervention(self, intervention: Intervention | None) -> None:
+        """Apply ``intervention`` from the next forward on (None: the intact model); an
+        InterventionError when this model does not define it."""
+        if intervention is not None:
+            dim = self.embed_tokens.embedding_dim
+            layout, m, hidden = self.layout, self.num_memory, self.hide_memory_from_decoder
+            check_intervention(intervention, layout, m, hidden, dim)
+        self.intervention = intervention
+
+    @property
+    def memory_in_use(self) -> int:
+        """Memory slots the encoder runs with: ``num_memory``, 0 while it is removed."""
+        removed = self.intervention is not None and self.intervention.removes_memory
+        return 0 if removed else self.num_memory
 
     def decoder_positions(self) -> slice:
         """The slice of the encoder's time axis that the decoder reads."""
         if self.layout == "bottleneck":
             return slice(0, self.num_memory)
         if self.hide_memory_from_decoder:
-            return slice(self.num_memory, None)
+            return slice(self.memory_in_use, None)
         return slice(None)
 
     def encode_all(
@@ -129,7 +150,7 @@ class MemTransformerEncoder(TransformerEncoderBase):
         padding_mask = src_tokens.eq(self.padding_idx)  # (B, n), True at padding
         x, embedding = self.forward_embedding(src_tokens, token_embeddings)  # (B, n, C)
         x = x * (1 - padding_mask.unsqueeze(-1).type_as(x))  # zero the pads, as fairseq does
-        if self.memory is not None:
+        if self.memory_in_use:
             embedding, _ = self.memory.prepend(embedding, padding_mask)  # (B, m + n, C)
             x, padding_mask = self.memory.prepend(x, padding_mask)  # (B, m + n, C), (B, m + n)
         x = x.transpose(0, 1)  # (T, B, C)
@@ -155,10 +176,13 @@ class MemTransformerEncoder(TransformerEncoderBase):
             src_tokens, token_embeddings, return_all_hiddens
         )
         seen = self.decoder_positions()
+        out, mask = x[seen], padding_mask[:, seen]  # (T', B, C), (B, T')
+        if self.intervention is not None:  # memory first, at the positions the decoder reads
+            out, mask = self.intervention.apply(out, mask, self.memory_in_use)
         lengths = src_tokens.ne(self.padding_idx).sum(dim=1, dtype=torch.int32).view(-1, 1)
         return {
-            "encoder_out": [x[seen]],  # (T', B, C)
-            "encoder_padding_mask": [padding_mask[:, seen]],  # (B, T')
+            "encoder_out": [out],  # (T', B, C)
+            "encoder_padding_mask": [mask],  # (B, T')
             "encoder_embedding": [embedding[:, seen]],  # (B, T', C)
             "encoder_states": [s[seen] for s in states],  # list of (T', B, C)
             "fc_results": [],
