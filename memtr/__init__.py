@@ -7,6 +7,7 @@ point one way, from the top of this list to the bottom (``tests/unit/test_archit
 - ``stage``: stage-script plumbing (options, one-line errors);
 - ``reports/``: results tables, claims, REPLICATION.md, figures and the report page;
 - ``attention/``: attention over memory (recording, measures, tables, plots);
+- ``analysis/``: what models do with their memory (interventions at inference, sinks);
 - ``tasks/``: what each task does (fairseq-train options, how a model is scored);
 - ``run/``: how fairseq's command-line tools are started, a training run, fairseq's checks;
 - ``scoring/``: how each task's runs are compared (paired tests, floors, tables' notes);

@@ -40,7 +40,11 @@ PARALLEL = max(1, min(2, CORES or 1))
 # Test files that share a session fixture too costly to build twice: each set runs in one
 # pytest-xdist worker (the tiny models; the Slurm cluster, which one machine runs once).
 SHARED_WORKER = {
-    "tiny_models": ("tests/integration/test_cli.py", "tests/integration/test_attention.py"),
+    "tiny_models": (
+        "tests/integration/test_cli.py",
+        "tests/integration/test_attention.py",
+        "tests/integration/test_interventions.py",
+    ),
     "slurm": ("tests/e2e/test_pipeline_slurm.py", "tests/e2e/test_slurm_cluster.py"),
 }
 # Tiers in the order their tests are handed out: the longest first, so that the short tests
@@ -197,8 +201,8 @@ def tiny_models(
     reverse_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., dict[str, TrainedModel]]:
     """``tiny_models(*names)``: the TINY_MODELS of those names, each trained once a session
-    (when first asked for, side by side) and then only read: decoded, run through the attention
-    stage, resumed from a copy.
+    (when first asked for, side by side) and then only read: decoded (intact and under memory
+    interventions), run through the attention stage, resumed from a copy.
 
     Each is trained with fairseq-train (TRAIN_ARGS, one OpenMP thread, no validation) on the
     reversal task for TINY_UPDATES updates: enough for the task to be learned, BLEU far above

@@ -16,6 +16,7 @@ LAYERS = [  # top -> bottom; a name stands for the module or the package of that
     ("memtr.stage",),
     ("memtr.reports",),
     ("memtr.attention",),
+    ("memtr.analysis",),
     ("memtr.tasks",),
     ("memtr.run",),
     ("memtr.scoring",),
