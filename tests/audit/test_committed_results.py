@@ -15,6 +15,8 @@ import yaml
 from evidence_helpers import committed_experiments, committed_files
 
 from memtr.common.paths import REPO
+from memtr.config.params import load_params
+from memtr.reports.metrics import verdict_metrics
 
 EXPERIMENTS = committed_experiments("params.yaml")
 IN_PROGRESS = sorted(set(committed_experiments("dvc.lock")) - set(EXPERIMENTS))
@@ -143,3 +145,15 @@ def test_results_means_are_the_means_over_seeds(experiment):
         ]["value"]  # fmt: skip
         assert len(values) == len(seeds) == row["seeds"], (row["variant"], row["split"])
         assert row[f"{metric}_mean"] == pytest.approx(values.mean(), abs=0.0051)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_verdicts_json_is_what_the_committed_tables_give(experiment):
+    """The DVC metrics file of the tables stage holds the claims and results tables' numbers
+    (it was written with them by the route of docs/pipeline.md, "Regenerating the tables")."""
+    folder = REPO / "results" / experiment
+    study = load_params(folder / "params.yaml").study()
+    expected = verdict_metrics(
+        pd.read_csv(folder / "results.csv"), pd.read_csv(folder / "claims.csv"), study
+    )
+    assert json.loads((folder / "verdicts.json").read_text()) == expected

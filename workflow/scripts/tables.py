@@ -1,4 +1,4 @@
-"""Tables stage: one experiment's results table (CSV + Markdown) and its README.
+"""Tables stage: one experiment's results table (CSV + Markdown), its README and verdicts.json.
 
 python workflow/scripts/tables.py [--params params.yaml] --metrics metrics/<exp>
     --prep data/prep/<dataset> [--extra data/extra/<dataset>] --attention results/<exp>/attention
@@ -15,6 +15,7 @@ from memtr import stage
 from memtr.attention.tables import write_comparison
 from memtr.config.params import load_params
 from memtr.datasets.cleaning import results_note
+from memtr.reports.metrics import write_verdict_metrics
 from memtr.reports.tables import Sources, build_tables, claims_markdown, repeated_sets, to_markdown
 
 RESULTS_README = """# results/{name}/
@@ -50,6 +51,7 @@ def main(args: argparse.Namespace) -> None:
             results_md += f"- {note}\n"
         (out / "results.md").write_text(results_md, encoding="utf-8")
         claims.to_csv(out / "claims.csv", index=False)
+        write_verdict_metrics(table, claims, study, out / "verdicts.json")  # dvc metrics
         runs.to_csv(out / "runs.csv", index=False)
         (out / "claims.md").write_text(claims_markdown(claims, study, repeats), encoding="utf-8")
         readme = RESULTS_README.format(
