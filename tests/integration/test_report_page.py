@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from evidence_helpers import committed_experiments
 
 from memtr.common.paths import REPO
 from memtr.reports.claims_reading import is_uninformative
@@ -19,7 +20,7 @@ from memtr.reports.page import TABLES
 
 pytestmark = pytest.mark.slow
 
-COMMITTED = sorted(p.parent.name for p in REPO.glob("results/*/report.html"))
+COMMITTED = committed_experiments("report.html")  # never a run left in the working tree
 ARTIFACTS = REPO / "build" / "test-artifacts"
 
 

@@ -77,7 +77,7 @@ def test_a_truncated_last_checkpoint_resumes_from_the_newest_good_one(
     last.write_bytes(whole[: len(whole) // 2])
 
     with caplog.at_level(logging.WARNING):
-        summary, _ = train(params, variant, 1, data, tmp_path)
+        summary, _ = train(params.train, variant, options, 1, data, tmp_path)
     log = (save / "train.log").read_text()
     resumed_at = re.findall(
         r"Loaded checkpoint \S+checkpoint_last\.pt \(epoch \d+ @ (\d+) updates\)", log
