@@ -2,6 +2,11 @@
 
     python workflow/scripts/use_preset.py NAME        # e.g. demo, cpu_replication, paper_wmt14_base
     python workflow/scripts/use_preset.py NAME --dataset glue_cola --experiment my_cola_study
+    dvc exp run $(python workflow/scripts/use_preset.py NAME --as-set)   # as a DVC experiment
+
+``--as-set`` changes nothing: it prints the ``-S`` arguments of ``dvc exp run`` that turn
+params.yaml into the preset (memtr/config/overrides.py), so that the preset runs as an
+experiment (add ``--queue`` to queue it) and the working params.yaml stays as it is.
 
 ``--dataset`` and ``--experiment`` replace the preset's data.dataset and experiment.name (the
 one-experiment-per-task studies, e.g. cpu_replication_glue); the comments stay.
@@ -23,6 +28,7 @@ import yaml
 from memtr import stage
 from memtr.common.errors import ConfigError
 from memtr.common.paths import PRESETS
+from memtr.config.overrides import set_param_overrides
 from memtr.config.params import parse_params
 
 
@@ -35,6 +41,11 @@ def main(args: argparse.Namespace) -> None:
     text = with_overrides(preset.read_text(), args.dataset, args.experiment)
     parse_params(yaml.safe_load(text), str(preset))
     target = args.params
+    if args.as_set:
+        current = yaml.safe_load(target.read_text()) if target.is_file() else {}
+        for override in set_param_overrides(current, yaml.safe_load(text)):
+            print("-S", override)
+        return
     if target.is_file():
         old = target.read_text()
         if not any(old == p.read_text() for p in PRESETS.glob("*.yaml")):
@@ -65,6 +76,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="replaces the preset's data.dataset")
     p.add_argument("--experiment", help="replaces the preset's experiment.name")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument(
+        "--as-set", action="store_true",
+        help="print the preset as `dvc exp run -S` arguments instead of writing params.yaml",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true")
     return p
 
