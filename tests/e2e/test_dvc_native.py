@@ -1,12 +1,14 @@
 """DVC the way its users work it (docs/pipeline.md, "The DVC-native route"), on one tiny
 workspace committed to git: a malformed ``-S`` refused in one line, an experiment with ``-S``
-in ``dvc exp show``, its changed verdict in ``dvc metrics diff``, ``dvc plots show``, and the
-queue and a preset queued as an experiment."""
+in ``dvc exp show``, its changed verdict in ``dvc metrics diff``, ``dvc plots show``, the queue
+and a preset queued as an experiment, and a campaign's runs pushed to a local-folder remote and
+pulled into a second clone, which trains nothing again."""
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -40,9 +42,11 @@ def trained(proc: subprocess.CompletedProcess) -> list[str]:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny pipeline (one seed) run with `dvc repro` and committed with its results."""
+    """The tiny pipeline (one seed) run with `dvc repro` and committed with its results, with
+    a local folder as its default DVC remote (committed in .dvc/config)."""
     root = tmp_path_factory.mktemp("dvc_native")
     ws = make_workspace(root / "ws", PARAMS)
+    check(run_tool(["dvc", "remote", "add", "-d", "shared", str(root / "remote")], ws))
     check(run_tool(["dvc", "repro"], ws))
     git(ws, "add", "-A")
     git(ws, "commit", "-qm", "one seed")
@@ -176,3 +180,18 @@ def test_a_queued_experiment_and_a_preset_leave_params_yaml_as_it_is(ws: Path, t
         assert status.count("Queued") == 2, status
     finally:
         check(run_tool(["dvc", "queue", "remove", "--queued"], ws))
+
+
+def test_a_second_clone_pulls_the_finished_runs_and_trains_nothing(ws: Path, two_seeds):
+    check(run_tool(["dvc", "push"], ws))
+    clone = ws.parent / "clone"
+    shutil.rmtree(clone, ignore_errors=True)
+    subprocess.run(["git", "clone", "-q", str(ws), str(clone)], check=True)
+    check(run_tool(["dvc", "pull"], clone))
+    for variant in ("baseline", "mem4"):
+        model = f"runs/{EXP}/{variant}/seed1/model.pt"
+        assert (clone / model).read_bytes() == (ws / model).read_bytes()
+    status = json.loads(check(run_tool(["dvc", "status", "--json"], clone)).stdout)
+    assert not [stage for stage in status if stage.startswith(("train@", "evaluate@"))], status
+    again = check(run_tool(["dvc", "repro"], clone))
+    assert not trained(again) and "Running stage 'evaluate@" not in again.stdout, again.stdout
