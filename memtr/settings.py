@@ -136,6 +136,9 @@ class TrainSettings(Section):
     """Stop after this many validations without improvement (none: train to max_update)."""
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     """fp32 | fp16 (loss scaling) | bf16; refused where the machine cannot run it."""
+    tensorboard: bool = False
+    """Also log to TensorBoard (fairseq's --tensorboard-logdir): runs/<e>/<v>/seed<k>/tensorboard/;
+    needs the tensorboard package (refused in one line without it)."""
 
     def budget(self, variant: Variant) -> int:
         """Training updates of ``variant``: its own budget, else ``max_update``."""

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from memtr.common.errors import ConfigError
 from memtr.run.checkpoints import recover_last_checkpoint
 from memtr.run.fairseq import PLUGIN_DIR, thread_env
 from memtr.run.fairseq_train import fairseq_train_command
@@ -72,8 +73,36 @@ def train_command(
     return fairseq_train_command(
         data, save_dir, seed, model, schedule, max_update=budget,
         validate_interval=train.validate_interval_updates, precision=train.precision,
-        stopping=patience_args(train), extra=train.extra_args,
+        stopping=patience_args(train), extra=[*train.extra_args, *tensorboard_args(train, save_dir)],
     )  # fmt: skip
+
+
+TENSORBOARD = "--tensorboard-logdir"
+# what fairseq logs to TensorBoard with (fairseq/logging/progress_bar.py): torch's writer, which
+# needs the tensorboard package, else tensorboardX; without either it warns and logs nothing
+TENSORBOARD_PACKAGES = ("tensorboard", "tensorboardX")
+
+
+def check_tensorboard(train: TrainSettings) -> None:
+    """``train.tensorboard`` refused in one line where fairseq could not log to TensorBoard."""
+    import importlib.util
+
+    if train.tensorboard and not any(
+        importlib.util.find_spec(name) for name in TENSORBOARD_PACKAGES
+    ):
+        raise ConfigError(
+            "train.tensorboard is true, but neither tensorboard nor tensorboardX is installed "
+            "(fairseq would log nothing): pip install tensorboard, or set it to false"
+        )
+
+
+def tensorboard_args(train: TrainSettings, save_dir: Path) -> list[str]:
+    """fairseq's TensorBoard logging into the run's folder (``<run>/tensorboard/``, beside
+    ``checkpoints/``) when ``train.tensorboard``; refused where it cannot log."""
+    if not train.tensorboard:
+        return []
+    check_tensorboard(train)
+    return [TENSORBOARD, str(save_dir.parent / "tensorboard")]
 
 
 NEVER = "1000000"  # epochs: fairseq has no "never" for its per-epoch intervals
@@ -108,6 +137,9 @@ def has_input_dictionary(data: Path) -> bool:
 def fingerprint(command: list[str], data: Path) -> str:
     """Hash of everything that decides a run's result: its options, its dictionary and the
     checkpoint it starts from (``--restore-file``: a pre-trained model)."""
+    if TENSORBOARD in command:  # where it logs decides nothing: a run resumes with or without
+        at = command.index(TENSORBOARD)
+        command = command[:at] + command[at + 2 :]
     relevant = [c for c in command if c not in (sys.executable, str(PLUGIN_DIR))]
     digest = hashlib.sha256(json.dumps(relevant).encode())
     for dict_file in dictionaries(data):
