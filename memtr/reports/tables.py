@@ -303,14 +303,16 @@ def repeated_sets(extra: Path | None) -> dict[str, str]:
     return {label: s["same_tokens_as"] for label, s in sets.items() if "same_tokens_as" in s}
 
 
-def build_tables(study: Study, src: Sources) -> tuple[pd.DataFrame, ...]:
-    """The results, claims and per-run tables of one experiment."""
+def build_tables(study: Study, src: Sources,
+                 repeats: dict[str, str] | None = None) -> tuple[pd.DataFrame, ...]:  # fmt: skip
+    """An experiment's results, claims and run tables (``repeats``: of ``src.extra`` if None)."""
     runs = load_runs(study, src.metrics)
     compared = compare_all(study, src, runs)
     converged = runs_convergence(study, src.metrics)
+    repeats = repeated_sets(src.extra) if repeats is None else repeats
     return (
         results_table(study, src, runs, compared, converged),
-        claims_table(study, src, runs, compared, repeated_sets(src.extra)),
+        claims_table(study, src, runs, compared, repeats),
         runs_table(study, runs, converged),
     )
 

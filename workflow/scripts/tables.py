@@ -40,8 +40,8 @@ is typed in by hand except the paper's reference numbers, which come from
 def main(args: argparse.Namespace) -> None:
     params = load_params(args.params)
     study = params.study()
-    table, claims, runs = build_tables(study, Sources(args.metrics, args.prep, args.extra))
-    repeats = repeated_sets(args.extra)
+    repeats = repeated_sets(args.extra)  # the claims leave them out, the notes name them
+    table, claims, runs = build_tables(study, Sources(args.metrics, args.prep, args.extra), repeats)
     # every file is written to a staging folder and replaces the previous one only once all
     # are written: an input that cannot be read leaves the previous tables (dvc.yaml: persist)
     with stage.staged_outputs(args.out, "tables") as out:
