@@ -6,6 +6,8 @@ point one way, from the top of this list to the bottom (``tests/unit/test_archit
 
 - ``stage``: stage-script plumbing (options, one-line errors);
 - ``reports/``: results tables, claims, REPLICATION.md, figures and the report page;
+- ``campaigns``: campaign bookkeeping (a campaign's own DVC lock, the runs it still needs,
+  the sittings that fit them);
 - ``attention/``: attention over memory (recording, measures, tables, plots);
 - ``analysis/``: what models do with their memory (interventions at inference, sinks);
 - ``tasks/``: what each task does (fairseq-train options, how a model is scored);

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from memtr.common.markdown import rows_table
-from memtr.common.paths import PRESETS
-from memtr.config.params import load_params
-from memtr.config.study import Study
-from memtr.reports.campaign import (
+from memtr.campaigns import (
     pending_runs,
     recorded_stages,
     run_costs,
     runs_text,
     variant_rates,
 )
+from memtr.common.markdown import rows_table
+from memtr.common.paths import PRESETS
+from memtr.config.params import load_params
+from memtr.config.study import Study
 from memtr.reports.claims_reading import Tally
 from memtr.reports.convergence_report import (
     STILL_IMPROVING,
@@ -204,7 +204,7 @@ def in_progress_line(claim: Claim, finished: dict[str, list[int]], results: Path
 
 def left_text(pending: list[list[str]], cap: int, folder: Path, early: Path | None) -> str:
     """`` Left: N runs, about H h ...``: the ``pending`` runs at the update ``cap``, at the
-    seconds an update measured so far (memtr.reports.campaign); empty when nothing is pending."""
+    seconds an update measured so far (memtr.campaigns); empty when nothing is pending."""
     if not pending:
         return ""
     costs = run_costs(pending, variant_rates(metrics_of(folder), early), cap)

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 from pipeline_helpers import REPO
 
+from memtr.campaigns import EVALUATION_MINUTES
 from memtr.config.params import load_params
-from memtr.reports.campaign import EVALUATION_MINUTES
 from memtr.reports.claims_reading import Tally
 from memtr.reports.replication import CLAIMS, Claim, report
 

@@ -15,6 +15,7 @@ LAYERS = [  # top -> bottom; a name stands for the module or the package of that
     ("workflow/scripts", "benchmarks"),
     ("memtr.stage",),
     ("memtr.reports",),
+    ("memtr.campaigns",),
     ("memtr.attention",),
     ("memtr.analysis",),
     ("memtr.tasks",),

@@ -1,4 +1,4 @@
-"""A campaign's own lock (memtr.reports.campaign): from a workspace lock that other presets also
+"""A campaign's own lock (memtr.campaigns): from a workspace lock that other presets also
 wrote, keep exactly the stages that recorded the campaign, with the committed locks as data."""
 
 import copy
@@ -10,9 +10,7 @@ import sys
 import pytest
 import yaml
 
-from memtr.common.paths import REPO
-from memtr.config.params import load_params
-from memtr.reports.campaign import (
+from memtr.campaigns import (
     CampaignLockError,
     RunCost,
     campaign_stages,
@@ -24,6 +22,8 @@ from memtr.reports.campaign import (
     variant_rates,
     write_campaign_lock,
 )
+from memtr.common.paths import REPO
+from memtr.config.params import load_params
 
 CAMPAIGN = yaml.safe_load((REPO / "results/cpu_replication/dvc.lock").read_text())
 

@@ -22,9 +22,7 @@ from pathlib import Path
 import _bootstrap  # noqa: F401
 
 from memtr import stage
-from memtr.common.errors import ConfigError
-from memtr.config.params import load_params
-from memtr.reports.campaign import (
+from memtr.campaigns import (
     fit_sitting,
     pending_runs,
     recorded_stages,
@@ -33,6 +31,8 @@ from memtr.reports.campaign import (
     variant_rates,
     write_campaign_lock,
 )
+from memtr.common.errors import ConfigError
+from memtr.config.params import load_params
 
 
 def main(args: argparse.Namespace) -> None:

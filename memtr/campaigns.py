@@ -1,4 +1,5 @@
-"""A campaign's own DVC lock: the entries of ``dvc.lock`` that recorded one experiment.
+"""Campaign bookkeeping: a campaign's own DVC lock (the entries of ``dvc.lock`` that
+recorded one experiment), the runs it does not record yet, and the sittings that fit them.
 
 ``dvc.lock`` holds the last run of every stage name, whatever preset ran it (the demo and a
 campaign both have ``train@baseline-1``). A campaign committed to ``results/<e>/dvc.lock``
