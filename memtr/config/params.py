@@ -228,6 +228,8 @@ def _check_extra_test(names: list, dataset) -> None:
 def _attention(section: Any) -> AttentionSettings:
     att = require(section, "attention", *field_kinds(AttentionSettings))
     positive(att, "attention", "num_sentences")
+    if not att["seeds"]:  # dvc.yaml's attention matrix would be empty, the tables' input missing
+        raise ConfigError("attention.seeds must name a seed of experiment.seeds, got []")
     return build(AttentionSettings, att, "attention")
 
 
@@ -244,6 +246,8 @@ def parse_params(doc: Any, where: str = "params.yaml") -> Params:
     missing = [k for k in TOP_LEVEL if k not in doc and k not in OPTIONAL_TOP_LEVEL]
     if missing:
         raise ConfigError(f"missing section {missing[0]!r} in {where}")
+    if not isinstance(doc["data"], dict):
+        raise ConfigError(f"data must be a mapping, got {type(doc['data']).__name__}")
     data = validate(_build(DataParams, doc["data"], "data"))
     for key in DATA_KEYS:  # dvc.yaml names these keys: they must be written out
         if key not in doc["data"]:

@@ -147,16 +147,14 @@ def validate(params: DataParams) -> DataParams:
             f"; declared in data.datasets: {', '.join(params.datasets)}" if params.datasets else ""
         )
         raise ConfigError(
-            f"unknown dataset {params.dataset!r}; known: {', '.join(sorted(DATASETS))}{declared}"
+            f"data.dataset: unknown dataset {params.dataset!r}; known: "
+            f"{', '.join(sorted(DATASETS))}{declared}"
         )
     check_subwords(params.bpe, params.gpt2_bpe, named_dataset(params.dataset, params.datasets))
     if params.bpe_vocab_size <= 0:
         raise ConfigError(f"data.bpe_vocab_size must be positive, got {params.bpe_vocab_size}")
     clean = params.clean
-    if clean.min_len < 1 or clean.max_len < clean.min_len:
-        raise ConfigError(
-            f"data.clean needs 1 <= min_len <= max_len, got {clean.min_len} and {clean.max_len}"
-        )
+    _lengths(clean.min_len, clean.max_len, "data.clean")
     if clean.ratio < 1:
         raise ConfigError(f"data.clean.ratio must be >= 1, got {clean.ratio}")
     if clean.ratio_min_len < 1:
@@ -172,11 +170,16 @@ def validate(params: DataParams) -> DataParams:
     for name in ("train", "valid", "test", "vocab_size"):
         if getattr(syn, name) <= 0:
             raise ConfigError(f"data.synthetic.{name} must be positive, got {getattr(syn, name)}")
-    if not 1 <= syn.min_len <= syn.max_len:
-        raise ConfigError(
-            f"data.synthetic needs 1 <= min_len <= max_len, got {syn.min_len} and {syn.max_len}"
-        )
+    _lengths(syn.min_len, syn.max_len, "data.synthetic")
     return params
+
+
+def _lengths(min_len: int, max_len: int, where: str) -> None:
+    """``1 <= min_len <= max_len``, or one line naming the key that breaks it."""
+    if min_len < 1:
+        raise ConfigError(f"{where}.min_len must be >= 1, got {min_len}")
+    if max_len < min_len:
+        raise ConfigError(f"{where}.max_len ({max_len}) must be >= {where}.min_len ({min_len})")
 
 
 def load_data_params(path: Path | str | None, dataset: str | None = None) -> DataParams:

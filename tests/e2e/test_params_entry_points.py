@@ -4,8 +4,9 @@ DVC resolves the keys that dvc.yaml interpolates (data.dataset, experiment.name,
 seeds, attention.seeds and num_sentences, pretrain.name) before any stage runs, and offers no
 hook to run the check first: `dvc repro` typed by hand gives DVC's own words for those
 (docs/pipeline.md says to run the check script first). The entry script
-`scripts/run_pipeline.sh` runs the check before DVC, and the Snakefile parses before any job:
-both give the project's one line.
+`scripts/run_pipeline.sh` runs the check before DVC, and the Snakefile parses and runs the
+check's fairseq parsers before any job: both give the project's one line. A sample of the
+probe's malformed files (tests/unit/test_params_probe.py) goes through the tools here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from params_probe_helpers import CLASSES, cases
 from pipeline_helpers import PIPELINE_PARAMS, REPO, make_workspace, run_tool
 
 pytestmark = [pytest.mark.pipeline]
@@ -84,4 +86,42 @@ def test_a_key_dvc_resolves_gets_one_line_from_the_entry_script_and_snakemake(
     assert proc.returncode == 1 and (proc.stdout + proc.stderr).strip() == line
     proc = tool(ws, text, "dvc", "repro", "check_params")  # typed by hand: DVC's own words
     assert proc.returncode != 0 and dvc_says in proc.stdout + proc.stderr
+    assert not (ws / "build" / "params.ok").exists() and not (ws / "data").exists()
+
+
+# two files of each class of the probe (tests/unit/test_params_probe.py runs all of them
+# in-process): its first and its middle one
+BY_CLASS = [[c for c in cases() if c.kind == kind] for kind in CLASSES]
+SAMPLE = [c for of_class in BY_CLASS for c in (of_class[0], of_class[len(of_class) // 2])]
+
+
+def dvc_reads_the_dag(ws: Path) -> bool:
+    """Whether DVC resolves dvc.yaml with the workspace's params.yaml (its ${...} keys)."""
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(ws)) as repo:
+            repo.index.stages  # noqa: B018  (resolves every stage)
+    except Exception:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("case", SAMPLE, ids=[c.name for c in SAMPLE])
+def test_a_sample_of_the_probe_gets_one_line_from_dvc_and_snakemake(workspace, case):
+    """`snakemake -n` prints the one line alone; `dvc repro check_params` prints it among its
+    own, or, for a key DVC resolves itself, the entry script prints it alone."""
+    ws = workspace
+    proc = tool(ws, case.text, "snakemake", "-n", "--cores", "1")
+    line = (proc.stdout + proc.stderr).strip()
+    assert proc.returncode == 1 and "\n" not in line and line.startswith("error: "), line
+    assert case.field in line, line
+    if dvc_reads_the_dag(ws):
+        proc = tool(ws, case.text, "dvc", "repro", "check_params")
+        assert proc.returncode != 0 and f"\n{line}\n" in f"\n{proc.stdout}{proc.stderr}", (
+            proc.stdout + proc.stderr
+        )
+    else:
+        proc = tool(ws, case.text, "bash", "scripts/run_pipeline.sh")
+        assert proc.returncode == 2 and (proc.stdout + proc.stderr).strip() == line
     assert not (ws / "build" / "params.ok").exists() and not (ws / "data").exists()

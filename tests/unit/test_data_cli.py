@@ -31,11 +31,14 @@ def _run(script: str, *args: str, cwd: Path, params: str | None = None):
 
 
 BAD_PARAMS = [
-    ("data:\n  dataset: nope\n", "error: unknown dataset 'nope'; known: "),
+    ("data:\n  dataset: nope\n", "error: data.dataset: unknown dataset 'nope'; known: "),
     ("data:\n  bpe_vocab_size: 0\n", "error: data.bpe_vocab_size must be positive, got 0"),
     ("data:\n  bpe_vocab_size: many\n", "error: data.bpe_vocab_size must be an integer"),
     ("data:\n  clean: {ratio: 0.5}\n", "error: data.clean.ratio must be >= 1, got 0.5"),
-    ("data:\n  clean: {min_len: 5, max_len: 2}\n", "error: data.clean needs 1 <= min_len"),
+    (
+        "data:\n  clean: {min_len: 5, max_len: 2}\n",
+        "error: data.clean.max_len (2) must be >= data.clean.min_len (5)",
+    ),
     (
         "data:\n  clean: {ratio_min_len: 0}\n",
         "error: data.clean.ratio_min_len must be >= 1 (1: the ratio applies to every pair), got 0",
@@ -65,7 +68,9 @@ def test_more_bad_params(tmp_path, params, message):
 
 def test_unknown_dataset_option_and_missing_params_file(tmp_path):
     proc = _run("prepare.py", "--dataset", "wmt15", cwd=tmp_path)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: unknown dataset 'wmt15'")
+    assert proc.returncode == 2 and proc.stderr.startswith(
+        "error: data.dataset: unknown dataset 'wmt15'"
+    )
     proc = _run("prepare.py", "--params", "other.yaml", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr == "error: params file not found: other.yaml\n"
 

@@ -93,7 +93,7 @@ BAD = [
     ),
     ("model.size", "huge", "model.size must be one of"),
     ("model.args.arch", "lstm", "model.args.arch is set by the pipeline"),
-    ("data.dataset", "wmt99", "unknown dataset 'wmt99'"),
+    ("data.dataset", "wmt99", "data.dataset: unknown dataset 'wmt99'"),
     (
         "data.dataset",
         "wikitext2",
@@ -419,5 +419,7 @@ def test_use_preset_replaces_the_dataset_and_the_experiment_name(tmp_path: Path)
         "dataset: glue_cola", "name: glue_cola_study"]  # fmt: skip
     done = subprocess.run([sys.executable, script, *args[:1], "--dataset", "glue_nope",
                            "--params", target], capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 2 and done.stderr.startswith("error: unknown dataset 'glue_nope'")
+    assert done.returncode == 2 and done.stderr.startswith(
+        "error: data.dataset: unknown dataset 'glue_nope'"
+    )
     assert target.read_text().splitlines() == written  # not touched
