@@ -241,7 +241,7 @@ class PrepareOptions:
 # Per kind
 
 
-def prepare_mt(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, workers: int) -> dict:
+def prepare_mt(ds: Dataset, raw: Path, out: Path, options: PrepareOptions, workers: int) -> dict:
     """Assemble, BPE-encode and clean a translation dataset into ``out``."""
     src, tgt = ds.src, ds.tgt
     stats: dict = {"lines": {}}
@@ -250,10 +250,10 @@ def prepare_mt(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, worker
         for split, (s, t) in splits.items():
             stats["lines"][f"{split}.raw"] = check_aligned(s, t)
         train_s, train_t = splits["train"]
-        sp = train_spm([train_s, train_t], out / "spm", params.bpe_vocab_size, workers)
+        sp = train_spm([train_s, train_t], out / "spm", options.bpe_vocab_size, workers)
         stats["spm_vocab_size"] = sp.get_piece_size()
         cleaning = encode_clean(
-            sp, train_s, train_t, out / f"train.{src}", out / f"train.{tgt}", params.clean, workers
+            sp, train_s, train_t, out / f"train.{src}", out / f"train.{tgt}", options.clean, workers
         )
         stats["lines"]["train"] = cleaning["kept"]
         stats["dropped_train_pairs"] = sum(cleaning["dropped"].values())
@@ -267,7 +267,7 @@ def prepare_mt(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, worker
     return stats
 
 
-def prepare_lm(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, workers: int) -> dict:
+def prepare_lm(ds: Dataset, raw: Path, out: Path, options: PrepareOptions, workers: int) -> dict:
     """Copy the (already tokenized) language-modelling splits as ``<split>.tokens``."""
     names = ds.options.get("split_files", {})
     lines = {}
@@ -316,7 +316,7 @@ def glue_tables(ds: Dataset, raw: Path) -> dict[str, list[list[str]]]:
     return result
 
 
-def prepare_glue(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, workers: int) -> dict:
+def prepare_glue(ds: Dataset, raw: Path, out: Path, options: PrepareOptions, workers: int) -> dict:
     """Cut GLUE columns into inputs and labels, then BPE-encode the inputs."""
     task: GlueTask = ds.glue  # type: ignore[assignment]
     tables = glue_tables(ds, raw)
@@ -330,13 +330,13 @@ def prepare_glue(ds: Dataset, raw: Path, out: Path, params: PrepareOptions, work
             write_lines(out / f"{split}.label", (_cut(row, col).strip() for row in rows))
         stats["lines"][split] = len(rows)
     n_inputs = len(task.inputs)
-    if params.bpe == "gpt2":
+    if options.bpe == "gpt2":
         encoder = keep_gpt2_files(raw, out / GPT2_DIR)
         stats["gpt2_bpe_tokens"] = len(encoder.encoder)
         encode = lambda lines: encode_gpt2(encoder, lines)  # noqa: E731
     else:
         train_inputs = [out / f"train.raw.input{i}" for i in range(n_inputs)]
-        sp = train_spm(train_inputs, out / "spm", params.bpe_vocab_size, workers)
+        sp = train_spm(train_inputs, out / "spm", options.bpe_vocab_size, workers)
         stats["spm_vocab_size"] = sp.get_piece_size()
         encode = lambda lines: encode_lines(sp, lines, workers)  # noqa: E731
     for split in tables:
@@ -388,7 +388,7 @@ def required_raw_files(ds: Dataset, bpe: str) -> list[str]:
 
 
 def prepare(
-    ds: Dataset, raw: Path, out: Path, params: PrepareOptions, workers: int = 1,
+    ds: Dataset, raw: Path, out: Path, options: PrepareOptions, workers: int = 1,
     pretrain: Path | None = None,
 ) -> dict:  # fmt: skip
     """Run the preprocessing of ``ds`` from ``raw`` into ``out`` (atomically); return stats.
@@ -397,21 +397,21 @@ def prepare(
     raw, out = Path(raw), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".layout-") as layout:
-        if params.gpt2_from_pretrain:
+        if options.gpt2_from_pretrain:
             raw = stage_pretrained_files(ds, raw, pretrain, Path(layout, "with-gpt2"))
         missing = [
-            name for name in required_raw_files(ds, params.bpe) if not (raw / name).is_file()
+            name for name in required_raw_files(ds, options.bpe) if not (raw / name).is_file()
         ]
         if missing:
             raise DataError(f"missing raw file {raw / missing[0]}; run the download stage first")
         declared: dict = {}
         if is_inline(ds):  # a declared dataset: first into the registry's raw layout
             declared = {"held_out": normalize(ds, raw, Path(layout))}
-            for _, raw_name in GPT2_FILES.values() if params.bpe == "gpt2" else ():
+            for _, raw_name in GPT2_FILES.values() if options.bpe == "gpt2" else ():
                 shutil.copyfile(raw / raw_name, Path(layout, raw_name))  # beside the splits
             raw = Path(layout)
         with atomic_dir(out) as tmp:
-            stats = PREPARERS[ds.kind](ds, raw, tmp, params, workers)
+            stats = PREPARERS[ds.kind](ds, raw, tmp, options, workers)
             stats = {"dataset": ds.name, "kind": ds.kind, **stats, **declared}  # deterministic
             atomic_write_text(tmp / "stats.json", json.dumps(stats, indent=2) + "\n")
     return stats
