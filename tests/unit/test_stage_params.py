@@ -16,6 +16,9 @@ import pytest
 import yaml
 from test_stage_deps import DVC, script_of
 
+from memtr.common.paths import REPO as REPO_ROOT
+from memtr.settings import EvalSettings, PretrainSettings, TrainSettings
+
 LOADERS = {"load_params", "load"}  # memtr.config.params.load_params, memtr.stage.load
 DATA_LOADER = "load"  # returns the data section (and the dataset it selects)
 # accessors standing for several keys; the dataset a stage works on is read from them
@@ -28,6 +31,7 @@ ACCESSORS = {
     # come with the dataset's data, as above)
     "study": ("experiment", "variants", "train", "eval", "data.dataset"),
     # the checkpoint fine-tuning starts from: train.restore_file, or the pretrain stage's
+    # model (pretrain.name: in the stage's deps, pretrain/${pretrain.name}/model)
     "restore_file": ("train.restore_file", "pretrain.name"),
     "data.selected": SELECTED,
     "data.gpt2_from_pretrain": ("data.bpe", "data.gpt2_bpe"),
@@ -113,10 +117,31 @@ def keys_read(script: Path) -> tuple[set[str], list[str]]:
 
 
 def declared(stage: dict) -> tuple[set[str], set[str]]:
-    """(the keys in the stage's ``params:``, the keys its command interpolates)."""
+    """(the keys in the stage's ``params:``, the keys its command and its deps interpolate:
+    DVC tracks those through the command line and the paths)."""
     params = set(stage.get("params") or [])
-    in_cmd = set(re.findall(r"\$\{((?:data|experiment|pretrain|attention)\.\w+)\}", stage["cmd"]))
+    text = " ".join([stage["cmd"], *map(str, stage.get("deps") or [])])
+    in_cmd = set(re.findall(r"\$\{((?:data|experiment|pretrain|attention)\.\w+)\}", text))
     return params, in_cmd
+
+
+def optional_keys() -> set[str]:
+    """``section.key`` of every settings field with a default: params.yaml may leave it out,
+    and DVC fails on a listed key the file lacks, so a stage lists its section instead."""
+    models = {"train": TrainSettings, "eval": EvalSettings, "pretrain": PretrainSettings}
+    return {
+        f"{section}.{name}"
+        for section, model in models.items()
+        for cls in (model, *model.__subclasses__())
+        for name, info in cls.model_fields.items()
+        if not info.is_required()
+    }
+
+
+def by_section(read: set[str]) -> set[str]:
+    """``read`` with each optional key replaced by its section (see :func:`optional_keys`)."""
+    optional = optional_keys()
+    return {k.split(".")[0] if k in optional else k for k in read}
 
 
 @pytest.mark.parametrize("name", sorted(DVC))
@@ -128,6 +153,7 @@ def test_the_stage_lists_exactly_the_params_its_script_reads(name):
         return
     read, whole = keys_read(script_of(DVC[name]))
     assert whole == [], f"stage {name} passes the whole params to {whole}"
+    read = by_section(read - in_cmd)
     missing = sorted(read - params - in_cmd - RESOURCE_ONLY)
     assert not missing, f"dvc.yaml stage {name}: params miss {missing}"
     unread = sorted(params - read - in_cmd)
@@ -147,3 +173,21 @@ def test_the_derivation_sees_a_section_and_a_variant():
     script.write_text(ast.unparse(tree))
     assert keys_read(script)[0] == {"eval.splits"}
     assert whole == ["use(params)"]
+
+
+@pytest.mark.parametrize("path", ["params.yaml", *sorted(
+    p.relative_to(REPO_ROOT).as_posix() for p in (REPO_ROOT / "workflow" / "presets").glob("*.yaml")
+)])  # fmt: skip
+def test_every_key_a_stage_lists_is_in_the_shipped_params_files(path):
+    """DVC refuses to run a stage whose listed param the file lacks ("Parameters ... are
+    missing"): every key dvc.yaml lists is written out in params.yaml and every preset."""
+    doc = yaml.safe_load((REPO_ROOT / path).read_text(encoding="utf-8"))
+    missing = set()
+    for stage in DVC.values():
+        for key in stage.get("params") or []:
+            section, _, name = key.partition(".")
+            if "${" in name:
+                continue  # variants.${item.variant}: each listed variant exists (the loader)
+            if section not in doc or (name and name not in (doc[section] or {})):
+                missing.add(key)
+    assert not missing, f"{path} lacks keys dvc.yaml lists: {sorted(missing)}"
