@@ -10,7 +10,8 @@ idle, beside ``L`` busy-loop processes, and beside another torch training of ``L
 (OpenMP defaults) on the same cores (by default twice as many runnable threads as cores),
 each with the wait settings fairseq had before (none: libgomp's threads spin about 3 ms at a
 barrier before they sleep), with ``OMP_WAIT_POLICY=PASSIVE`` alone, and with the pipeline's
-(``thread_env``: passive after a 0.1 ms spin). The time is fairseq's own training time ("done
+(``thread_env``: passive, after a 0.1 ms spin where the cores are idle when fairseq starts and
+none where they are busy; decided under the load, as the pipeline would). The time is fairseq's own training time ("done
 training in X seconds": after its import and data loading); medians over the rounds, the
 order rotated every round; a run that other work on the machine disturbed runs again.
 Writes ``busy_cpu.md`` into ``--out``.
@@ -47,6 +48,7 @@ from memtr.run.fairseq import (  # noqa: E402
     PASSIVE,
     SPIN_COUNT,
     WAIT_POLICY,
+    machine_busy,
     thread_env,
     usable_cores,
     wait_policy,
@@ -54,12 +56,14 @@ from memtr.run.fairseq import (  # noqa: E402
 from memtr.settings import ModelSettings, TrainSettings, Variant  # noqa: E402
 from memtr.specs.base import TaskSpec  # noqa: E402
 
+SETTLE_S = 1.0  # a load runs this long before the training starts
 POLICIES = {  # name -> what fairseq ran with
     "spinning": "OMP_WAIT_POLICY and GOMP_SPINCOUNT unset: libgomp's threads spin about 3 ms "
     "(300,000 spins) before they sleep (how the pipeline started fairseq before)",
     "passive": "OMP_WAIT_POLICY=PASSIVE alone: they sleep at once",
-    "pipeline": "OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT=10000: they spin about 0.1 ms, then "
-    "sleep (thread_env: how the pipeline starts fairseq now)",
+    "pipeline": "OMP_WAIT_POLICY=PASSIVE and, decided when the training starts (a quarter "
+    "second of /proc/stat on its cores), GOMP_SPINCOUNT=10000 on idle cores (they spin about "
+    "0.1 ms, then sleep) or 0 on busy ones (thread_env: how the pipeline starts fairseq now)",
 }
 LOADS = {  # name -> what else runs on the training's cores (L: --load)
     "idle": "nothing",
@@ -171,8 +175,9 @@ def demo_command(spec: TaskSpec, model: ModelSettings, train: TrainSettings, var
 def policy_env(policy: str, threads: int) -> dict[str, str]:
     """thread_env's environment with the wait settings of ``policy`` (the user's dropped)."""
     env = {k: v for k, v in thread_env(threads).items() if k not in (WAIT_POLICY, SPIN_COUNT)}
-    settings = {"spinning": {}, "passive": {WAIT_POLICY: PASSIVE}, "pipeline": wait_policy({})}
-    return {**env, **settings[policy]}
+    if policy == "pipeline":  # what thread_env decides now, on the cores as they are
+        return {**env, **wait_policy({}, machine_busy(threads))}
+    return {**env, **{"spinning": {}, "passive": {WAIT_POLICY: PASSIVE}}[policy]}
 
 
 @contextlib.contextmanager
@@ -237,9 +242,9 @@ def measure(command: Callable[[Path], list[str]], work: Path,
         for policy, load in order[r % len(order) :] + order[: r % len(order)]:
             for attempt in range(cfg.retries + 1):
                 save = work / "runs" / f"{r}-{policy}-{load}-{attempt}"
-                env = policy_env(policy, cfg.threads)
+                env_of = partial(policy_env, policy, cfg.threads)
                 run = Run(policy, load, r + 1,
-                          *train_once(command(save), env, load, cfg.load))  # fmt: skip
+                          *train_once(command(save), env_of, load, cfg.load))  # fmt: skip
                 print(f"round {r + 1}: {policy:8s} {load:8s} {run.seconds:7.1f} s, other work "
                       f"{run.others:.2f} cores", flush=True)  # fmt: skip
                 runs.append(run)

@@ -2,13 +2,15 @@
 
 Every fairseq the pipeline runs (fairseq-train, -generate, -eval-lm, pre-training, attention
 recording) gets its threads from here: ``train.threads`` OpenMP/MKL threads that *sleep* while
-they wait (``OMP_WAIT_POLICY=PASSIVE``) after a short spin (``GOMP_SPINCOUNT=10000``, about
-0.1 ms in libgomp, torch's OpenMP on Linux), instead of spinning about 3 ms (libgomp's
-default). A spinning thread holds the core that the thread it waits for needs, so on a busy
-machine (a shared workstation or cluster node) a barrier can cost a scheduler slice; threads
-that sleep at once cost an idle machine about a tenth of its speed, which the short spin
-keeps. ``benchmarks/busy_cpu.py`` measures the three side by side (``results/busy_cpu.md``).
-A policy the user set is kept.
+they wait (``OMP_WAIT_POLICY=PASSIVE``) instead of spinning about 3 ms (libgomp's default,
+torch's OpenMP on Linux). A spinning thread holds the core that the thread it waits for needs,
+so on a busy machine (a shared workstation or cluster node) a barrier can cost a scheduler
+slice. Threads that sleep at once cost an idle machine about a tenth of its speed, so the
+spin is chosen when fairseq starts, from what the cores this process may use are doing then
+(:func:`machine_busy`, a quarter second of ``/proc/stat``): on idle cores a short spin
+(``GOMP_SPINCOUNT=10000``, about 0.1 ms), on busy ones none. A load that starts later meets
+the short spin (measured: still 3-4 times faster than spinning). ``benchmarks/busy_cpu.py``
+measures the settings side by side (``results/busy_cpu.md``). A policy the user set is kept.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ WAIT_POLICY = "OMP_WAIT_POLICY"
 PASSIVE = "PASSIVE"  # OpenMP threads sleep while they wait (every OpenMP runtime)
 SPIN_COUNT = "GOMP_SPINCOUNT"  # libgomp only: spins before a waiting thread sleeps
 SHORT_SPIN = "10000"  # about 0.1 ms (libgomp's estimate: 100,000 spins a millisecond)
+NO_SPIN = "0"  # sleep at once: the cores are busy with other work
+LOAD_SAMPLE_S = 0.25  # how long machine_busy watches the cores
 
 
 def device_args() -> list[str]:
@@ -70,13 +74,48 @@ def precision_args(precision: str, where: str = "train.precision") -> list[str]:
     return [f"--{precision}"]
 
 
-def wait_policy(environ: Mapping[str, str]) -> dict[str, str]:
-    """The OpenMP wait settings to add to ``environ``: passive after a short spin; nothing
-    when ``environ`` sets a wait policy (the user's choice wins, ``ACTIVE`` included), and no
-    spin count when it sets its own."""
+def wait_policy(environ: Mapping[str, str], busy: bool = False) -> dict[str, str]:
+    """The OpenMP wait settings to add to ``environ``: passive, after a short spin on idle
+    cores and none on ``busy`` ones; nothing when ``environ`` sets a wait policy (the user's
+    choice wins, ``ACTIVE`` included), and no spin count when it sets its own."""
     if WAIT_POLICY in environ:
         return {}
-    return {WAIT_POLICY: PASSIVE, **({} if SPIN_COUNT in environ else {SPIN_COUNT: SHORT_SPIN})}
+    spin = NO_SPIN if busy else SHORT_SPIN
+    return {WAIT_POLICY: PASSIVE, **({} if SPIN_COUNT in environ else {SPIN_COUNT: spin})}
+
+
+def busy_ticks(cores: set[int]) -> int:
+    """Clock ticks the CPUs ``cores`` have spent busy since boot (``/proc/stat``'s cpuN
+    lines: all but idle and iowait)."""
+    total = 0
+    with open("/proc/stat", encoding="ascii") as stat:
+        for line in stat:
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+                total += user + nice + system + irq + softirq + steal
+    return total
+
+
+def other_load(seconds: float = LOAD_SAMPLE_S) -> float:
+    """How many of this process's cores other work kept busy over the next ``seconds`` (this
+    process sleeps meanwhile); 0.0 where ``/proc/stat`` cannot be read."""
+    import time
+
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    try:
+        before, start = busy_ticks(cores), time.monotonic()
+        time.sleep(seconds)
+        after, wall = busy_ticks(cores), time.monotonic() - start
+    except OSError:
+        return 0.0
+    return (after - before) / os.sysconf("SC_CLK_TCK") / wall
+
+
+def machine_busy(threads: int) -> bool:
+    """True when other work leaves fewer idle cores than ``threads`` need (by more than half
+    a core): fairseq's threads then sleep as soon as they wait."""
+    return other_load() > usable_cores() - threads + 0.5
 
 
 def usable_cores() -> int:
@@ -108,23 +147,26 @@ def warn_if_oversubscribed(threads: int) -> None:
 
 def thread_env(threads: int) -> dict[str, str]:
     """The environment of a fairseq subprocess: ``threads`` OpenMP and MKL threads that wait
-    passively after a short spin (unless the user chose a wait policy); warns once when
-    ``threads`` exceeds the usable cores."""
+    passively, after a short spin where the cores are idle now (unless the user chose a wait
+    policy); warns once when ``threads`` exceeds the usable cores."""
     warn_if_oversubscribed(threads)
+    busy = WAIT_POLICY not in os.environ and machine_busy(threads)
     return {
-        **os.environ, **wait_policy(os.environ),
+        **os.environ, **wait_policy(os.environ, busy),
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
     }  # fmt: skip
 
 
-def wait_passively_here() -> bool:
-    """Give fairseq run in this process the wait settings of :func:`thread_env`: set them in
-    this process's environment (unless the user set a policy). OpenMP reads it once, when torch loads,
-    so a stage script calls this before anything imports torch; returns False (and changes
-    nothing) when torch is already loaded."""
+def wait_passively_here(threads: int | None = None) -> bool:
+    """Give fairseq run in this process (with ``threads`` threads; None: the usable cores)
+    the wait settings of :func:`thread_env`: set them in this process's environment (unless
+    the user set a policy). OpenMP reads it once, when torch loads, so a stage script calls
+    this before anything imports torch; returns False (and changes nothing) when torch is
+    already loaded."""
     if "torch" in sys.modules:
         return False
-    os.environ.update(wait_policy(os.environ))
+    busy = WAIT_POLICY not in os.environ and machine_busy(threads or usable_cores())
+    os.environ.update(wait_policy(os.environ, busy))
     return True
 
 

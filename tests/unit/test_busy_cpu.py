@@ -27,12 +27,15 @@ from benchmarks.busy_cpu import (
 def test_the_policies_differ_in_the_wait_settings_only(monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's own are not what is compared
     monkeypatch.setenv("GOMP_SPINCOUNT", "5")
+    monkeypatch.setattr("benchmarks.busy_cpu.machine_busy", lambda threads: False)  # idle cores
     spinning, passive, pipeline = (policy_env(p, 2) for p in ("spinning", "passive", "pipeline"))
     assert not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(spinning)
     assert passive.pop("OMP_WAIT_POLICY") == "PASSIVE" and "GOMP_SPINCOUNT" not in passive
     assert (pipeline.pop("OMP_WAIT_POLICY"), pipeline.pop("GOMP_SPINCOUNT")) == ("PASSIVE", "10000")
     assert spinning == passive == pipeline
     assert spinning["OMP_NUM_THREADS"] == "2"
+    monkeypatch.setattr("benchmarks.busy_cpu.machine_busy", lambda threads: True)  # busy cores
+    assert policy_env("pipeline", 2)["GOMP_SPINCOUNT"] == "0"
 
 
 def test_twice_oversubscribed_by_default(monkeypatch):

@@ -5,8 +5,10 @@ options with their refusal on a machine that cannot run them."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,11 +39,40 @@ def no_policy(monkeypatch):
 
 @pytest.fixture
 def two_cores(monkeypatch):
-    """A process allowed on two cores, with the once-a-process warning forgotten."""
+    """A process allowed on two idle cores (other work measured as none), with the
+    once-a-process warning forgotten."""
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(fairseq, "other_load", lambda seconds=0.25: 0.0)
     warn_if_oversubscribed.cache_clear()
     yield
     warn_if_oversubscribed.cache_clear()
+
+
+@pytest.mark.parametrize(("load", "threads", "spin"), [
+    (0.0, 2, "10000"), (0.4, 2, "10000"), (0.6, 2, "0"), (1.4, 1, "10000"), (1.6, 1, "0"),
+])  # fmt: skip
+def test_the_spin_is_short_on_idle_cores_and_none_on_busy_ones(
+    no_policy, two_cores, monkeypatch, load, threads, spin
+):
+    """Other work on this process's cores decides: the threads asked for find idle cores
+    (within half a core) or they sleep as soon as they wait."""
+    monkeypatch.setattr(fairseq, "other_load", lambda seconds=0.25: load)
+    assert thread_env(threads)["GOMP_SPINCOUNT"] == spin
+
+
+def test_other_load_sees_busy_loops_on_this_processs_cores():
+    """The real /proc/stat: two processes that never wait keep the cores busy."""
+    loop = "while True: pass"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", loop]) for _ in range(len(os.sched_getaffinity(0)))
+    ]
+    try:
+        time.sleep(0.3)  # started
+        assert fairseq.other_load(0.5) > 0.7 * len(os.sched_getaffinity(0))
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def test_fairseq_subprocesses_wait_passively_with_the_threads_asked_for(no_policy, two_cores):
@@ -106,7 +137,8 @@ def test_the_policy_is_set_here_only_before_torch_loads(no_policy, monkeypatch):
     assert wait_passively_here() is False
     assert "OMP_WAIT_POLICY" not in os.environ
     monkeypatch.delitem(sys.modules, "torch")  # as a stage script before its first import
-    assert wait_passively_here() is True
+    monkeypatch.setattr(fairseq, "other_load", lambda seconds=0.25: 0.0)
+    assert wait_passively_here(2) is True
     assert (os.environ["OMP_WAIT_POLICY"], os.environ["GOMP_SPINCOUNT"]) == ("PASSIVE", "10000")
 
 
@@ -118,7 +150,8 @@ def test_the_attention_stage_sets_the_policy_before_torch_loads(no_policy):
         env={**os.environ, "OMP_DISPLAY_ENV": "verbose"}, capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "GOMP_SPINCOUNT = '10000'" in proc.stderr
+    assert "OMP_WAIT_POLICY = 'PASSIVE'" in proc.stderr
+    assert re.search(r"GOMP_SPINCOUNT = '(10000|0)'", proc.stderr)  # idle or busy cores
 
 
 def test_the_evaluate_stage_loads_torch_only_after_it_set_the_policy():
@@ -131,7 +164,9 @@ def test_the_evaluate_stage_loads_torch_only_after_it_set_the_policy():
     assert proc.stdout.strip() == "False"
     source = (REPO / "workflow/scripts/evaluate.py").read_text()
     main = source[source.index("def main(") :]
-    assert main.splitlines()[1].strip().startswith("wait_passively_here()")
+    first, second = (line.strip() for line in main.splitlines()[1:3])
+    assert first.startswith("params = load_params(")  # memtr.config loads no torch
+    assert second.startswith("wait_passively_here(params.train.threads)")
 
 
 # ---- precision --------------------------------------------------------------------------

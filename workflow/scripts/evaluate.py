@@ -30,8 +30,8 @@ from memtr.tasks.base import EvalRun
 
 
 def main(args: argparse.Namespace) -> None:
-    wait_passively_here()  # before torch loads: fairseq-generate runs in this process
-    params = load_params(args.params)
+    params = load_params(args.params)  # loads no torch
+    wait_passively_here(params.train.threads)  # before torch: fairseq-generate runs here
     params.variant(args.variant)  # one line for an unknown variant
     if not args.model.is_file():
         raise FileNotFoundError(f"model not found: {args.model} (run the train stage first)")
