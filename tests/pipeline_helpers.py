@@ -234,6 +234,44 @@ def dvc_jobs(ws: Path) -> dict[str, set[str]]:
     return jobs
 
 
+# stages whose outputs are the same bytes whatever their params: a rerun of one goes no further
+# under DVC (the check's stamp; the pretrain stage's marker folder with pretrain.name none)
+SAME_BYTES = ("check_params", "pretrain")
+
+
+def dvc_plan(ws: Path) -> set[str]:
+    """The stages `dvc repro` would run in ``ws`` (``train@mem4-1``): those `dvc status` finds
+    changed, and the stages downstream of them (their inputs change), but not through the
+    stages of SAME_BYTES; pretrain.name none's marker stage itself left out."""
+    import networkx as nx
+    from dvc.repo import Repo
+
+    with Repo(str(ws)) as repo:
+        changed = {name.split(":")[-1] for name in repo.status()}
+        graph = repo.index.graph  # an edge points from a stage to one it depends on
+        stages = {stage.addressing.split(":")[-1]: stage for stage in graph.nodes}
+        plan = set(changed)
+        for name in changed - set(SAME_BYTES):
+            plan |= {s.addressing.split(":")[-1] for s in nx.ancestors(graph, stages[name])}
+    return plan - {"pretrain"}
+
+
+def snakemake_plan(ws: Path) -> set[str]:
+    """The jobs `snakemake -n` plans in ``ws``, named as DVC names its stages
+    (``train@mem4-1``); the pretrain marker's job left out, as in :func:`dvc_plan`."""
+    out = check(run_tool(["snakemake", "--dry-run", "--cores", "1"], ws)).stdout
+    plan = set()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        if not rule or rule[1] == "all":
+            continue
+        found = re.search(r"^\s+wildcards: (.*)$", block, flags=re.M)
+        wildcards = dict(w.split("=", 1) for w in found[1].split(", ")) if found else {}
+        item = f"@{wildcards['variant']}-{wildcards['seed']}" if wildcards else ""
+        plan.add(rule[1] + item)
+    return plan - {"pretrain"}
+
+
 def run_train_command(params, variant: str, seed: int, data: Path, save: Path) -> list[str]:
     """The fairseq-train command the train stage builds for ``variant`` of ``params`` (a
     loaded Params): the task's options, then memtr.run.training.train_command."""

@@ -2,6 +2,11 @@
 # pretrain stage (a masked LM for classification) comes before prepare.
 
 
+# A leaf of the DAG (rule all asks for its stamp), unlike dvc.yaml's check stage: the Snakefile
+# runs the same checks when it parses, before any job, so no job waits for it. As an input of
+# the first stages it would rerun on any params.yaml edit and Snakemake would then plan every
+# job downstream, never looking at their own params (it masks the descendants of a job it must
+# run: a train key edit would rerun the data stages, an eval key edit the trainings).
 rule check_params:
     input:
         "params.yaml",
@@ -18,7 +23,6 @@ rule check_params:
 
 rule pretrain:
     input:
-        "build/params.ok",
         code=stage_code("pretrain"),
     output:
         model=directory(PRETRAINED),
@@ -30,6 +34,9 @@ rule pretrain:
         ENV
     params:
         metrics=lambda w: PRETRAIN_METRICS,  # a function: see results.smk
+        # the params DVC's stage lists, so that Snakemake reruns it when DVC does; none: a marker
+        # folder whatever they are (DVC reruns it to the same bytes, and goes no further)
+        settings=stage_params("pretrain", DOC) if PARAMS.pretrain.name != "none" else "none",
     threads: 2
     shell:
         "python workflow/scripts/pretrain.py --params params.yaml --out {output.model}"
@@ -38,7 +45,6 @@ rule pretrain:
 
 rule download:
     input:
-        "build/params.ok",
         code=stage_code("download"),
         local=LOCAL_FILES,  # a declared dataset's local files: editing one reruns the download
     output:
@@ -47,6 +53,8 @@ rule download:
         "logs/download.log",
     conda:
         ENV
+    params:
+        settings=stage_params("download", DOC),
     shell:
         "python workflow/scripts/download.py --params params.yaml --out {output} > {log} 2>&1"
 
@@ -62,6 +70,8 @@ rule prepare:
         "logs/prepare.log",
     conda:
         ENV
+    params:
+        settings=stage_params("prepare", DOC),
     threads: 2
     shell:
         "python workflow/scripts/prepare.py --params params.yaml --raw {input.raw} --out {output}"
@@ -79,6 +89,8 @@ rule binarize:
         "logs/binarize.log",
     conda:
         ENV
+    params:
+        settings=stage_params("binarize", DOC),
     threads: 2
     shell:
         "python workflow/scripts/binarize.py --params params.yaml --prep {input.prep} --out {output}"
@@ -96,6 +108,8 @@ rule extra_test:
         "logs/extra_test.log",
     conda:
         ENV
+    params:
+        settings=stage_params("extra_test", DOC),
     shell:
         "python workflow/scripts/extra_test.py --params params.yaml --prep {input.prep}"
         " --bin {input.data} --out {output} > {log} 2>&1"

@@ -18,6 +18,7 @@ rule train:
     params:
         run=lambda w: f"{RUNS}/{w.variant}/seed{w.seed}",
         metrics=lambda w: f"{METRICS}/{w.variant}/seed{w.seed}",
+        settings=lambda w: stage_params("train", DOC, w),  # as DVC's stage: its params
     threads: 2
     shell:
         "python workflow/scripts/train.py --params params.yaml --variant {wildcards.variant}"
@@ -41,6 +42,7 @@ rule evaluate:
         ENV
     params:
         metrics=lambda w: f"{METRICS}/{w.variant}/seed{w.seed}",
+        settings=lambda w: stage_params("evaluate", DOC, w),
     threads: 2
     shell:
         "python workflow/scripts/evaluate.py --params params.yaml --variant {wildcards.variant}"

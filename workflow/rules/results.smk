@@ -18,6 +18,7 @@ rule attention:
     params:
         sentences=config["attention"]["num_sentences"],
         out=lambda w: f"{RESULTS}/attention",
+        settings=stage_params("attention", DOC),  # as DVC's stage: its params
     shell:
         "python workflow/scripts/attention.py --checkpoint {input.model} --data {input.data}"
         " --sentences {input.prep} --num-sentences {params.sentences}"
@@ -47,6 +48,7 @@ rule tables:
     params:
         metrics=lambda w: METRICS,
         results=lambda w: RESULTS,
+        settings=stage_params("tables", DOC),
     shell:
         "python workflow/scripts/tables.py --params params.yaml --metrics {params.metrics}"
         " --prep {input.prep} --extra {input.extra} --attention {params.results}/attention"
@@ -78,6 +80,7 @@ rule figures:
     params:
         results=lambda w: RESULTS,
         metrics=lambda w: METRICS,
+        settings=stage_params("figures", DOC),
     shell:
         "python workflow/scripts/figures.py --params params.yaml --results {params.results}"
         " --metrics {params.metrics} --out {output.figures} > {log} 2>&1"
