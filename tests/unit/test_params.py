@@ -274,6 +274,39 @@ def test_use_preset_validates_switches_and_keeps_the_old_params(tmp_path: Path):
     assert yaml.safe_load(backup.read_text()) == TINY_PARAMS
 
 
+def test_use_preset_says_what_to_run_for_a_committed_campaign(tmp_path: Path):
+    """use_preset.py cpu_replication once said `run dvc repro`, which would have trained the
+    27 committed runs again (dvc status marked them all changed): it now gives the routes."""
+    script = REPO / "workflow/scripts/use_preset.py"
+    lock = tmp_path / "results" / "cpu_replication" / "dvc.lock"
+    lock.parent.mkdir(parents=True)
+    recorded = yaml.safe_load((REPO / "results/cpu_replication/dvc.lock").read_text())
+    lock.write_text(yaml.safe_dump(recorded))
+
+    def use(name: str) -> str:
+        run = [sys.executable, str(script), name, "--params", str(tmp_path / "params.yaml")]
+        done = subprocess.run(run, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    out = use("cpu_replication")
+    assert "Its runs are committed (results/cpu_replication/dvc.lock records 27 of 27)" in out
+    assert "a plain `dvc repro` would train them all again" in out
+    assert (
+        "cp results/cpu_replication/dvc.lock dvc.lock && dvc repro extra_test && "
+        "dvc repro --single-item --force tables figures" in out
+    )
+    assert "run `dvc repro`" not in out and "unrecorded" not in out
+    del recorded["stages"]["evaluate@mem10-3"]  # a campaign in progress: one run to go
+    lock.write_text(yaml.safe_dump(recorded))
+    out = use("cpu_replication")
+    assert "records 26 of 27" in out and "its 1 unrecorded runs, one at a time" in out
+    assert "workflow/scripts/campaign.py pending" in out
+    assert use("demo").endswith(
+        "is now the preset 'demo'; run `dvc repro` or `snakemake --profile local`\n"
+    )
+
+
 def test_extra_args_the_pipeline_does_not_set_reach_fairseq_train():
     """Options the pipeline leaves alone pass through, last in the train command."""
     from memtr.run.training import train_command

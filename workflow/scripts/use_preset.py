@@ -12,7 +12,9 @@ experiment (add ``--queue`` to queue it) and the working params.yaml stays as it
 one-experiment-per-task studies, e.g. cpu_replication_glue); the comments stay.
 
 The preset is validated first; params.yaml is replaced only when it is valid, and the
-previous params.yaml is saved as params.yaml.bak-<time> unless it equals a preset.
+previous params.yaml is saved as params.yaml.bak-<time> unless it equals a preset. Then it
+says what to run: for a preset whose runs are committed (results/<e>/dvc.lock), not a plain
+`dvc repro`, which would train them all again, but the routes of docs/pipeline.md.
 """
 
 import argparse
@@ -26,10 +28,11 @@ import _bootstrap  # noqa: F401
 import yaml
 
 from memtr import stage
+from memtr.campaigns import pending_runs, recorded_stages
 from memtr.common.errors import ConfigError
 from memtr.common.paths import PRESETS
 from memtr.config.overrides import set_param_overrides
-from memtr.config.params import parse_params
+from memtr.config.params import Params, parse_params
 
 
 def main(args: argparse.Namespace) -> None:
@@ -39,7 +42,7 @@ def main(args: argparse.Namespace) -> None:
         print(f"error: no preset {args.name!r}; available: {names}", file=sys.stderr)
         sys.exit(2)
     text = with_overrides(preset.read_text(), args.dataset, args.experiment)
-    parse_params(yaml.safe_load(text), str(preset))
+    params = parse_params(yaml.safe_load(text), str(preset))
     target = args.params
     if args.as_set:
         current = yaml.safe_load(target.read_text()) if target.is_file() else {}
@@ -53,9 +56,40 @@ def main(args: argparse.Namespace) -> None:
             shutil.copyfile(target, backup)
             print(f"kept the previous {target} as {backup}")
     target.write_text(text)
-    print(
-        f"{target} is now the preset {args.name!r}; run `dvc repro` or `snakemake --profile local`"
-    )
+    print(hint(target, args.name, params))
+
+
+def hint(target: Path, name: str, params: Params) -> str:
+    """What to run next. A preset whose runs are committed (``results/<e>/dvc.lock``, a
+    campaign) must not be run with a plain `dvc repro`: DVC finds no lock of its runs in the
+    workspace (or one that records the code of its time) and would train every one of them
+    again; the hint gives the routes of docs/pipeline.md instead."""
+    done = f"{target} is now the preset {name!r}"
+    exp = params.experiment
+    lock = target.parent / "results" / exp.name / "dvc.lock"
+    if not lock.is_file():
+        return f"{done}; run `dvc repro` or `snakemake --profile local`"
+    lock_name = f"results/{exp.name}/dvc.lock"
+    total = len(exp.variants) * len(exp.seeds)
+    pending = len(pending_runs(exp, params.attention, recorded_stages(lock)))
+    lines = [
+        f"{done}. Its runs are committed ({lock_name} records {total - pending} of {total}): "
+        "a plain `dvc repro` would train them all again. Instead:",
+        f"  the tables from the committed runs: cp {lock_name} dvc.lock && dvc repro extra_test "
+        "&& dvc repro --single-item --force tables figures",
+    ]
+    if params.spec.name == "classification":  # its data stages need the pretrain stage's model
+        lines[-1] = (
+            "  the tables from the committed runs: the GLUE route of docs/pipeline.md "
+            '("Regenerating the tables of a committed campaign")'
+        )
+    if pending:
+        lines.append(
+            f"  its {pending} unrecorded runs, one at a time: cp {lock_name} dvc.lock, then "
+            "the loop over `python workflow/scripts/campaign.py pending` of docs/pipeline.md "
+            '("A campaign across sessions or machines")'
+        )
+    return "\n".join(lines)
 
 
 def with_overrides(text: str, dataset: str | None, name: str | None) -> str:
