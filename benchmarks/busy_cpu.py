@@ -219,13 +219,15 @@ def cpu_ticks() -> tuple[int, float]:
     return user + nice + system + irq + softirq + steal, ours * os.sysconf("SC_CLK_TCK")
 
 
-def train_once(command: list[str], env: dict[str, str], load: str,
+def train_once(command: list[str], env_of: Callable[[], dict[str, str]], load: str,
                count: int) -> tuple[float, float]:  # fmt: skip
-    """Run the training command once under the load ``load`` (of ``count``): fairseq's time,
-    and the cores that other work (not this benchmark's processes) used meanwhile."""
+    """Run the training command once under the load ``load`` (of ``count``), its environment
+    made once the load runs (``env_of``, as the pipeline makes it when it starts fairseq):
+    fairseq's time, and the cores that other work (not this benchmark's processes) used."""
     start, (machine, ours) = time.perf_counter(), cpu_ticks()
     with other_work(load, count):
-        proc = subprocess.run(command, env=env, capture_output=True, text=True)
+        time.sleep(SETTLE_S)  # the load is running, as another user's work would be
+        proc = subprocess.run(command, env=env_of(), capture_output=True, text=True)
     wall, (machine_end, ours_end) = time.perf_counter() - start, cpu_ticks()
     others = (machine_end - machine - (ours_end - ours)) / os.sysconf("SC_CLK_TCK") / wall
     return training_seconds(proc.stdout + proc.stderr), max(0.0, others)
