@@ -43,7 +43,7 @@ SHARED_WORKER = {
     "tiny_models": (
         "tests/integration/test_cli.py",
         "tests/integration/test_attention.py",
-        "tests/integration/test_interventions.py",
+        "tests/integration/test_intervention_decoding.py",
     ),
     "slurm": ("tests/e2e/test_pipeline_slurm.py", "tests/e2e/test_slurm_cluster.py"),
 }
