@@ -32,6 +32,7 @@ from torch import Tensor
 
 from fairseq_plugins.modules.memory import self_attention_probs
 from memtr.analysis.models import batches, to_device
+from memtr.run.attention_hooks import cross_attention_heads
 
 GROUPS = ("memory", "first", "eos", "rest")
 COLUMNS = ("attention", "layer", "head", "keys", "share", "uniform", "sentences")
@@ -123,24 +124,8 @@ def cross_attention(decoder: Any, prev_tokens: Tensor, encoder_out: dict) -> lis
     """Per-head cross-attention of every decoder layer, teacher-forced on ``prev_tokens``
     (B, t): a list of (B, H, t, k). fairseq returns head weights for one layer at most,
     averaged; a pre-hook asks each layer's ``encoder_attn`` for per-head weights."""
-    captured: list[Tensor] = []
-
-    def ask_heads(_module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        return args, {**kwargs, "need_weights": True, "need_head_weights": True}
-
-    def keep(_module: Any, _args: tuple, output: tuple) -> None:
-        captured.append(output[1].transpose(0, 1))  # (H, B, t, k) -> (B, H, t, k)
-
-    handles = []
-    for layer in decoder.layers:
-        handles.append(layer.encoder_attn.register_forward_pre_hook(ask_heads, with_kwargs=True))
-        handles.append(layer.encoder_attn.register_forward_hook(keep))
-    try:
-        decoder(prev_tokens, encoder_out=encoder_out)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
+    heads = cross_attention_heads(decoder, prev_tokens, encoder_out)  # (H, B, t, k) each
+    return [a.transpose(0, 1) for a in heads]  # (B, H, t, k)
 
 
 def decoder_positions(encoder: Any) -> slice:

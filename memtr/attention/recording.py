@@ -24,6 +24,7 @@ from memtr.attention.loading import (
     lm_max_tokens,
 )
 from memtr.attention.schema import SampleAttention
+from memtr.run.attention_hooks import cross_attention_heads
 
 
 def record_decoder(model: Any, tokens: Tensor) -> np.ndarray:
@@ -70,26 +71,10 @@ def greedy_decode(model: Any, encoder_out: dict, max_len: int) -> Tensor:
 def record_cross_attention(decoder: Any, prev_tokens: Tensor, encoder_out: dict) -> np.ndarray:
     """Per-head cross-attention of every decoder layer, teacher-forced: (Ld, H, t, k).
 
-    fairseq returns head weights for one ``alignment_layer`` only, averaged; a pre-hook on
-    each layer's ``encoder_attn`` asks it for per-head weights, a forward hook keeps them.
+    fairseq returns head weights for one ``alignment_layer`` only, averaged; hooks ask each
+    layer for its heads (memtr.run.attention_hooks).
     """
-    captured: list[Tensor] = []
-
-    def ask_heads(_module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        return args, {**kwargs, "need_weights": True, "need_head_weights": True}
-
-    def keep(_module: Any, _args: tuple, output: tuple) -> None:
-        captured.append(output[1])  # (H, B, t, k)
-
-    handles = []
-    for layer in decoder.layers:
-        handles.append(layer.encoder_attn.register_forward_pre_hook(ask_heads, with_kwargs=True))
-        handles.append(layer.encoder_attn.register_forward_hook(keep))
-    try:
-        decoder(prev_tokens, encoder_out=encoder_out)
-    finally:
-        for handle in handles:
-            handle.remove()
+    captured = cross_attention_heads(decoder, prev_tokens, encoder_out)  # (H, B, t, k) each
     return np.stack([a[:, 0].float().numpy() for a in captured])
 
 
