@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from params_probe_helpers import DELETE, edited
 from pipeline_helpers import REPO, TINY_PARAMS
 
 from memtr.common.errors import ConfigError
@@ -29,19 +30,8 @@ def test_committed_params_and_presets_are_valid():
 
 def mutate(path: str, value) -> dict:
     """TINY_PARAMS with the dotted key ``path`` set to ``value`` (DELETE removes it)."""
-    doc = copy.deepcopy(TINY_PARAMS)
-    *parents, last = path.split(".")
-    node = doc
-    for key in parents:
-        node = node[key]
-    if value is DELETE:
-        del node[last]
-    else:
-        node[last] = value
-    return doc
+    return edited(TINY_PARAMS, path, value)
 
-
-DELETE = object()
 
 BAD = [
     ("train.max_update", -5, "train.max_update must be > 0, got -5"),
@@ -158,17 +148,6 @@ GLUE_PARAMS = {
 }  # fmt: skip
 
 
-def mutate_doc(doc: dict, path: str, value) -> dict:
-    """``doc`` with the dotted key ``path`` set to ``value``."""
-    doc = copy.deepcopy(doc)
-    *parents, last = path.split(".")
-    node = doc
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    return doc
-
-
 BAD_BY_TASK = [
     (LM_PARAMS, "train.label_smoothing", 0.1, "train.label_smoothing applies to translation only; set 0 for language_modeling"),
     (LM_PARAMS, "eval.beam", 5, "unknown key eval.beam; allowed: splits, batch_size, bootstrap_resamples, extra_test, equivalence_margin"),
@@ -199,7 +178,7 @@ def test_language_model_and_classification_params_are_valid():
                          ids=[f"{b[0]['data']['dataset']}-{b[1]}" for b in BAD_BY_TASK])  # fmt: skip
 def test_task_specific_mistakes_are_one_clear_line(doc, path, value, message):
     with pytest.raises(ConfigError) as err:
-        parse_params(mutate_doc(doc, path, value))
+        parse_params(edited(doc, path, value))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -363,9 +342,9 @@ PRETRAIN = {
     "lr": 0.001, "warmup_updates": 2, "weight_decay": 0.01, "mask_prob": 0.15,
     "validate_interval_updates": 10, "seed": 1, "extra_args": [],
 }  # fmt: skip
-PRETRAINED_GLUE = mutate_doc(
-    mutate_doc(
-        mutate_doc(mutate_doc(GLUE_PARAMS, "pretrain", PRETRAIN), "data.bpe", "gpt2"),
+PRETRAINED_GLUE = edited(
+    edited(
+        edited(edited(GLUE_PARAMS, "pretrain", PRETRAIN), "data.bpe", "gpt2"),
         "data.gpt2_bpe", "pretrain",
     ),
     "train.restore_file", "pretrain",
@@ -397,8 +376,8 @@ BAD_SUBWORDS = [
     (PRETRAINED_GLUE, "pretrain.extra_args", ["--bf16"], "pretrain.extra_args: --bf16 is set by the pipeline from pretrain.precision (fp32 | fp16 | bf16); set that instead"),
     (PRETRAINED_GLUE, "pretrain.extra_args", ["--no-save"], "pretrain.extra_args: --no-save would save no checkpoint"),
     (PRETRAINED_GLUE, "pretrain.precision", "half", "pretrain.precision must be one of fp32, fp16, bf16, got 'half'"),
-    (mutate_doc(PRETRAINED_GLUE, "pretrain", {"name": "mlm"}), "pretrain.seed", 1, "missing key pretrain.corpus"),
-    (mutate_doc(TINY_PARAMS, "pretrain", PRETRAIN), "pretrain.seed", 1, "pretrain (a masked LM) applies to classification; set pretrain.name: none for translation"),
+    (edited(PRETRAINED_GLUE, "pretrain", {"name": "mlm"}), "pretrain.seed", 1, "missing key pretrain.corpus"),
+    (edited(TINY_PARAMS, "pretrain", PRETRAIN), "pretrain.seed", 1, "pretrain (a masked LM) applies to classification; set pretrain.name: none for translation"),
     (GLUE_PARAMS, "train.restore_file", "pretrain", "train.restore_file: pretrain needs the pretrain stage; set pretrain.name (and its keys)"),
 ]  # fmt: skip
 
@@ -407,7 +386,7 @@ BAD_SUBWORDS = [
                          ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD_SUBWORDS)])  # fmt: skip
 def test_subword_and_pretrain_mistakes_are_one_clear_line(doc, path, value, message):
     with pytest.raises(ConfigError) as err:
-        parse_params(mutate_doc(doc, path, value))
+        parse_params(edited(doc, path, value))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -422,7 +401,7 @@ def test_a_pretrained_study_resolves_the_stage_folder_and_a_release_its_files():
         "dev.tsv",
         "test.tsv",
     ]
-    released = parse_params(mutate_doc(mutate_doc(mutate_doc(
+    released = parse_params(edited(edited(edited(
         GLUE_PARAMS, "data.bpe", "gpt2"), "data.gpt2_bpe", RELEASE), "train.restore_file", "rb/model.pt"))  # fmt: skip
     assert pretrain_dir(released.pretrain) is None and released.restore_file() == "rb/model.pt"
     files = {raw.name: raw for raw in released.data.selected().files}
